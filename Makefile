@@ -1,0 +1,28 @@
+# cloudconn — PGXS build.  `make && make install`, then `make installcheck`
+# against a running cluster (see .ci/run, which does all of it).
+
+EXTENSION = cloudconn
+MODULE_big = cloudconn
+OBJS = \
+	src/cloudconn.o \
+	src/guc.o \
+	src/caller.o \
+	src/secrets.o
+
+DATA = $(wildcard sql/cloudconn--*.sql)
+
+REGRESS = setup connector validation rbac secrets template
+REGRESS_OPTS = --inputdir=test --load-extension=pgcrypto
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CONFIG ?= pg_config
+
+PG_CPPFLAGS = $(shell pkg-config --cflags libcurl libcrypto libxml-2.0)
+# PostgreSQL's fmgr and GUC-hook signatures leave parameters unused by design.
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
+SHLIB_LINK = $(shell pkg-config --libs libcurl libcrypto libxml-2.0)
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,37 @@
+/*
+ * cloudconn.c
+ *		Module entry point: settings and, when preloaded, the background
+ *		workers.
+ *
+ * Vocabulary used throughout: a connector is one cloud account under one
+ * entity; a run is one discovery pass of a connector; a CI is a
+ * configuration item, the CMDB row a discovered resource becomes.
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+
+#include "guc.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/*
+	 * libcurl's global state (TLS library included) is set up once per
+	 * process, before any thread or handle exists; with the library
+	 * preloaded that happens in the postmaster and is inherited.
+	 */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not initialize libcurl")));
+
+	GucDefineAll();
+}

@@ -1,0 +1,203 @@
+/*
+ * guc.c
+ *		Registration of the cloudconn.* settings (SPEC §2).
+ *
+ * cloudconn.database is PGC_POSTMASTER and can only be defined while the
+ * library is preloaded; when it is loaded later by CREATE EXTENSION it is
+ * left undefined (the scheduler, its only user, runs only when preloaded).
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgtime.h"
+#include "utils/guc.h"
+
+#include "guc.h"
+
+char	   *cloudconn_database = NULL;
+bool		cloudconn_scheduler_enabled = true;
+char	   *cloudconn_daily_run_at = NULL;
+char	   *cloudconn_timezone = NULL;
+int			cloudconn_max_parallel_runs = 2;
+int			cloudconn_http_timeout_ms = 30000;
+int			cloudconn_http_connect_timeout_ms = 10000;
+int			cloudconn_http_max_retries = 5;
+char	   *cloudconn_ca_file = NULL;
+char	   *cloudconn_key_file = NULL;
+char	   *cloudconn_aws_region = NULL;
+char	   *cloudconn_aws_sts_endpoint = NULL;
+char	   *cloudconn_aws_ec2_endpoint = NULL;
+char	   *cloudconn_aws_discovery_role_arn = NULL;
+char	   *cloudconn_aws_customer_role_name = NULL;
+char	   *cloudconn_aws_credentials_file = NULL;
+char	   *cloudconn_aws_profile = NULL;
+char	   *cloudconn_digitalocean_api_url = NULL;
+
+/* daily_run_at is HH:MM on a 24-hour clock */
+static bool
+GucCheckTimeOfDay(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval;
+
+	if (s != NULL && strlen(s) == 5 &&
+		s[0] >= '0' && s[0] <= '2' && s[1] >= '0' && s[1] <= '9' &&
+		s[2] == ':' && s[3] >= '0' && s[3] <= '5' && s[4] >= '0' && s[4] <= '9' &&
+		(s[0] - '0') * 10 + (s[1] - '0') < 24)
+		return true;
+
+	GUC_check_errdetail("The time of day is written HH:MM on a 24-hour clock, for example 02:00.");
+	return false;
+}
+
+static bool
+GucCheckTimezone(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && pg_tzset(*newval) != NULL)
+		return true;
+
+	GUC_check_errdetail("\"%s\" is not a time zone known to this server.",
+						*newval ? *newval : "");
+	return false;
+}
+
+/* An endpoint must be https: credentials never travel in clear text. */
+static bool
+GucCheckHttpsUrl(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' ||
+		pg_strncasecmp(*newval, "https://", 8) == 0)
+		return true;
+
+	GUC_check_errdetail("Endpoints must be https:// URLs.");
+	return false;
+}
+
+/* AWS role names: IAM's character set, 1 to 64 characters. */
+static bool
+GucCheckRoleName(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval;
+	size_t		len = s ? strlen(s) : 0;
+
+	if (len >= 1 && len <= 64 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_-") == len)
+		return true;
+
+	GUC_check_errdetail("An IAM role name has 1 to 64 letters, digits or the characters +=,.@_-.");
+	return false;
+}
+
+/* The discovery role: empty, or an IAM role ARN in any AWS partition. */
+static bool
+GucCheckRoleArn(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval;
+	const char *p;
+
+	if (s == NULL || s[0] == '\0')
+		return true;
+	if (strncmp(s, "arn:aws", 7) == 0 && (p = strstr(s, ":iam::")) != NULL &&
+		strspn(p + 6, "0123456789") == 12 && strncmp(p + 18, ":role/", 6) == 0 &&
+		p[24] != '\0' &&
+		strspn(p + 24, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_/-") == strlen(p + 24))
+		return true;
+
+	GUC_check_errdetail("The discovery role is an IAM role ARN such as arn:aws:iam::111122223333:role/AnzenDiscoveryRole.");
+	return false;
+}
+
+void
+GucDefineAll(void)
+{
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("cloudconn.database",
+								   "Database in which the cloudconn scheduler runs daily connectors.",
+								   NULL, &cloudconn_database, "postgres",
+								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("cloudconn.scheduler_enabled",
+							 "Runs daily connectors every night when on.",
+							 NULL, &cloudconn_scheduler_enabled, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.daily_run_at",
+							   "Time of day (HH:MM, in cloudconn.timezone) at which daily connectors run.",
+							   NULL, &cloudconn_daily_run_at, "02:00",
+							   PGC_SIGHUP, 0, GucCheckTimeOfDay, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.timezone",
+							   "Time zone of cloudconn.daily_run_at.",
+							   NULL, &cloudconn_timezone, "UTC",
+							   PGC_SIGHUP, 0, GucCheckTimezone, NULL, NULL);
+
+	DefineCustomIntVariable("cloudconn.max_parallel_runs",
+							"Discovery runs executing at once, scheduled and manual together.",
+							NULL, &cloudconn_max_parallel_runs, 2, 1, 64,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cloudconn.http_timeout_ms",
+							"Total time allowed for one HTTP request to a cloud API.",
+							NULL, &cloudconn_http_timeout_ms, 30000, 100, 600000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cloudconn.http_connect_timeout_ms",
+							"Time allowed to connect to a cloud API (TCP and TLS).",
+							NULL, &cloudconn_http_connect_timeout_ms, 10000, 100, 600000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cloudconn.http_max_retries",
+							"Retries of throttled, 5xx and transport failures, with backoff.",
+							NULL, &cloudconn_http_max_retries, 5, 0, 20,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.ca_file",
+							   "Extra CA bundle trusted for cloud API connections (verification is never off).",
+							   NULL, &cloudconn_ca_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.key_file",
+							   "File holding the key that encrypts stored tokens (default: cloudconn.key in the data directory).",
+							   NULL, &cloudconn_key_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_region",
+							   "AWS region of the STS calls.",
+							   NULL, &cloudconn_aws_region, "us-east-1",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_sts_endpoint",
+							   "STS endpoint override (empty: https://sts.{region}.amazonaws.com).",
+							   NULL, &cloudconn_aws_sts_endpoint, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_ec2_endpoint",
+							   "EC2 endpoint; {region} is substituted.",
+							   NULL, &cloudconn_aws_ec2_endpoint, "https://ec2.{region}.amazonaws.com",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_discovery_role_arn",
+							   "ARN of the platform's intermediate discovery role (first AssumeRole hop).",
+							   NULL, &cloudconn_aws_discovery_role_arn, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckRoleArn, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_customer_role_name",
+							   "Name of the role in customer accounts (second AssumeRole hop).",
+							   NULL, &cloudconn_aws_customer_role_name, "AnzenCustomerDiscoveryRole",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckRoleName, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_credentials_file",
+							   "Shared credentials file of the caller (empty: AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials).",
+							   NULL, &cloudconn_aws_credentials_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_profile",
+							   "Profile of the shared credentials file.",
+							   NULL, &cloudconn_aws_profile, "default",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.digitalocean_api_url",
+							   "DigitalOcean API origin.",
+							   NULL, &cloudconn_digitalocean_api_url, "https://api.digitalocean.com",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
+
+	MarkGUCPrefixReserved("cloudconn");
+}

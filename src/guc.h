@@ -1,0 +1,32 @@
+/*
+ * guc.h
+ *		The cloudconn.* configuration settings (SPEC §2).
+ *
+ * Settings that carry endpoints, identities or file paths are superuser-only
+ * (GUC_SUPERUSER_ONLY): ordinary roles can neither read nor set them.
+ */
+#ifndef CLOUDCONN_GUC_H
+#define CLOUDCONN_GUC_H
+
+extern char *cloudconn_database;
+extern bool cloudconn_scheduler_enabled;
+extern char *cloudconn_daily_run_at;
+extern char *cloudconn_timezone;
+extern int	cloudconn_max_parallel_runs;
+extern int	cloudconn_http_timeout_ms;
+extern int	cloudconn_http_connect_timeout_ms;
+extern int	cloudconn_http_max_retries;
+extern char *cloudconn_ca_file;
+extern char *cloudconn_key_file;
+extern char *cloudconn_aws_region;
+extern char *cloudconn_aws_sts_endpoint;
+extern char *cloudconn_aws_ec2_endpoint;
+extern char *cloudconn_aws_discovery_role_arn;
+extern char *cloudconn_aws_customer_role_name;
+extern char *cloudconn_aws_credentials_file;
+extern char *cloudconn_aws_profile;
+extern char *cloudconn_digitalocean_api_url;
+
+extern void GucDefineAll(void);
+
+#endif							/* CLOUDCONN_GUC_H */

@@ -1,0 +1,103 @@
+-- Every bad input is refused with a clear message and its SQLSTATE, and
+-- leaves the database exactly as it was.
+\set SHOW_CONTEXT never
+
+-- runs a statement, returning "ok" or "SQLSTATE: message"
+CREATE FUNCTION pg_temp.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END;
+$$;
+
+-- a fingerprint of every table a call could change
+CREATE FUNCTION pg_temp.state() RETURNS text LANGUAGE sql AS $$
+	SELECT md5(concat_ws('|',
+		(SELECT string_agg(k::text, ',' ORDER BY id) FROM cloudconn.connector k),
+		(SELECT string_agg(r::text, ',' ORDER BY role::text, entity_id, permission) FROM cloudconn.role_assignment r),
+		(SELECT string_agg(e::text, ',' ORDER BY id) FROM cloudconn.entity e),
+		(SELECT string_agg(c::text, ',' ORDER BY id) FROM cloudconn.configuration_item c)))
+$$;
+
+SELECT pg_temp.state() AS state_before \gset
+SELECT id AS aws_id FROM cloudconn.connector WHERE provider = 'aws' AND deleted_at IS NULL ORDER BY id LIMIT 1 \gset
+SELECT id AS do_id FROM cloudconn.connector WHERE provider = 'digitalocean' AND deleted_at IS NULL ORDER BY id LIMIT 1 \gset
+SET ROLE regress_eu_manager;
+
+SELECT label, pg_temp.try(stmt) AS outcome FROM (VALUES
+	('account id, 11 digits',      $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "12345678901"}')$$),
+	('account id, 13 digits',      $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "1234567890123"}')$$),
+	('account id, letters',        $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "12345678901x"}')$$),
+	('account id, a number',       $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": 123456789012}')$$),
+	('account id, trailing space', $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012 "}')$$),
+	('account id, missing',        $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{}')$$),
+	('region, upper case',         $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "regions": ["EU-WEST-1"]}')$$),
+	('region, no number',          $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "regions": ["eu-west"]}')$$),
+	('region, DO slug on AWS',     $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "regions": ["ams3"]}')$$),
+	('regions, not an array',      $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "regions": "eu-west-1"}')$$),
+	('regions, a number inside',   $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "regions": [1]}')$$),
+	('regions, duplicate',         $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "regions": ["eu-west-1", "eu-west-1"]}')$$),
+	('AWS, unknown setting',       $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "role_arn": "x"}')$$),
+	('AWS, settings not object',   $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '["x"]')$$),
+	('AWS, given a token',         $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012"}', token => 'dop_v1_x')$$),
+	('DO region, AWS form',        $$SELECT cloudconn.connector_create(2, 'a', 'digitalocean', settings => '{"region": "eu-west-1"}', token => 't')$$),
+	('DO region, upper case',      $$SELECT cloudconn.connector_create(2, 'a', 'digitalocean', settings => '{"region": "AMS3"}', token => 't')$$),
+	('DO region, not a string',    $$SELECT cloudconn.connector_create(2, 'a', 'digitalocean', settings => '{"region": 3}', token => 't')$$),
+	('DO, unknown setting',        $$SELECT cloudconn.connector_create(2, 'a', 'digitalocean', settings => '{"regions": ["ams3"]}', token => 't')$$),
+	('DO, no token',               $$SELECT cloudconn.connector_create(2, 'a', 'digitalocean')$$),
+	('DO, empty token',            $$SELECT cloudconn.connector_create(2, 'a', 'digitalocean', token => '')$$),
+	('DO, token with newline',     $$SELECT cloudconn.connector_create(2, 'a', 'digitalocean', token => E'dop_v1_abc\n')$$),
+	('DO, token with NUL-ish ctl', $$SELECT cloudconn.connector_create(2, 'a', 'digitalocean', token => E'dop\x01v1')$$),
+	('DO, token too long',         $$SELECT cloudconn.connector_create(2, 'a', 'digitalocean', token => repeat('a', 1025))$$),
+	('schedule, weekly',           $$SELECT cloudconn.connector_create(2, 'a', 'aws', 'weekly', '{"account_id": "123456789012"}')$$),
+	('schedule, null',             $$SELECT cloudconn.connector_create(2, 'a', 'aws', NULL, '{"account_id": "123456789012"}')$$),
+	('name, empty',                $$SELECT cloudconn.connector_create(2, '', 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('name, blank',                $$SELECT cloudconn.connector_create(2, '   ', 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('name, null',                 $$SELECT cloudconn.connector_create(2, NULL, 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('name, 201 characters',       $$SELECT cloudconn.connector_create(2, repeat('n', 201), 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('name, control character',    $$SELECT cloudconn.connector_create(2, E'a\tb', 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('name, taken in entity',      $$SELECT cloudconn.connector_create(2, 'Prod AWS', 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('provider, unknown',          $$SELECT cloudconn.connector_create(2, 'a', 'gcp')$$),
+	('provider, null',             $$SELECT cloudconn.connector_create(2, 'a', NULL)$$),
+	('provider, azure',            $$SELECT cloudconn.connector_create(2, 'a', 'azure')$$),
+	('entity, null',               $$SELECT cloudconn.connector_create(NULL, 'a', 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('entity, not permitted',      $$SELECT cloudconn.connector_create(3, 'a', 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('entity, does not exist',     $$SELECT cloudconn.connector_create(999, 'a', 'aws', settings => '{"account_id": "123456789012"}')$$)
+) AS cases(label, stmt);
+
+-- {aws} and {do} stand for an AWS and a DigitalOcean connector of entity 2's subtree
+SELECT label, pg_temp.try(replace(replace(stmt, '{aws}', :'aws_id'), '{do}', :'do_id')) AS outcome FROM (VALUES
+	('update, no such connector',  $$SELECT cloudconn.connector_update(999999, name => 'x')$$),
+	('update, null id',            $$SELECT cloudconn.connector_update(NULL, name => 'x')$$),
+	('update, empty name',         $$SELECT cloudconn.connector_update({aws}, name => '')$$),
+	('update, bad schedule',       $$SELECT cloudconn.connector_update({aws}, schedule => 'hourly')$$),
+	('update, bad settings',       $$SELECT cloudconn.connector_update({aws}, settings => '{"account_id": "1"}')$$),
+	('update, unknown key',        $$SELECT cloudconn.connector_update({aws}, settings => '{"account_id": "123456789012", "x": 1}')$$),
+	('update, move to no manage',  $$SELECT cloudconn.connector_update({aws}, entity_id => 3)$$),
+	('set token, on AWS',          $$SELECT cloudconn.connector_set_token({aws}, 'dop_v1_x')$$),
+	('set token, empty',           $$SELECT cloudconn.connector_set_token({do}, '')$$),
+	('set token, null',            $$SELECT cloudconn.connector_set_token({do}, NULL)$$),
+	('set token, control char',    $$SELECT cloudconn.connector_set_token({do}, E'abc\r')$$),
+	('set token, no connector',    $$SELECT cloudconn.connector_set_token(999999, 'dop_v1_x')$$),
+	('delete, no such connector',  $$SELECT cloudconn.connector_delete(999999)$$),
+	('template, DO connector',     $$SELECT cloudconn.aws_cloudformation_template({do})$$),
+	('grant, unknown permission',  $$SELECT cloudconn.grant_permission('regress_outsider', 2, 'CloudConnector:write')$$),
+	('grant, null permission',     $$SELECT cloudconn.grant_permission('regress_outsider', 2, NULL)$$),
+	('grant, null role',           $$SELECT cloudconn.grant_permission(NULL, 2, 'CloudConnector:read')$$),
+	('grant, other family',        $$SELECT cloudconn.grant_permission('regress_outsider', 2, 'ConfigurationItem:read')$$),
+	('grant, outside scope',       $$SELECT cloudconn.grant_permission('regress_outsider', 3, 'CloudConnector:read')$$),
+	('revoke, unknown permission', $$SELECT cloudconn.revoke_permission('regress_outsider', 2, 'Everything')$$),
+	('has_permission, unknown',    $$SELECT cloudconn.has_permission(2, 'CloudConnector:own')$$)
+) AS cases(label, stmt);
+
+RESET ROLE;
+-- nothing at all was changed by any of the failed calls
+SELECT pg_temp.state() = :'state_before' AS unchanged;
+
+-- what a user is told, in full, for two typical mistakes
+SET ROLE regress_eu_manager;
+SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "12345"}');
+SELECT cloudconn.connector_create(2, 'a', 'azure');
+RESET ROLE;
