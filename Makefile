@@ -7,6 +7,7 @@ OBJS = \
 	src/cloudconn.o \
 	src/guc.o \
 	src/caller.o \
+	src/permission.o \
 	src/secrets.o
 
 DATA = $(wildcard sql/cloudconn--*.sql)

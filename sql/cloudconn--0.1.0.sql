@@ -10,9 +10,9 @@
  *    named like it with a leading underscore, whose EXECUTE is revoked from
  *    PUBLIC.  SQL cannot tell a SECURITY DEFINER function who called it, so
  *    this is how the implementation knows whose permissions to check.
- *  - Every table has RLS enabled and forced.  Policies evaluate the set of
- *    permitted entities once per statement ((SELECT unnest(...)) becomes a
- *    hashed subplan), never a permission lookup per row.
+ *  - Every table has RLS enabled and forced.  Policies call
+ *    entity_permitted() / connector_permitted(), whose permitted set is
+ *    computed once per statement; each row then costs one binary search.
  *  - The token column is not granted to anyone; the key that encrypts it lives
  *    in a file outside the database and is only ever handled in C.
  */
@@ -229,66 +229,18 @@ CREATE FUNCTION cloudconn._is_admin(caller oid) RETURNS boolean
 	RETURN coalesce((SELECT rolsuper OR rolbypassrls FROM pg_catalog.pg_authid WHERE oid = caller), false);
 
 /*
- * Every entity on which caller holds perm: the entities granted to a role the
- * caller is a member of, and all their descendants.  Roles dropped since the
- * grant are skipped (the join with pg_authid), never an error.
+ * Every entity on which caller holds perm (C: permission.c is the one place
+ * where grants are resolved).
  */
 CREATE FUNCTION cloudconn._permitted_entities(caller oid, perm text) RETURNS bigint[]
-	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, cloudconn, pg_temp
-	AS $$
-DECLARE
-	result bigint[];
-BEGIN
-	PERFORM cloudconn._check_permission_name(perm);
-	IF cloudconn._is_admin(caller) THEN
-		SELECT coalesce(array_agg(e.id), '{}') INTO result FROM cloudconn.entity e;
-		RETURN result;
-	END IF;
-	WITH RECURSIVE granted(id) AS (
-		SELECT ra.entity_id
-		  FROM cloudconn.role_assignment ra
-		  JOIN pg_catalog.pg_authid r ON r.oid = ra.role::oid
-		 WHERE ra.permission = ANY (cloudconn._implying_permissions(perm))
-		   AND pg_catalog.pg_has_role(caller, r.oid, 'MEMBER')
-		UNION
-		SELECT e.id FROM cloudconn.entity e JOIN granted g ON e.parent_id = g.id
-	)
-	SELECT coalesce(array_agg(id), '{}') INTO result FROM granted;
-	RETURN result;
-END;
-$$;
+	LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cloudconn_permitted_entities';
 
 /* Does caller hold perm on entity_id (directly, or on one of its ancestors)? */
 CREATE FUNCTION cloudconn._has_permission(caller oid, entity_id bigint, permission text)
 	RETURNS boolean
-	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	LANGUAGE sql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, cloudconn, pg_temp
-	AS $$
-BEGIN
-	PERFORM cloudconn._check_permission_name(permission);
-	IF entity_id IS NULL THEN
-		RETURN false;
-	END IF;
-	IF cloudconn._is_admin(caller) THEN
-		RETURN EXISTS (SELECT 1 FROM cloudconn.entity e WHERE e.id = _has_permission.entity_id);
-	END IF;
-	RETURN EXISTS (
-		WITH RECURSIVE ancestry(id, parent_id, depth) AS (
-			SELECT e.id, e.parent_id, 1 FROM cloudconn.entity e WHERE e.id = _has_permission.entity_id
-			UNION ALL
-			SELECT e.id, e.parent_id, a.depth + 1
-			  FROM cloudconn.entity e JOIN ancestry a ON e.id = a.parent_id
-			 WHERE a.depth < 1000
-		)
-		SELECT 1
-		  FROM ancestry a
-		  JOIN cloudconn.role_assignment ra ON ra.entity_id = a.id
-		  JOIN pg_catalog.pg_authid r ON r.oid = ra.role::oid
-		 WHERE ra.permission = ANY (cloudconn._implying_permissions(_has_permission.permission))
-		   AND pg_catalog.pg_has_role(caller, r.oid, 'MEMBER'));
-END;
-$$;
+	RETURN coalesce(entity_id = ANY (cloudconn._permitted_entities(caller, permission)), false);
 
 /* Raise 42501 unless caller holds perm on entity_id. */
 CREATE FUNCTION cloudconn._require_permission(caller oid, entity_id bigint, perm text)
@@ -726,6 +678,20 @@ BEGIN
 END;
 $$;
 
+/*
+ * For row-level security policies: is the row's entity (connector) in the
+ * current role's permitted set?  The set is computed once per statement and
+ * each row costs one binary search (permission.c).
+ */
+CREATE FUNCTION cloudconn._permitted_support(internal) RETURNS internal
+	LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'cloudconn_permitted_support';
+CREATE FUNCTION cloudconn.entity_permitted(entity_id bigint, permission text) RETURNS boolean
+	LANGUAGE C STABLE PARALLEL SAFE SUPPORT cloudconn._permitted_support
+	AS 'MODULE_PATHNAME', 'cloudconn_entity_permitted';
+CREATE FUNCTION cloudconn.connector_permitted(connector_id bigint, permission text) RETURNS boolean
+	LANGUAGE C STABLE PARALLEL SAFE SUPPORT cloudconn._permitted_support
+	AS 'MODULE_PATHNAME', 'cloudconn_connector_permitted';
+
 /* The public entry points: C shims that pass the calling role to the above. */
 CREATE FUNCTION cloudconn.connector_create(entity_id bigint, name text, provider text,
 										   schedule text DEFAULT 'daily', settings jsonb DEFAULT '{}',
@@ -813,67 +779,99 @@ ALTER TABLE cloudconn.ci_application FORCE ROW LEVEL SECURITY;
 ALTER TABLE cloudconn.ci_business_process ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cloudconn.ci_business_process FORCE ROW LEVEL SECURITY;
 
+/*
+ * Manage policies are per command (INSERT/UPDATE/DELETE), not FOR ALL: a
+ * FOR ALL policy would also be OR-ed into every SELECT, where the read
+ * policy (manage implies read) already decides.
+ */
+
 /* An entity is visible to whoever holds any permission on it. */
 CREATE POLICY entity_read ON cloudconn.entity FOR SELECT
-	USING (id IN (SELECT unnest(cloudconn.permitted_entities('CloudConnector:read'))
-				  UNION ALL
-				  SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:read'))));
+	USING (cloudconn.entity_permitted(id, 'CloudConnector:read')
+		   OR cloudconn.entity_permitted(id, 'ConfigurationItem:read'));
 
 /* Your own roles' grants, and every grant on entities you manage. */
 CREATE POLICY role_assignment_read ON cloudconn.role_assignment FOR SELECT
 	USING (pg_catalog.pg_has_role(role::oid, 'MEMBER')
-		   OR entity_id IN (SELECT unnest(cloudconn.permitted_entities('CloudConnector:manage'))
-							UNION ALL
-							SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:manage'))));
+		   OR cloudconn.entity_permitted(entity_id, 'CloudConnector:manage')
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 
 CREATE POLICY connector_read ON cloudconn.connector FOR SELECT
-	USING (entity_id IN (SELECT unnest(cloudconn.permitted_entities('CloudConnector:read'))));
-CREATE POLICY connector_manage ON cloudconn.connector FOR ALL
-	USING (entity_id IN (SELECT unnest(cloudconn.permitted_entities('CloudConnector:manage'))))
-	WITH CHECK (entity_id IN (SELECT unnest(cloudconn.permitted_entities('CloudConnector:manage'))));
+	USING (cloudconn.entity_permitted(entity_id, 'CloudConnector:read'));
+CREATE POLICY connector_manage_insert ON cloudconn.connector FOR INSERT
+	WITH CHECK (cloudconn.entity_permitted(entity_id, 'CloudConnector:manage'));
+CREATE POLICY connector_manage_update ON cloudconn.connector FOR UPDATE
+	USING (cloudconn.entity_permitted(entity_id, 'CloudConnector:manage'))
+	WITH CHECK (cloudconn.entity_permitted(entity_id, 'CloudConnector:manage'));
+CREATE POLICY connector_manage_delete ON cloudconn.connector FOR DELETE
+	USING (cloudconn.entity_permitted(entity_id, 'CloudConnector:manage'));
 
 CREATE POLICY run_read ON cloudconn.run FOR SELECT
-	USING (connector_id IN (SELECT k.id FROM cloudconn.connector k
-							 WHERE k.entity_id IN (SELECT unnest(cloudconn.permitted_entities('CloudConnector:read')))));
+	USING (cloudconn.connector_permitted(connector_id, 'CloudConnector:read'));
 CREATE POLICY run_error_read ON cloudconn.run_error FOR SELECT
-	USING (run_id IN (SELECT r.id FROM cloudconn.run r JOIN cloudconn.connector k ON k.id = r.connector_id
-					   WHERE k.entity_id IN (SELECT unnest(cloudconn.permitted_entities('CloudConnector:read')))));
+	USING (run_id IN (SELECT r.id FROM cloudconn.run r));
 
 CREATE POLICY configuration_item_read ON cloudconn.configuration_item FOR SELECT
-	USING (entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:read'))));
-CREATE POLICY configuration_item_manage ON cloudconn.configuration_item FOR ALL
-	USING (entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:manage'))))
-	WITH CHECK (entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:manage'))));
+	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+CREATE POLICY configuration_item_manage_insert ON cloudconn.configuration_item FOR INSERT
+	WITH CHECK (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
+CREATE POLICY configuration_item_manage_update ON cloudconn.configuration_item FOR UPDATE
+	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'))
+	WITH CHECK (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
+CREATE POLICY configuration_item_manage_delete ON cloudconn.configuration_item FOR DELETE
+	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 
 CREATE POLICY application_read ON cloudconn.application FOR SELECT
-	USING (entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:read'))));
-CREATE POLICY application_manage ON cloudconn.application FOR ALL
-	USING (entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:manage'))))
-	WITH CHECK (entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:manage'))));
+	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+CREATE POLICY application_manage_insert ON cloudconn.application FOR INSERT
+	WITH CHECK (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
+CREATE POLICY application_manage_update ON cloudconn.application FOR UPDATE
+	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'))
+	WITH CHECK (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
+CREATE POLICY application_manage_delete ON cloudconn.application FOR DELETE
+	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 
 CREATE POLICY business_process_read ON cloudconn.business_process FOR SELECT
-	USING (entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:read'))));
-CREATE POLICY business_process_manage ON cloudconn.business_process FOR ALL
-	USING (entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:manage'))))
-	WITH CHECK (entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:manage'))));
+	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+CREATE POLICY business_process_manage_insert ON cloudconn.business_process FOR INSERT
+	WITH CHECK (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
+CREATE POLICY business_process_manage_update ON cloudconn.business_process FOR UPDATE
+	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'))
+	WITH CHECK (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
+CREATE POLICY business_process_manage_delete ON cloudconn.business_process FOR DELETE
+	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 
 /* A link is visible with its CI, and is written by whoever manages the CI. */
 CREATE POLICY ci_application_read ON cloudconn.ci_application FOR SELECT
 	USING (ci_id IN (SELECT ci.id FROM cloudconn.configuration_item ci));
-CREATE POLICY ci_application_manage ON cloudconn.ci_application FOR ALL
-	USING (ci_id IN (SELECT ci.id FROM cloudconn.configuration_item ci
-					  WHERE ci.entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:manage')))))
+CREATE POLICY ci_application_manage_insert ON cloudconn.ci_application FOR INSERT
 	WITH CHECK (ci_id IN (SELECT ci.id FROM cloudconn.configuration_item ci
-						   WHERE ci.entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:manage'))))
+						   WHERE cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:manage'))
 				AND application_id IN (SELECT a.id FROM cloudconn.application a));
+CREATE POLICY ci_application_manage_update ON cloudconn.ci_application FOR UPDATE
+	USING (ci_id IN (SELECT ci.id FROM cloudconn.configuration_item ci
+					  WHERE cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:manage')))
+	WITH CHECK (ci_id IN (SELECT ci.id FROM cloudconn.configuration_item ci
+						   WHERE cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:manage'))
+				AND application_id IN (SELECT a.id FROM cloudconn.application a));
+CREATE POLICY ci_application_manage_delete ON cloudconn.ci_application FOR DELETE
+	USING (ci_id IN (SELECT ci.id FROM cloudconn.configuration_item ci
+					  WHERE cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:manage')));
 CREATE POLICY ci_business_process_read ON cloudconn.ci_business_process FOR SELECT
 	USING (ci_id IN (SELECT ci.id FROM cloudconn.configuration_item ci));
-CREATE POLICY ci_business_process_manage ON cloudconn.ci_business_process FOR ALL
-	USING (ci_id IN (SELECT ci.id FROM cloudconn.configuration_item ci
-					  WHERE ci.entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:manage')))))
+CREATE POLICY ci_business_process_manage_insert ON cloudconn.ci_business_process FOR INSERT
 	WITH CHECK (ci_id IN (SELECT ci.id FROM cloudconn.configuration_item ci
-						   WHERE ci.entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:manage'))))
+						   WHERE cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:manage'))
 				AND business_process_id IN (SELECT b.id FROM cloudconn.business_process b));
+CREATE POLICY ci_business_process_manage_update ON cloudconn.ci_business_process FOR UPDATE
+	USING (ci_id IN (SELECT ci.id FROM cloudconn.configuration_item ci
+					  WHERE cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:manage')))
+	WITH CHECK (ci_id IN (SELECT ci.id FROM cloudconn.configuration_item ci
+						   WHERE cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:manage'))
+				AND business_process_id IN (SELECT b.id FROM cloudconn.business_process b));
+CREATE POLICY ci_business_process_manage_delete ON cloudconn.ci_business_process FOR DELETE
+	USING (ci_id IN (SELECT ci.id FROM cloudconn.configuration_item ci
+					  WHERE cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:manage')));
 
 /* ------------------------------------------------------------------------
  * Views
@@ -923,7 +921,7 @@ SELECT ci.id, ci.entity_id, ci.ci_type, ci.name, ci.hostname, ci.ip_address, ci.
 	   ci.first_discovered_at, ci.missing_since, ci.attributes, ci.created_at, ci.updated_at
   FROM cloudconn.configuration_item ci
   LEFT JOIN cloudconn.connector k ON k.id = ci.source_connector_id
- WHERE ci.entity_id IN (SELECT unnest(cloudconn.permitted_entities('ConfigurationItem:read')));
+ WHERE cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:read');
 
 /* ------------------------------------------------------------------------
  * Privileges

@@ -628,6 +628,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # Errors found by http.server itself (bad request line, header too long...): answer
         # in the API's error shape, and drop the connection since its state is unknown.
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":
+            # http.server takes an unparsable request line for HTTP/0.9 and would send a bare
+            # body; nothing speaks 0.9 to an API, so answer with a real status line.
+            self.request_version = "HTTP/1.1"
         try:
             body = _json_bytes({"id": "bad_request", "message": message or "Bad request."})
             self.send_response(code, message)
@@ -815,7 +819,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return st, body, headers
 
     def _api_response(self, path, query, token_name, scope, bucket):
-        """Auth, then rate limit, then the route.  Returns (status, body bytes, headers)."""
+        """Rate limit, then auth, then route, then scope.  Returns (status, body, headers);
+        body is bytes, except for a droplets page: a dict, which body faults may still change."""
         sim = self.server.sim
         err = [("Content-Type", CT_ERROR)]
         ok, rl, retry = sim.rate_check(bucket)
@@ -865,11 +870,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # WIRE: links carry the client's other query parameters, page first; per_page as
         # served.  Keys are in the API's (alphabetical) order; on page 1 there is no first/prev,
         # on the last page no next/last (description "Links & Pagination").
-        rest = []
-        for k, vs in urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True).items():
-            if k == "page":
-                continue
-            rest.append((k, str(per_page) if k == "per_page" else vs[0]))
+        rest = [(k, str(per_page) if k == "per_page" else vs[0]) for k, vs in query.items() if k != "page"]
         base = self._origin() + "/v2/droplets?"
 
         def link(n):
@@ -889,8 +890,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             # WIRE: a single page gets "links":{} (the API, and the spec's GPU example);
             # other spec examples show {"pages":{}}, selectable with single_page_links.
             links = {"pages": {}} if single_page_links == "pages" else {}
-        body = {"droplets": chunk, "links": links, "meta": {"total": total}}
-        return body
+        return {"droplets": chunk, "links": links, "meta": {"total": total}}
 
     def _apply_body_fault(self, fault, status, body):
         """body is a dict for a droplets page, else bytes.  Returns bytes."""

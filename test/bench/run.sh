@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs every benchmark and prints its figures.  `run.sh full` is the real
+# measurement; `run.sh smoke` (what CI runs) only proves they work.
+set -euo pipefail
+scale=${1:-full}
+here=$(cd "$(dirname "$0")" && pwd)
+bash "$here/rls.sh" "$scale"
