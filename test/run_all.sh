@@ -65,6 +65,11 @@ tap() {
 }
 suite tap tap
 
+simulators() {
+	/usr/bin/python3 "$src/test/sim/test_digitalocean_sim.py"
+}
+suite simulators simulators
+
 bench() {
 	bash "$src/test/bench/run.sh" "${BENCH_SCALE:-smoke}"
 }

@@ -1,0 +1,62 @@
+-- The newcomer's tour (run by test/demo.sh in a throwaway cluster): an
+-- entity tree, grants, an AWS and a DigitalOcean connector created by an
+-- application role, the CloudFormation template, and what the views show.
+\set ON_ERROR_STOP on
+\pset footer off
+CREATE EXTENSION cloudconn CASCADE;
+
+\echo '--- an entity tree: Acme, with two business units'
+INSERT INTO cloudconn.entity (id, parent_id, name) VALUES
+	(1, NULL, 'Acme'), (2, 1, 'Acme Europe'), (3, 1, 'Acme US');
+SELECT id, parent_id, name FROM cloudconn.entity ORDER BY id;
+
+\echo '--- roles of the application, one per user, granted on entities'
+CREATE ROLE demo_eu_admin;
+CREATE ROLE demo_auditor;
+DO $$
+BEGIN
+	PERFORM cloudconn.grant_permission('demo_eu_admin', 2, 'CloudConnector:manage');
+	PERFORM cloudconn.grant_permission('demo_eu_admin', 2, 'ConfigurationItem:manage');
+	PERFORM cloudconn.grant_permission('demo_auditor', 1, 'CloudConnector:read');
+END;
+$$;
+SELECT role, entity_id, permission FROM cloudconn.role_assignment ORDER BY 1, 2, 3;
+
+\echo '--- the wizard picker'
+SELECT * FROM cloudconn.providers;
+
+-- the platform's discovery role, set once by the operator
+SET cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole';
+
+\echo '--- as the EU admin (the application does SET LOCAL ROLE per request)'
+BEGIN;
+SET LOCAL ROLE demo_eu_admin;
+SELECT cloudconn.connector_create(2, 'Production AWS', 'aws',
+	settings => '{"account_id": "123456789012", "regions": ["eu-west-1", "eu-central-1"]}') AS aws_connector;
+SELECT cloudconn.connector_create(2, 'Droplets', 'digitalocean', 'manual', '{"region": "ams3"}',
+	'dop_v1_demo_token_never_shown_back') AS do_connector;
+COMMIT;
+
+\echo '--- the CloudFormation template the customer applies (external id pre-filled)'
+BEGIN;
+SET LOCAL ROLE demo_eu_admin;
+\pset format unaligned
+\pset tuples_only on
+SELECT cloudconn.aws_cloudformation_template(id) AS template
+  FROM cloudconn.connectors WHERE provider = 'aws';
+\pset format aligned
+\pset tuples_only off
+COMMIT;
+
+\echo '--- the connectors view: has_token, never the token'
+BEGIN;
+SET LOCAL ROLE demo_auditor;
+SELECT id, entity_id, name, provider, schedule, settings, has_token FROM cloudconn.connectors ORDER BY id;
+\echo '--- the auditor may read but not manage'
+SELECT cloudconn.has_permission(2, 'CloudConnector:read') AS can_read,
+	   cloudconn.has_permission(2, 'CloudConnector:manage') AS can_manage;
+COMMIT;
+
+\echo '--- what is stored: ciphertext only'
+SELECT id, provider, substr(token::text, 1, 34) || '...' AS stored_token, external_id
+  FROM cloudconn.connector ORDER BY id;
