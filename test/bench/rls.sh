@@ -83,7 +83,7 @@ SQL
 	done
 done
 
-echo "RLS benchmark ($scale): $cis CIs, $entities entities in 5 levels, $((entities * runs_per_connector)) runs; median of $reps"
+echo "RLS benchmark ($scale): $cis CIs, $entities entities in a 6-ary tree (5 levels at full size), $((entities * runs_per_connector)) runs; median of $reps"
 psql -X -v ON_ERROR_STOP=1 <<'SQL'
 SELECT s.query,
 	   s.rows AS rows_seen,
