@@ -225,7 +225,7 @@ $$;
 /* Superusers and BYPASSRLS roles administer everything (SPEC §8). */
 CREATE FUNCTION cloudconn._is_admin(caller oid) RETURNS boolean
 	LANGUAGE sql STABLE STRICT SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
+	SET search_path = pg_catalog, cloudconn, pg_temp
 	RETURN coalesce((SELECT rolsuper OR rolbypassrls FROM pg_catalog.pg_authid WHERE oid = caller), false);
 
 /*

@@ -202,3 +202,20 @@ RESET ROLE;
 SELECT cloudconn._token_matches(id, 'dop_v1_hostile') AS encrypted_properly
   FROM cloudconn.connector WHERE name = 'hostile do';
 DROP SCHEMA hostile CASCADE;
+
+-- Every SECURITY DEFINER function of the extension pins its search_path,
+-- and none is executable by PUBLIC (they take the caller as an argument, so
+-- only the C entry points may call them): both lists must stay empty.
+SELECT p.oid::regprocedure AS unpinned_security_definer
+  FROM pg_proc p
+ WHERE p.pronamespace = 'cloudconn'::regnamespace AND p.prosecdef
+   AND NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog, cloudconn, pg_temp'], false);
+SELECT p.oid::regprocedure AS security_definer_executable_by_public
+  FROM pg_proc p
+ WHERE p.pronamespace = 'cloudconn'::regnamespace AND p.prosecdef
+   AND has_function_privilege('public', p.oid, 'EXECUTE');
+-- and every table of the extension has row-level security enabled and forced
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
+  FROM pg_class c
+ WHERE c.relnamespace = 'cloudconn'::regnamespace AND c.relkind = 'r'
+ ORDER BY c.relname;
