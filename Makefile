@@ -7,7 +7,12 @@ OBJS = \
 	src/cloudconn.o \
 	src/guc.o \
 	src/caller.o \
+	src/digitalocean.o \
+	src/http.o \
+	src/merge.o \
 	src/permission.o \
+	src/provider.o \
+	src/run.o \
 	src/secrets.o
 
 DATA = $(wildcard sql/cloudconn--*.sql)

@@ -88,6 +88,7 @@ CREATE TABLE cloudconn.run (
 	updated		integer NOT NULL DEFAULT 0,
 	unchanged	integer NOT NULL DEFAULT 0,
 	error_count integer NOT NULL DEFAULT 0,
+	pages_fetched integer NOT NULL DEFAULT 0,
 	error		text,
 	CHECK ((status = 'running') = (finished_at IS NULL))
 );
@@ -262,11 +263,12 @@ END;
 $$;
 
 /*
- * The connector row for a user action, locked.  A connector the caller cannot
+ * The connector row for a user action (locked if asked: updates lock it,
+ * tests and runs, which take long, do not).  A connector the caller cannot
  * even read, or that was deleted, does not exist for them (P0002); one they
  * can read but not manage is 42501.
  */
-CREATE FUNCTION cloudconn._connector_for_manage(caller oid, connector_id bigint)
+CREATE FUNCTION cloudconn._connector_for_action(caller oid, connector_id bigint, lock boolean)
 	RETURNS cloudconn.connector
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, cloudconn, pg_temp
@@ -277,9 +279,14 @@ BEGIN
 	IF connector_id IS NULL THEN
 		RAISE EXCEPTION 'connector_id must not be null' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	SELECT * INTO c FROM cloudconn.connector k
-	 WHERE k.id = _connector_for_manage.connector_id AND k.deleted_at IS NULL
-	   FOR UPDATE;
+	IF lock THEN
+		SELECT * INTO c FROM cloudconn.connector k
+		 WHERE k.id = _connector_for_action.connector_id AND k.deleted_at IS NULL
+		   FOR UPDATE;
+	ELSE
+		SELECT * INTO c FROM cloudconn.connector k
+		 WHERE k.id = _connector_for_action.connector_id AND k.deleted_at IS NULL;
+	END IF;
 	IF NOT FOUND OR NOT cloudconn._has_permission(caller, c.entity_id, 'CloudConnector:read') THEN
 		RAISE EXCEPTION 'connector % does not exist', connector_id USING ERRCODE = 'no_data_found';
 	END IF;
@@ -495,7 +502,7 @@ CREATE FUNCTION cloudconn._connector_update(caller oid, connector_id bigint, nam
 DECLARE
 	c cloudconn.connector;
 BEGIN
-	c := cloudconn._connector_for_manage(caller, connector_id);
+	c := cloudconn._connector_for_action(caller, connector_id, true);
 	IF name IS NOT NULL THEN
 		PERFORM cloudconn._validate_name(name);
 	END IF;
@@ -538,7 +545,7 @@ CREATE FUNCTION cloudconn._connector_set_token(caller oid, connector_id bigint, 
 DECLARE
 	c cloudconn.connector;
 BEGIN
-	c := cloudconn._connector_for_manage(caller, connector_id);
+	c := cloudconn._connector_for_action(caller, connector_id, true);
 	IF c.provider <> 'digitalocean' THEN
 		PERFORM cloudconn._invalid(format('%s connectors take no token', upper(c.provider)),
 								   'AWS access goes through the IAM role of aws_cloudformation_template().');
@@ -563,7 +570,7 @@ CREATE FUNCTION cloudconn._connector_delete(caller oid, connector_id bigint) RET
 DECLARE
 	c cloudconn.connector;
 BEGIN
-	c := cloudconn._connector_for_manage(caller, connector_id);
+	c := cloudconn._connector_for_action(caller, connector_id, true);
 	UPDATE cloudconn.connector k
 	   SET deleted_at = now(), updated_at = now(), token = NULL, token_set_at = NULL
 	 WHERE k.id = c.id;
@@ -581,7 +588,7 @@ DECLARE
 	role_name text := coalesce(nullif(current_setting('cloudconn.aws_customer_role_name', true), ''),
 							   'AnzenCustomerDiscoveryRole');
 BEGIN
-	c := cloudconn._connector_for_manage(caller, connector_id);
+	c := cloudconn._connector_for_action(caller, connector_id, true);
 	IF c.provider <> 'aws' THEN
 		PERFORM cloudconn._invalid(format('connector %s is not an AWS connector', c.id),
 								   'Only AWS connectors are set up with a CloudFormation template.');
@@ -713,6 +720,29 @@ CREATE FUNCTION cloudconn.revoke_permission(role regrole, entity_id bigint, perm
 	RETURNS void LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_dispatch';
 CREATE FUNCTION cloudconn.has_permission(entity_id bigint, permission text)
 	RETURNS boolean LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cloudconn_dispatch';
+CREATE FUNCTION cloudconn._connector_test(caller oid, connector_id bigint) RETURNS jsonb
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cloudconn, pg_temp
+	AS 'MODULE_PATHNAME', 'cloudconn_connector_test';
+CREATE FUNCTION cloudconn.connector_test(connector_id bigint)
+	RETURNS jsonb LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_dispatch';
+COMMENT ON FUNCTION cloudconn.connector_test(bigint) IS
+	'Proves the connector works end to end: {"ok": true, ...} or {"ok": false, "error": ...}; never raises for a provider-side failure';
+
+CREATE FUNCTION cloudconn._connector_run(caller oid, connector_id bigint, wait boolean) RETURNS bigint
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cloudconn, pg_temp
+	AS 'MODULE_PATHNAME', 'cloudconn_connector_run';
+CREATE FUNCTION cloudconn.connector_run(connector_id bigint, wait boolean DEFAULT true)
+	RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_dispatch';
+COMMENT ON FUNCTION cloudconn.connector_run(bigint, boolean) IS
+	'Runs discovery in a background worker and returns the run id; wait => false returns at once; a connector already running returns the running run''s id';
+
+/* Runs in progress in this database, from shared memory (see the runs view). */
+CREATE FUNCTION cloudconn.run_progress(OUT run_id bigint, OUT connector_id bigint,
+									   OUT pages_fetched bigint, OUT resources_seen bigint)
+	RETURNS SETOF record LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_run_progress';
+
 CREATE FUNCTION cloudconn.permitted_entities(permission text)
 	RETURNS bigint[] LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cloudconn_dispatch';
 
@@ -889,13 +919,17 @@ SELECT k.id, k.entity_id, k.name, k.provider, k.schedule, k.settings,
 					  ORDER BY r.started_at DESC, r.id DESC LIMIT 1) last ON true
  WHERE k.deleted_at IS NULL;
 
+/* pages_fetched and resources_seen move while a run is going (shared memory) */
 CREATE VIEW cloudconn.runs WITH (security_invoker = true) AS
 SELECT r.id, r.connector_id, k.name AS connector_name, k.provider, k.entity_id,
 	   (k.deleted_at IS NOT NULL) AS connector_deleted,
 	   r.trigger, r.status, r.started_at, r.finished_at,
-	   r.discovered, r.created, r.updated, r.unchanged, r.error_count, r.error
+	   r.discovered, r.created, r.updated, r.unchanged, r.error_count, r.error,
+	   coalesce(p.pages_fetched, r.pages_fetched) AS pages_fetched,
+	   CASE WHEN r.status = 'running' THEN coalesce(p.resources_seen, 0) ELSE r.discovered END AS resources_seen
   FROM cloudconn.run r
-  JOIN cloudconn.connector k ON k.id = r.connector_id;
+  JOIN cloudconn.connector k ON k.id = r.connector_id
+  LEFT JOIN cloudconn.run_progress() p ON p.run_id = r.id;
 
 CREATE VIEW cloudconn.run_errors WITH (security_invoker = true) AS
 SELECT e.id, e.run_id, r.connector_id, e.external_id, e.message, e.created_at

@@ -15,6 +15,7 @@
 #include "miscadmin.h"
 
 #include "guc.h"
+#include "run.h"
 
 PG_MODULE_MAGIC;
 
@@ -34,4 +35,7 @@ _PG_init(void)
 				 errmsg("could not initialize libcurl")));
 
 	GucDefineAll();
+
+	if (process_shared_preload_libraries_in_progress)
+		RunShmemInit();
 }

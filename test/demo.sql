@@ -33,8 +33,8 @@ BEGIN;
 SET LOCAL ROLE demo_eu_admin;
 SELECT cloudconn.connector_create(2, 'Production AWS', 'aws',
 	settings => '{"account_id": "123456789012", "regions": ["eu-west-1", "eu-central-1"]}') AS aws_connector;
-SELECT cloudconn.connector_create(2, 'Droplets', 'digitalocean', 'manual', '{"region": "ams3"}',
-	'dop_v1_demo_token_never_shown_back') AS do_connector;
+SELECT cloudconn.connector_create(2, 'Droplets', 'digitalocean', 'manual', '{}',
+	:'do_token') AS do_connector \gset
 COMMIT;
 
 \echo '--- the CloudFormation template the customer applies (external id pre-filled)'
@@ -60,3 +60,38 @@ COMMIT;
 \echo '--- what is stored: ciphertext only'
 SELECT id, provider, substr(token::text, 1, 34) || '...' AS stored_token, external_id
   FROM cloudconn.connector ORDER BY id;
+
+\echo '--- the DigitalOcean connector, tested end to end against the simulator'
+BEGIN;
+SET LOCAL ROLE demo_eu_admin;
+SELECT jsonb_pretty(cloudconn.connector_test(:do_connector)) AS connector_test;
+COMMIT;
+
+\echo '--- a run: discovery in a background worker, merged into the CMDB'
+BEGIN;
+SET LOCAL ROLE demo_eu_admin;
+SELECT cloudconn.connector_run(:do_connector) AS run_id;
+COMMIT;
+
+\echo '--- and again: an unchanged account is a delta of nothing'
+BEGIN;
+SET LOCAL ROLE demo_eu_admin;
+SELECT cloudconn.connector_run(:do_connector) AS run_id;
+COMMIT;
+
+\echo '--- the run history'
+BEGIN;
+SET LOCAL ROLE demo_auditor;
+SELECT id, connector_name, trigger, status, discovered, created, updated, unchanged, error_count,
+	   pages_fetched, finished_at - started_at AS took
+  FROM cloudconn.runs ORDER BY id;
+COMMIT;
+
+\echo '--- some of the discovered CIs (as the EU admin, who may read CIs)'
+BEGIN;
+SET LOCAL ROLE demo_eu_admin;
+SELECT count(*) AS configuration_items FROM cloudconn.configuration_items;
+SELECT name, ip_address, os_info, attributes->>'region' AS region, attributes->>'size' AS size,
+	   external_id, discovered_by_provider, discovered_by_connector
+  FROM cloudconn.configuration_items ORDER BY id LIMIT 8;
+COMMIT;

@@ -5,3 +5,5 @@ set -euo pipefail
 scale=${1:-full}
 here=$(cd "$(dirname "$0")" && pwd)
 bash "$here/rls.sh" "$scale"
+echo
+bash "$here/digitalocean.sh" "$scale"

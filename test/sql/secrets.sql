@@ -41,8 +41,8 @@ SELECT table_name, string_agg(column_name, ', ' ORDER BY ordinal_position) AS co
  WHERE table_schema = 'cloudconn' AND table_name IN ('connectors', 'runs', 'run_errors', 'providers', 'configuration_items')
  GROUP BY table_name ORDER BY table_name;
 -- every function a non-superuser may execute, with what it returns: none
--- yields the token (the only text-returning one is the AWS template, which
--- refuses DigitalOcean connectors)
+-- yields the token (the AWS template refuses DigitalOcean connectors, and
+-- connector_test's result is checked for the token in test/t/002)
 SELECT p.oid::regprocedure AS function, p.prorettype::regtype AS returns
   FROM pg_proc p
  WHERE p.pronamespace = 'cloudconn'::regnamespace

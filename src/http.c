@@ -1,0 +1,991 @@
+/*
+ * http.c
+ *		HTTPS requests to cloud APIs through libcurl, and nothing else.
+ *
+ * A client is one curl easy handle (kept across requests, so connections
+ * are reused) plus the rate-limit state of one credential; a request is one
+ * HttpPerform call; an attempt is one curl_easy_perform within it.  Memory
+ * rule: libcurl callbacks run on curl's stack, so they never ereport and
+ * never allocate in a way that can ERROR; they set flags that are turned
+ * into errors once curl has returned.  The easy handle and header list are
+ * released by a reset callback of the client's memory context and by
+ * PG_FINALLY, so an ERROR anywhere leaks neither.
+ */
+#include "postgres.h"
+
+#include <sys/time.h>
+
+#include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "guc.h"
+#include "http.h"
+
+#define CLOUDCONN_USER_AGENT "cloudconn/0.1.0"
+
+/* A response body larger than this is refused (and not retried). */
+#define HTTP_MAX_BODY_BYTES (32 * 1024 * 1024)
+#define HTTP_MAX_BODY_TEXT "32 MB"
+
+/* Response headers of one response; curl allows 100 kB per line. */
+#define HTTP_MAX_HEADER_BYTES (256 * 1024)
+#define HTTP_MAX_HEADER_TEXT "256 kB"
+
+/* Backoff: 500 ms * 2^retry, at most 30 s, with full jitter. */
+#define HTTP_BACKOFF_BASE_MS 500
+#define HTTP_BACKOFF_MAX_MS 30000
+
+/*
+ * The longest single wait (Retry-After, ratelimit-reset, pacing).  A server
+ * asking for more gets its 429 or 5xx handed back to the caller instead:
+ * a discovery run should fail and be retried later, not hang for an hour.
+ */
+#define HTTP_MAX_WAIT_MS 120000
+
+/* ratelimit-reset has one-second resolution: wait a little past it. */
+#define HTTP_RESET_MARGIN_MS 500
+
+/* Pacing starts when this many requests or fewer are left. */
+#define HTTP_PACE_REMAINING 5
+
+struct HttpClient
+{
+	CURL	   *curl;
+
+	/* Header list of the request in flight, so the reset callback frees it */
+	struct curl_slist *headers;
+	MemoryContextCallback release;
+
+	/* Last ratelimit-remaining / ratelimit-reset seen (see HttpPace) */
+	bool		have_ratelimit;
+	int64		ratelimit_remaining;
+	int64		ratelimit_reset;	/* Unix time, seconds */
+
+	char		errbuf[CURL_ERROR_SIZE];
+};
+
+/* Where a request goes, as shown in messages: never the query string. */
+typedef struct HttpTarget
+{
+	const char *method;
+	char	   *host;			/* host, ":port" added unless 443 */
+	char	   *path;
+} HttpTarget;
+
+/*
+ * What the callbacks of one attempt share.  They append to the buffers and
+ * set the flags, and never ERROR: HttpAttemptOnce reports afterwards.
+ */
+typedef struct HttpAttempt
+{
+	StringInfo	body;
+	StringInfoData raw_headers; /* header lines of the last response */
+	const char *ca_file;
+	bool		body_too_large;
+	bool		headers_too_large;
+	bool		out_of_memory;
+	bool		ca_failed;
+	char		ca_error[256];
+} HttpAttempt;
+
+/*
+ * Set a curl option or fail loudly: every option here is a security or
+ * robustness setting (protocols, verification, limits), and running without
+ * one of them is never acceptable.
+ */
+#define HttpSetopt(curl, option, value) \
+	do { \
+		if (curl_easy_setopt((curl), (option), (value)) != CURLE_OK) \
+			elog(ERROR, "could not set libcurl option %s", #option); \
+	} while (0)
+
+
+/* Free a header list, wiping it first: the values are credentials. */
+static void
+HttpFreeHeaders(struct curl_slist *list)
+{
+	for (struct curl_slist *p = list; p != NULL; p = p->next)
+		explicit_bzero(p->data, strlen(p->data));
+	curl_slist_free_all(list);
+}
+
+/* Reset callback of the client's memory context: runs on ERROR paths too. */
+static void
+HttpClientRelease(void *arg)
+{
+	HttpClient *client = (HttpClient *) arg;
+
+	if (client->headers != NULL)
+	{
+		HttpFreeHeaders(client->headers);
+		client->headers = NULL;
+	}
+	if (client->curl != NULL)
+	{
+		curl_easy_cleanup(client->curl);
+		client->curl = NULL;
+	}
+}
+
+HttpClient *
+HttpClientCreate(void)
+{
+	HttpClient *client = palloc0(sizeof(HttpClient));
+
+	/* Registered before the handle exists, so there is no leaking window. */
+	client->release.func = HttpClientRelease;
+	client->release.arg = client;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &client->release);
+
+	client->curl = curl_easy_init();
+	if (client->curl == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl handle")));
+	return client;
+}
+
+/* strdup into CurrentMemoryContext returning NULL on OOM instead of ERROR. */
+static char *
+HttpStrdupNoError(const char *s)
+{
+	size_t		len = strlen(s);
+	char	   *copy = MemoryContextAllocExtended(CurrentMemoryContext, len + 1,
+												  MCXT_ALLOC_NO_OOM);
+
+	if (copy != NULL)
+		memcpy(copy, s, len + 1);
+	return copy;
+}
+
+/*
+ * Split an https URL with curl's own parser, the one that will be used to
+ * send it, so that what is checked is what curl connects to.  Returns false
+ * unless it is a well-formed https URL with a host.  The parts are palloc'd;
+ * nothing between curl_url() and curl_url_cleanup() can ERROR, so curl's
+ * handle and strings are released on every path.
+ */
+static bool
+HttpParseUrl(const char *url, char **host, char **port, char **path)
+{
+	CURLU	   *h = curl_url();
+	char	   *scheme = NULL;
+	char	   *chost = NULL;
+	char	   *cport = NULL;
+	char	   *cpath = NULL;
+	bool		ok;
+	bool		oom = false;
+
+	if (h == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+
+	ok = curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		strcmp(scheme, "https") == 0 &&
+		curl_url_get(h, CURLUPART_HOST, &chost, 0) == CURLUE_OK &&
+		chost[0] != '\0' &&
+		curl_url_get(h, CURLUPART_PORT, &cport, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+		curl_url_get(h, CURLUPART_PATH, &cpath, 0) == CURLUE_OK;
+	if (ok)
+	{
+		*host = HttpStrdupNoError(chost);
+		*port = HttpStrdupNoError(cport);
+		*path = HttpStrdupNoError(cpath);
+		oom = *host == NULL || *port == NULL || *path == NULL;
+	}
+	curl_free(scheme);
+	curl_free(chost);
+	curl_free(cport);
+	curl_free(cpath);
+	curl_url_cleanup(h);
+
+	if (oom)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (ok)
+	{
+		/* DNS names are case-insensitive: one spelling per origin. */
+		for (char *p = *host; *p; p++)
+			*p = pg_ascii_tolower((unsigned char) *p);
+	}
+	return ok;
+}
+
+char *
+HttpUrlOrigin(const char *url)
+{
+	char	   *host;
+	char	   *port;
+	char	   *path;
+
+	if (url == NULL || !HttpParseUrl(url, &host, &port, &path))
+		return NULL;
+	return psprintf("https://%s:%s", host, port);
+}
+
+/* Unix time in milliseconds, the clock ratelimit-reset is given in. */
+static int64
+HttpUnixTimeMs(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* A non-negative decimal integer (header values are already trimmed). */
+static bool
+HttpParseCount(const char *s, int64 *out)
+{
+	int64		v = 0;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	for (; *s; s++)
+	{
+		if (*s < '0' || *s > '9')
+			return false;
+		if (v > (PG_INT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * Append to a StringInfo from inside a libcurl callback.  An ERROR there
+ * would longjmp across curl's stack, so the cap is checked first and the
+ * buffer grows with an allocation that returns NULL on OOM (flagged in
+ * *oom) instead of raising; repalloc and enlargeStringInfo would raise.
+ */
+static bool
+HttpBufferAppend(StringInfo buf, const char *data, size_t len, size_t cap,
+				 bool *oom)
+{
+	size_t		needed;
+
+	if (len > cap || (size_t) buf->len > cap - len)
+		return false;
+	needed = (size_t) buf->len + len + 1;
+	if (needed > (size_t) buf->maxlen)
+	{
+		size_t		newlen = (size_t) buf->maxlen;
+		char	   *newdata;
+
+		while (newlen < needed)
+			newlen *= 2;
+		if (newlen > cap + 1)
+			newlen = cap + 1;
+		newdata = MemoryContextAllocExtended(GetMemoryChunkContext(buf->data),
+											 newlen, MCXT_ALLOC_NO_OOM);
+		if (newdata == NULL)
+		{
+			*oom = true;
+			return false;
+		}
+		memcpy(newdata, buf->data, (size_t) buf->len + 1);
+		pfree(buf->data);
+		buf->data = newdata;
+		buf->maxlen = (int) newlen;
+	}
+	memcpy(buf->data + buf->len, data, len);
+	buf->len += (int) len;
+	buf->data[buf->len] = '\0';
+	return true;
+}
+
+/* CURLOPT_WRITEFUNCTION: the body, up to HTTP_MAX_BODY_BYTES. */
+static size_t
+HttpWriteCallback(char *data, size_t size, size_t nmemb, void *arg)
+{
+	HttpAttempt *at = (HttpAttempt *) arg;
+	size_t		len = size * nmemb;
+
+	if (!HttpBufferAppend(at->body, data, len, HTTP_MAX_BODY_BYTES,
+						  &at->out_of_memory))
+	{
+		if (!at->out_of_memory)
+			at->body_too_large = true;
+		return 0;				/* curl fails with CURLE_WRITE_ERROR */
+	}
+	return len;
+}
+
+/*
+ * CURLOPT_HEADERFUNCTION: raw header lines, parsed once curl has returned.
+ * Every status line starts a new response (a 100 Continue before the real
+ * one, say), so the buffer is restarted there and only the headers of the
+ * last response are kept.
+ */
+static size_t
+HttpHeaderCallback(char *data, size_t size, size_t nitems, void *arg)
+{
+	HttpAttempt *at = (HttpAttempt *) arg;
+	size_t		len = size * nitems;
+
+	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+		resetStringInfo(&at->raw_headers);
+	if (!HttpBufferAppend(&at->raw_headers, data, len, HTTP_MAX_HEADER_BYTES,
+						  &at->out_of_memory))
+	{
+		if (!at->out_of_memory)
+			at->headers_too_large = true;
+		return 0;
+	}
+	return len;
+}
+
+/*
+ * CURLOPT_XFERINFOFUNCTION: curl calls it often while data flows and about
+ * once a second while waiting, so a cancel or terminate request stops the
+ * transfer within a second.  It only looks at the flags: ProcessInterrupts
+ * would longjmp out of libcurl.  HttpAttemptOnce calls CHECK_FOR_INTERRUPTS
+ * once curl has returned.
+ */
+static int
+HttpProgressCallback(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+					 curl_off_t ultotal, curl_off_t ulnow)
+{
+	if (InterruptPending && (QueryCancelPending || ProcDiePending))
+		return 1;
+	return 0;
+}
+
+/*
+ * CURLOPT_SSL_CTX_FUNCTION: add cloudconn.ca_file to the trust store of a
+ * new connection, the same store curl loads the system's CAs into, so a
+ * private CA is trusted besides the public ones rather than instead of them
+ * (CURLOPT_CAINFO would replace them).  A file that cannot be loaded fails
+ * the connection: going on without it would only end in a confusing
+ * verification error, or in trusting less than the administrator meant.
+ */
+static CURLcode
+HttpSslCtxCallback(CURL *curl, void *ssl_ctx, void *arg)
+{
+	HttpAttempt *at = (HttpAttempt *) arg;
+	X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *) ssl_ctx);
+	bool		ok;
+
+	ERR_clear_error();
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	ok = store != NULL && X509_STORE_load_file(store, at->ca_file) == 1;
+#else
+	ok = store != NULL && X509_STORE_load_locations(store, at->ca_file, NULL) == 1;
+#endif
+	if (!ok)
+	{
+		unsigned long err;
+		const char *reason = NULL;
+		int			sys_errno = 0;
+
+		/*
+		 * Drain the queue (leaving nothing for the next OpenSSL user in this
+		 * backend), keeping the cause: an OS error such as a missing file,
+		 * else the first reason given.
+		 */
+		while ((err = ERR_get_error()) != 0)
+		{
+			if (ERR_GET_LIB(err) == ERR_LIB_SYS)
+				sys_errno = ERR_GET_REASON(err);
+			else if (reason == NULL)
+				reason = ERR_reason_error_string(err);
+		}
+		if (sys_errno != 0)
+			reason = strerror(sys_errno);
+		strlcpy(at->ca_error, reason != NULL ? reason : "no certificate could be read from it",
+				sizeof(at->ca_error));
+		at->ca_failed = true;
+		return CURLE_SSL_CACERT_BADFILE;
+	}
+	return CURLE_OK;
+}
+
+/*
+ * The ca_file callback hands curl's SSL_CTX to OpenSSL functions we link
+ * against ourselves, which is only right if curl's TLS backend is OpenSSL.
+ */
+static bool
+HttpCurlUsesOpenSSL(void)
+{
+	const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+
+	return info != NULL && info->ssl_version != NULL &&
+		strncmp(info->ssl_version, "OpenSSL/", 8) == 0;
+}
+
+/* Every option, every attempt: curl_easy_reset has just cleared them. */
+static void
+HttpSetOptions(HttpClient *client, const HttpRequest *req, bool is_post,
+			   struct curl_slist *headers, HttpAttempt *at)
+{
+	CURL	   *curl = client->curl;
+
+	HttpSetopt(curl, CURLOPT_URL, req->url);
+	HttpSetopt(curl, CURLOPT_NOSIGNAL, 1L);
+	HttpSetopt(curl, CURLOPT_VERBOSE, 0L);
+	HttpSetopt(curl, CURLOPT_ERRORBUFFER, client->errbuf);
+
+	/* https only, for the request and for any redirect (never followed) */
+#if LIBCURL_VERSION_NUM >= 0x075500
+	HttpSetopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+	HttpSetopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+#else
+	HttpSetopt(curl, CURLOPT_PROTOCOLS, (long) CURLPROTO_HTTPS);
+	HttpSetopt(curl, CURLOPT_REDIR_PROTOCOLS, (long) CURLPROTO_HTTPS);
+#endif
+	HttpSetopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+
+	HttpSetopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	HttpSetopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	HttpSetopt(curl, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+	if (at->ca_file != NULL)
+	{
+		if (!HttpCurlUsesOpenSSL())
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cloudconn.ca_file cannot be used with this libcurl"),
+					 errdetail("libcurl uses %s, but cloudconn adds CA files through OpenSSL.",
+							   curl_version_info(CURLVERSION_NOW)->ssl_version),
+					 errhint("Install a libcurl built with OpenSSL, or empty cloudconn.ca_file.")));
+#if LIBCURL_VERSION_NUM >= 0x075700
+		/*
+		 * curl can cache a CA store and swap it into later connections; the
+		 * callback adds to the store of each new connection, which must then
+		 * be a fresh one, loaded with whatever ca_file says now.
+		 */
+		HttpSetopt(curl, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+#endif
+		HttpSetopt(curl, CURLOPT_SSL_CTX_FUNCTION, HttpSslCtxCallback);
+		HttpSetopt(curl, CURLOPT_SSL_CTX_DATA, at);
+	}
+
+	HttpSetopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long) cloudconn_http_connect_timeout_ms);
+	HttpSetopt(curl, CURLOPT_TIMEOUT_MS, (long) cloudconn_http_timeout_ms);
+
+	HttpSetopt(curl, CURLOPT_USERAGENT, CLOUDCONN_USER_AGENT);
+	if (headers != NULL)
+		HttpSetopt(curl, CURLOPT_HTTPHEADER, headers);
+	if (is_post)
+	{
+		/* the size first: COPYPOSTFIELDS copies that many bytes */
+		HttpSetopt(curl, CURLOPT_POST, 1L);
+		HttpSetopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+		HttpSetopt(curl, CURLOPT_COPYPOSTFIELDS, req->body != NULL ? req->body : "");
+	}
+	else
+		HttpSetopt(curl, CURLOPT_HTTPGET, 1L);
+
+	/* fail early when Content-Length already says the body is too big */
+	HttpSetopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) HTTP_MAX_BODY_BYTES);
+	HttpSetopt(curl, CURLOPT_WRITEFUNCTION, HttpWriteCallback);
+	HttpSetopt(curl, CURLOPT_WRITEDATA, at);
+	HttpSetopt(curl, CURLOPT_HEADERFUNCTION, HttpHeaderCallback);
+	HttpSetopt(curl, CURLOPT_HEADERDATA, at);
+	HttpSetopt(curl, CURLOPT_XFERINFOFUNCTION, HttpProgressCallback);
+	HttpSetopt(curl, CURLOPT_NOPROGRESS, 0L);
+}
+
+/* Clear what an earlier attempt left in the response. */
+static void
+HttpResetResponse(HttpResponse *resp)
+{
+	resp->status = 0;
+	resetStringInfo(&resp->body);
+	if (resp->transport_error != NULL)
+	{
+		pfree(resp->transport_error);
+		resp->transport_error = NULL;
+	}
+	list_free_deep(resp->header_names);
+	list_free_deep(resp->header_values);
+	resp->header_names = NIL;
+	resp->header_values = NIL;
+}
+
+/* Trim spaces and tabs at both ends, in place. */
+static char *
+HttpTrim(char *s, char *end)
+{
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+/* Turn the raw header lines of the last response into the two lists. */
+static void
+HttpParseHeaders(StringInfo raw, HttpResponse *resp)
+{
+	char	   *line = raw->data;
+
+	while (*line != '\0')
+	{
+		char	   *eol = strchr(line, '\n');
+		char	   *next = eol != NULL ? eol + 1 : line + strlen(line);
+		char	   *end = eol != NULL ? eol : next;
+		char	   *colon;
+
+		if (end > line && end[-1] == '\r')
+			end--;
+		colon = memchr(line, ':', end - line);
+
+		/* the status line, the blank line and obsolete folding are skipped */
+		if (colon != NULL && colon > line && line[0] != ' ' && line[0] != '\t' &&
+			strncmp(line, "HTTP/", 5) != 0)
+		{
+			char	   *name = HttpTrim(line, colon);
+			char	   *value = HttpTrim(colon + 1, end);
+
+			for (char *p = name; *p; p++)
+				*p = pg_ascii_tolower((unsigned char) *p);
+			resp->header_names = lappend(resp->header_names, pstrdup(name));
+			resp->header_values = lappend(resp->header_values, pstrdup(value));
+		}
+		line = next;
+	}
+}
+
+const char *
+HttpResponseHeader(const HttpResponse *resp, const char *name)
+{
+	ListCell   *n;
+	ListCell   *v;
+
+	forboth(n, resp->header_names, v, resp->header_values)
+	{
+		if (pg_strcasecmp((const char *) lfirst(n), name) == 0)
+			return (const char *) lfirst(v);
+	}
+	return NULL;
+}
+
+/* curl's own text for a failure: the error buffer, else the code's text. */
+static const char *
+HttpCurlText(HttpClient *client, CURLcode rc)
+{
+	return client->errbuf[0] != '\0' ? client->errbuf : curl_easy_strerror(rc);
+}
+
+/*
+ * The transport_error message of a failed attempt, and whether it is worth
+ * retrying.  Messages name the host, method and path (never the query,
+ * which can carry identifiers, and never a header).  Failures that will not
+ * change on a second try (certificate verification, CA file, size cap,
+ * interruption) are final.
+ */
+static char *
+HttpDescribeFailure(HttpClient *client, CURLcode rc, const HttpAttempt *at,
+					const HttpTarget *t, bool *retryable)
+{
+	*retryable = false;
+
+	/* what the callbacks found, whichever code curl turned it into */
+	if (at->ca_failed)
+		return psprintf("could not load the CA file in cloudconn.ca_file to verify %s (%s %s): %s",
+						t->host, t->method, t->path, at->ca_error);
+	if (at->body_too_large)
+		return psprintf("response from %s to %s %s exceeds " HTTP_MAX_BODY_TEXT,
+						t->host, t->method, t->path);
+	if (at->headers_too_large)
+		return psprintf("response headers from %s to %s %s exceed " HTTP_MAX_HEADER_TEXT,
+						t->host, t->method, t->path);
+
+	switch (rc)
+	{
+		case CURLE_COULDNT_RESOLVE_HOST:
+			*retryable = true;
+			return psprintf("could not resolve host %s for %s %s: %s",
+							t->host, t->method, t->path, HttpCurlText(client, rc));
+
+		case CURLE_COULDNT_CONNECT:
+			{
+				long		os_errno = 0;
+
+				*retryable = true;
+				curl_easy_getinfo(client->curl, CURLINFO_OS_ERRNO, &os_errno);
+				return psprintf("could not connect to %s for %s %s: %s",
+								t->host, t->method, t->path,
+								os_errno != 0 ? strerror((int) os_errno) : HttpCurlText(client, rc));
+			}
+
+		case CURLE_OPERATION_TIMEDOUT:
+			{
+				curl_off_t	connected = 0;
+
+				*retryable = true;
+				curl_easy_getinfo(client->curl, CURLINFO_APPCONNECT_TIME_T, &connected);
+				if (connected == 0)
+					return psprintf("could not connect to %s for %s %s: timed out after %d ms",
+									t->host, t->method, t->path,
+									Min(cloudconn_http_connect_timeout_ms, cloudconn_http_timeout_ms));
+				return psprintf("timed out after %d ms waiting for %s (%s %s)",
+								cloudconn_http_timeout_ms, t->host, t->method, t->path);
+			}
+
+		case CURLE_PEER_FAILED_VERIFICATION:
+			return psprintf("TLS certificate of %s could not be verified (%s %s): %s",
+							t->host, t->method, t->path, HttpCurlText(client, rc));
+
+		case CURLE_SSL_CACERT_BADFILE:
+			return psprintf("could not load the CA certificates to verify %s (%s %s): %s",
+							t->host, t->method, t->path, HttpCurlText(client, rc));
+
+		case CURLE_SSL_CONNECT_ERROR:
+			*retryable = true;
+			return psprintf("TLS handshake with %s failed for %s %s: %s",
+							t->host, t->method, t->path, HttpCurlText(client, rc));
+
+		case CURLE_FILESIZE_EXCEEDED:
+			return psprintf("response from %s to %s %s exceeds " HTTP_MAX_BODY_TEXT,
+							t->host, t->method, t->path);
+
+		case CURLE_PARTIAL_FILE:
+			*retryable = true;
+			return psprintf("response from %s to %s %s was cut short: %s",
+							t->host, t->method, t->path, HttpCurlText(client, rc));
+
+		case CURLE_RECV_ERROR:
+		case CURLE_SEND_ERROR:
+		case CURLE_GOT_NOTHING:
+			*retryable = true;
+			return psprintf("connection to %s was lost during %s %s: %s",
+							t->host, t->method, t->path, HttpCurlText(client, rc));
+
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
+			*retryable = true;
+			return psprintf("HTTP/2 error from %s during %s %s: %s",
+							t->host, t->method, t->path, HttpCurlText(client, rc));
+
+		case CURLE_ABORTED_BY_CALLBACK:
+			/* an interrupt that CHECK_FOR_INTERRUPTS held off */
+			return psprintf("%s %s to %s was interrupted",
+							t->method, t->path, t->host);
+
+		default:
+			break;
+	}
+	return psprintf("%s %s to %s failed: %s",
+					t->method, t->path, t->host, HttpCurlText(client, rc));
+}
+
+/*
+ * One attempt: reset the handle, set every option, perform, and fill resp.
+ * Returns curl's code; on failure resp->transport_error is set and
+ * *retryable says whether another attempt may help.
+ */
+static CURLcode
+HttpAttemptOnce(HttpClient *client, const HttpRequest *req, bool is_post,
+				struct curl_slist *headers, const HttpTarget *target,
+				int attempt, HttpResponse *resp, bool *retryable)
+{
+	HttpAttempt at;
+	CURLcode	rc;
+	TimestampTz start;
+	long		elapsed_ms;
+
+	HttpResetResponse(resp);
+	memset(&at, 0, sizeof(at));
+	at.body = &resp->body;
+	initStringInfo(&at.raw_headers);
+	if (cloudconn_ca_file != NULL && cloudconn_ca_file[0] != '\0')
+		at.ca_file = cloudconn_ca_file;
+
+	curl_easy_reset(client->curl);
+	HttpSetOptions(client, req, is_post, headers, &at);
+	client->errbuf[0] = '\0';
+
+	start = GetCurrentTimestamp();
+	rc = curl_easy_perform(client->curl);
+	elapsed_ms = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+
+	if (at.out_of_memory)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Could not store the response from %s to %s %s.",
+						   target->host, target->method, target->path)));
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		CHECK_FOR_INTERRUPTS();
+
+	curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+	HttpParseHeaders(&at.raw_headers, resp);
+	pfree(at.raw_headers.data);
+
+	*retryable = false;
+	if (rc != CURLE_OK)
+	{
+		resp->transport_error = HttpDescribeFailure(client, rc, &at, target, retryable);
+		ereport(DEBUG1,
+				(errmsg_internal("cloudconn: %s https %s %s -> failed (attempt %d, %ld ms): %s",
+								 target->method, target->host, target->path,
+								 attempt + 1, elapsed_ms, resp->transport_error)));
+	}
+	else
+		ereport(DEBUG1,
+				(errmsg_internal("cloudconn: %s https %s %s -> %ld (attempt %d, %ld ms)",
+								 target->method, target->host, target->path,
+								 resp->status, attempt + 1, elapsed_ms)));
+	return rc;
+}
+
+/*
+ * Wait on the latch, so that a cancel, a terminate or postmaster death is
+ * acted on at once rather than after the wait.
+ */
+static void
+HttpWait(long ms)
+{
+	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
+	for (;;)
+	{
+		long		left;
+
+		CHECK_FOR_INTERRUPTS();
+		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* Exponential backoff with full jitter: uniform in [0, 500 ms * 2^retry]. */
+static long
+HttpBackoffMs(int retry)
+{
+	long		ceiling = HTTP_BACKOFF_BASE_MS;
+
+	for (int i = 0; i < retry && ceiling < HTTP_BACKOFF_MAX_MS; i++)
+		ceiling *= 2;
+	ceiling = Min(ceiling, HTTP_BACKOFF_MAX_MS);
+	return (long) (pg_prng_double(&pg_global_prng_state) * ceiling);
+}
+
+/*
+ * How long to wait before retrying a 429 or 5xx: what the server asked for
+ * (Retry-After, in seconds or as an HTTP date; on a 429 without it,
+ * DigitalOcean's ratelimit-reset, a Unix time), else backoff.  Returns -1
+ * when the server asks for more than HTTP_MAX_WAIT_MS: the response is then
+ * handed back as it is.
+ */
+static long
+HttpRetryDelayMs(const HttpResponse *resp, int retry)
+{
+	const char *value;
+	int64		now_ms = HttpUnixTimeMs();
+	int64		wait_ms;
+	int64		n;
+
+	if ((value = HttpResponseHeader(resp, "retry-after")) != NULL)
+	{
+		time_t		when;
+
+		if (HttpParseCount(value, &n))
+			wait_ms = n > HTTP_MAX_WAIT_MS / 1000 ? HTTP_MAX_WAIT_MS + 1 : n * 1000;
+		else if ((when = curl_getdate(value, NULL)) != -1)
+			wait_ms = Max((int64) when * 1000 - now_ms, 0);
+		else
+			return HttpBackoffMs(retry);	/* unreadable: as if absent */
+	}
+	else if (resp->status == 429 &&
+			 (value = HttpResponseHeader(resp, "ratelimit-reset")) != NULL &&
+			 HttpParseCount(value, &n) && n <= PG_INT64_MAX / 1000 - 1 &&
+			 n * 1000 > now_ms)
+		wait_ms = n * 1000 - now_ms + HTTP_RESET_MARGIN_MS;
+	else
+		return HttpBackoffMs(retry);
+
+	return wait_ms > HTTP_MAX_WAIT_MS ? -1 : (long) wait_ms;
+}
+
+/*
+ * Remember the rate-limit state a response reports.  A 429's own headers
+ * say "0 left" about the request it refused; its wait is handled by
+ * HttpRetryDelayMs, so it clears the state rather than making HttpPace wait
+ * a second time on top of Retry-After.
+ */
+static void
+HttpNoteRateLimit(HttpClient *client, const HttpResponse *resp)
+{
+	int64		remaining;
+	int64		reset;
+
+	if (resp->status == 429)
+		client->have_ratelimit = false;
+	else if (HttpParseCount(HttpResponseHeader(resp, "ratelimit-remaining"), &remaining) &&
+			 HttpParseCount(HttpResponseHeader(resp, "ratelimit-reset"), &reset) &&
+			 reset <= PG_INT64_MAX / 1000)
+	{
+		client->have_ratelimit = true;
+		client->ratelimit_remaining = remaining;
+		client->ratelimit_reset = reset;
+	}
+}
+
+/*
+ * Pacing.  APIs such as DigitalOcean's report on every response how many
+ * requests are left (ratelimit-remaining) and when the window resets
+ * (ratelimit-reset, Unix seconds).  Spending the last few at full speed
+ * would only buy a run of 429s, so once HTTP_PACE_REMAINING or fewer are
+ * left and the reset lies ahead, the remaining requests are spread evenly
+ * over the time to the reset: wait (reset - now) / (remaining + 1) before
+ * the next one.  A single wait is capped at HTTP_MAX_WAIT_MS; beyond that
+ * the request goes ahead and any 429 is handled as such.
+ */
+static void
+HttpPace(HttpClient *client, const HttpTarget *target)
+{
+	int64		now_ms;
+	int64		wait_ms;
+
+	if (!client->have_ratelimit || client->ratelimit_remaining > HTTP_PACE_REMAINING)
+		return;
+	now_ms = HttpUnixTimeMs();
+	if (client->ratelimit_reset * 1000 <= now_ms)
+		return;
+	wait_ms = (client->ratelimit_reset * 1000 - now_ms) / (client->ratelimit_remaining + 1);
+	wait_ms = Min(wait_ms, HTTP_MAX_WAIT_MS);
+	ereport(DEBUG1,
+			(errmsg_internal("cloudconn: pacing %s https %s %s: " INT64_FORMAT " requests left, waiting " INT64_FORMAT " ms",
+							 target->method, target->host, target->path,
+							 client->ratelimit_remaining, wait_ms)));
+	HttpWait((long) wait_ms);
+}
+
+/* The attempts of one request; see HttpPerform. */
+static bool
+HttpRetryLoop(HttpClient *client, const HttpRequest *req, bool is_post,
+			  struct curl_slist *headers, const HttpTarget *target,
+			  HttpResponse *resp)
+{
+	int			max_retries = cloudconn_http_max_retries;
+
+	for (int attempt = 0;; attempt++)
+	{
+		CURLcode	rc;
+		bool		retryable;
+		long		delay_ms;
+
+		/* after a 429 the retry delay already obeyed the server */
+		if (attempt == 0 || resp->status != 429)
+			HttpPace(client, target);
+
+		rc = HttpAttemptOnce(client, req, is_post, headers, target, attempt,
+							 resp, &retryable);
+		resp->attempts = attempt + 1;
+
+		if (rc == CURLE_OK)
+		{
+			HttpNoteRateLimit(client, resp);
+			if (resp->status != 429 && (resp->status < 500 || resp->status > 599))
+				return true;
+			if (attempt >= max_retries)
+				return true;
+			delay_ms = HttpRetryDelayMs(resp, attempt);
+			if (delay_ms < 0)
+			{
+				ereport(DEBUG1,
+						(errmsg_internal("cloudconn: not retrying %s https %s %s: the server asks to wait more than %d s",
+										 target->method, target->host, target->path,
+										 HTTP_MAX_WAIT_MS / 1000)));
+				return true;
+			}
+		}
+		else
+		{
+			if (!retryable || attempt >= max_retries)
+				return false;
+			delay_ms = HttpBackoffMs(attempt);
+		}
+
+		ereport(DEBUG1,
+				(errmsg_internal("cloudconn: retrying %s https %s %s in %ld ms",
+								 target->method, target->host, target->path, delay_ms)));
+		HttpWait(delay_ms);
+	}
+}
+
+bool
+HttpPerform(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
+{
+	HttpTarget	target;
+	char	   *port;
+	bool		is_post;
+	volatile bool result = false;
+	struct curl_slist *volatile headers = NULL;
+
+	memset(resp, 0, sizeof(HttpResponse));
+	initStringInfo(&resp->body);
+
+	if (strcmp(req->method, "GET") == 0)
+		is_post = false;
+	else if (strcmp(req->method, "POST") == 0)
+		is_post = true;
+	else
+		elog(ERROR, "unsupported HTTP method \"%s\"", req->method);
+
+	target.method = req->method;
+	if (!HttpParseUrl(req->url, &target.host, &port, &target.path))
+	{
+		resp->transport_error = psprintf("refusing to send %s to a URL that is not a well-formed https URL",
+										 req->method);
+		return false;
+	}
+	if (strcmp(port, "443") != 0)
+		target.host = psprintf("%s:%s", target.host, port);
+
+	/*
+	 * A line break in a header line would let its value add headers of its
+	 * own; the value is a secret, so the message does not quote it.
+	 */
+	for (int i = 0; i < req->nheaders; i++)
+	{
+		if (strpbrk(req->headers[i], "\r\n") != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("an HTTP request header for %s contains a line break", target.host)));
+	}
+
+	PG_TRY();
+	{
+		for (int i = 0; i < req->nheaders; i++)
+		{
+			struct curl_slist *next = curl_slist_append(headers, req->headers[i]);
+
+			if (next == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("out of memory")));
+			headers = next;
+			client->headers = next;
+		}
+		result = HttpRetryLoop(client, req, is_post, headers, &target, resp);
+	}
+	PG_FINALLY();
+	{
+		client->headers = NULL;
+		HttpFreeHeaders(headers);
+	}
+	PG_END_TRY();
+
+	return result;
+}

@@ -1,0 +1,75 @@
+/*
+ * http.h
+ *		The one place cloudconn talks HTTP (libcurl): HTTPS only, peer and
+ *		host verification always on, no redirects, bounded responses,
+ *		retries with backoff, rate-limit pacing, interruptible waits.
+ *
+ * An HttpClient owns one curl easy handle (reused, so connections are kept
+ * alive across pages) and the rate-limit state of one credential.  It is
+ * freed with the memory context it was created in, ERROR paths included.
+ * Header values given to a request are treated as secrets: they never
+ * appear in a message, a log line or curl's verbose output.
+ */
+#ifndef CLOUDCONN_HTTP_H
+#define CLOUDCONN_HTTP_H
+
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+
+typedef struct HttpClient HttpClient;
+
+typedef struct HttpRequest
+{
+	const char *method;			/* "GET" or "POST" */
+	const char *url;			/* absolute https:// URL */
+	const char *const *headers; /* "Name: value" lines (values are secret) */
+	int			nheaders;
+	const char *body;			/* POST body, or NULL */
+	size_t		body_len;
+} HttpRequest;
+
+typedef struct HttpResponse
+{
+	long		status;			/* HTTP status of the last attempt; 0 if none */
+	StringInfoData body;		/* body of the last attempt (NUL-terminated) */
+	int			attempts;		/* requests made, retries included */
+
+	/*
+	 * Set when no HTTP response could be had after every retry (connect,
+	 * TLS, timeout, reset, truncated or oversized body): a message naming
+	 * the host, method and path and what went wrong, never a header value.
+	 * status is then 0 (or the status of a response that was cut short).
+	 */
+	char	   *transport_error;
+
+	/* response headers of the last attempt, lower-cased names */
+	List	   *header_names;	/* of char * */
+	List	   *header_values;	/* of char * */
+} HttpResponse;
+
+/* Create a client in the current memory context. */
+extern HttpClient *HttpClientCreate(void);
+
+/*
+ * Perform a request, retrying 429, 5xx and transport failures up to
+ * cloudconn.http_max_retries times with exponential backoff and jitter,
+ * honouring Retry-After and ratelimit-reset, and pacing requests when
+ * ratelimit-remaining runs low.  Returns true if an HTTP response was
+ * received (any status: the caller interprets it), false with
+ * resp->transport_error set otherwise.  Query cancel and shutdown raise the
+ * usual ERROR via CHECK_FOR_INTERRUPTS, within about a second.
+ */
+extern bool HttpPerform(HttpClient *client, const HttpRequest *req, HttpResponse *resp);
+
+/* A response header by lower-case name, or NULL. */
+extern const char *HttpResponseHeader(const HttpResponse *resp, const char *name);
+
+/*
+ * The origin of an https URL as "https://host:port" (host lower-cased, the
+ * port always explicit, 443 by default), parsed with curl's URL API;
+ * palloc'd.  NULL if the URL is not a well-formed https URL.  Two URLs are
+ * same-origin when their origins are equal strings.
+ */
+extern char *HttpUrlOrigin(const char *url);
+
+#endif							/* CLOUDCONN_HTTP_H */

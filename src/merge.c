@@ -1,0 +1,200 @@
+/*
+ * merge.c
+ *		The merge engine: discovered resources become CIs (SPEC §6).
+ *
+ * A run stages each page into a temporary table with one statement, so
+ * memory stays bounded by a page whatever the size of the account, then
+ * merges the whole listing with a handful of set-based statements in the
+ * run's transaction:
+ *   - refresh the provider-owned fields of CIs whose fields changed (a CI
+ *     whose fields did not change is not written at all);
+ *   - create the new ones under the connector's entity;
+ *   - mark missing the CIs that a complete listing no longer contains,
+ *     never in a scope (region) that failed, never a resource that failed
+ *     to map, and nothing at all when a failed resource had no id;
+ *   - record per-resource errors.
+ * User-owned fields (entity_id, description, links) are never touched.  The
+ * caller commits or aborts: a failed run changes no CI.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "merge.h"
+
+/* per-resource errors kept per run (all are counted) */
+#define MERGE_MAX_STORED_ERRORS 1000
+
+void
+MergeBegin(void)
+{
+	if (SPI_execute("CREATE TEMPORARY TABLE cloudconn_stage ("
+					"  external_id text PRIMARY KEY, ci_type text NOT NULL, name text NOT NULL,"
+					"  hostname text, ip_address inet, os_info text, attributes jsonb NOT NULL,"
+					"  scope text, create_if_new boolean NOT NULL) ON COMMIT DROP", false, 0) != SPI_OK_UTILITY ||
+		SPI_execute("CREATE TEMPORARY TABLE cloudconn_stage_error ("
+					"  external_id text, message text NOT NULL) ON COMMIT DROP", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create the staging tables");
+}
+
+static Datum
+MergeTextArray(char **values, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = (values[i] == NULL);
+		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
+	}
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+MergeBoolArray(bool *values, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = BoolGetDatum(values[i]);
+	return PointerGetDatum(construct_array(elems, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+}
+
+/* Stage one page with one statement (and its errors with another). */
+void
+MergeStagePage(MappedResource *rows, int nrows, char **error_ids, char **error_messages, int nerrors)
+{
+	if (nrows > 0)
+	{
+		Oid			types[9] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID};
+		Datum		args[9];
+		char	  **cols[8];
+		bool	   *create = palloc(sizeof(bool) * nrows);
+
+		for (int c = 0; c < 8; c++)
+			cols[c] = palloc(sizeof(char *) * nrows);
+		for (int i = 0; i < nrows; i++)
+		{
+			cols[0][i] = rows[i].external_id;
+			cols[1][i] = (char *) rows[i].ci_type;
+			cols[2][i] = rows[i].name;
+			cols[3][i] = rows[i].hostname;
+			cols[4][i] = rows[i].ip_address;
+			cols[5][i] = rows[i].os_info;
+			cols[6][i] = rows[i].attributes;
+			cols[7][i] = (char *) rows[i].scope;
+			create[i] = rows[i].create_if_new;
+		}
+		for (int c = 0; c < 8; c++)
+			args[c] = MergeTextArray(cols[c], nrows);
+		args[8] = MergeBoolArray(create, nrows);
+
+		/* a resource listed twice (pages shifting under us) is kept once */
+		if (SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage "
+								  "SELECT u.e, u.t, u.n, u.h, u.ip::inet, u.os, u.a::jsonb, u.s, u.c"
+								  "  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9) AS u(e, t, n, h, ip, os, a, s, c)"
+								  " ON CONFLICT (external_id) DO NOTHING",
+								  9, types, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not stage discovered resources");
+	}
+	if (nerrors > 0)
+	{
+		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
+		Datum		args[2] = {MergeTextArray(error_ids, nerrors), MergeTextArray(error_messages, nerrors)};
+
+		if (SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage_error SELECT * FROM unnest($1, $2)",
+								  2, types, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not stage resource errors");
+	}
+}
+
+static int64
+MergeCount(const char *sql, int nargs, Oid *types, Datum *args)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute_with_args(sql, nargs, types, args, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "merge statement failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+void
+MergeFinish(int64 connector_id, int64 entity_id, int64 run_id, List *failed_scopes, MergeCounts *counts)
+{
+	Oid			types[3] = {INT8OID, INT8OID, TEXTARRAYOID};
+	Datum		args[3];
+	char	  **scopes = palloc(sizeof(char *) * Max(list_length(failed_scopes), 1));
+	int			nscopes = 0;
+	int64		staged;
+	ListCell   *lc;
+
+	foreach(lc, failed_scopes)
+		scopes[nscopes++] = (char *) lfirst(lc);
+	args[0] = Int64GetDatum(connector_id);
+	args[1] = Int64GetDatum(entity_id);
+	args[2] = MergeTextArray(scopes, nscopes);
+
+	staged = MergeCount("SELECT count(*) FROM pg_temp.cloudconn_stage", 0, NULL, NULL);
+	counts->errors = MergeCount("SELECT count(*) FROM pg_temp.cloudconn_stage_error", 0, NULL, NULL);
+
+	counts->updated = MergeCount(
+		"WITH refreshed AS ("
+		"  UPDATE cloudconn.configuration_item ci"
+		"     SET ci_type = s.ci_type, name = s.name, hostname = s.hostname, ip_address = s.ip_address,"
+		"         os_info = s.os_info, attributes = s.attributes, missing_since = NULL, updated_at = now()"
+		"    FROM pg_temp.cloudconn_stage s"
+		"   WHERE ci.source_connector_id = $1 AND ci.external_id = s.external_id"
+		"     AND (ci.ci_type, ci.name, ci.hostname, ci.ip_address, ci.os_info, ci.attributes, ci.missing_since IS NULL)"
+		"         IS DISTINCT FROM (s.ci_type, s.name, s.hostname, s.ip_address, s.os_info, s.attributes, true)"
+		"  RETURNING 1)"
+		" SELECT count(*) FROM refreshed", 1, types, args);
+
+	counts->created = MergeCount(
+		"WITH created AS ("
+		"  INSERT INTO cloudconn.configuration_item"
+		"    (entity_id, ci_type, name, hostname, ip_address, os_info, attributes,"
+		"     external_id, source_connector_id, first_discovered_at)"
+		"  SELECT $2, s.ci_type, s.name, s.hostname, s.ip_address, s.os_info, s.attributes,"
+		"         s.external_id, $1, now()"
+		"    FROM pg_temp.cloudconn_stage s"
+		"   WHERE s.create_if_new"
+		"     AND NOT EXISTS (SELECT 1 FROM cloudconn.configuration_item ci"
+		"                      WHERE ci.source_connector_id = $1 AND ci.external_id = s.external_id)"
+		"  RETURNING 1)"
+		" SELECT count(*) FROM created", 2, types, args);
+
+	/*
+	 * Missing: only from a complete listing.  A resource that failed to map
+	 * was listed (its CI is not missing); one that failed without an id could
+	 * be any CI, so then nothing is marked.
+	 */
+	if (SPI_execute_with_args(
+		"UPDATE cloudconn.configuration_item ci SET missing_since = now()"
+		" WHERE ci.source_connector_id = $1 AND ci.missing_since IS NULL"
+		"   AND NOT EXISTS (SELECT 1 FROM pg_temp.cloudconn_stage s WHERE s.external_id = ci.external_id)"
+		"   AND NOT EXISTS (SELECT 1 FROM pg_temp.cloudconn_stage_error e WHERE e.external_id = ci.external_id)"
+		"   AND NOT EXISTS (SELECT 1 FROM pg_temp.cloudconn_stage_error e WHERE e.external_id IS NULL)"
+		"   AND coalesce(ci.attributes ->> 'region', '') <> ALL ($3)",
+		3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not mark missing resources");
+
+	if (SPI_execute_with_args(
+		"INSERT INTO cloudconn.run_error (run_id, external_id, message)"
+		" SELECT $1, e.external_id, e.message FROM pg_temp.cloudconn_stage_error e LIMIT " CppAsString2(MERGE_MAX_STORED_ERRORS),
+		1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(run_id)}, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record resource errors");
+
+	counts->unchanged = staged - counts->created - counts->updated;
+	counts->discovered = staged + counts->errors;
+}

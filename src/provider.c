@@ -1,0 +1,201 @@
+/*
+ * provider.c
+ *		The provider registry, loading a connector for a provider (the token
+ *		decrypted only in memory), connector_test(), and jsonb helpers the
+ *		providers share.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/jsonapi.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "provider.h"
+#include "secrets.h"
+
+PG_FUNCTION_INFO_V1(cloudconn_connector_test);
+
+/* One line per provider. */
+static const Provider *const providers[] = {
+	&digitalocean_provider,
+};
+
+const Provider *
+ProviderLookup(const char *name)
+{
+	for (int i = 0; i < (int) lengthof(providers); i++)
+	{
+		if (strcmp(providers[i]->name, name) == 0)
+			return providers[i];
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("discovery with the %s provider is not available yet", name)));
+	return NULL;				/* keep compiler quiet */
+}
+
+JsonbValue *
+ProviderJsonbGet(JsonbContainer *container, const char *key)
+{
+	if (container == NULL || !JsonContainerIsObject(container))
+		return NULL;
+	return getKeyJsonValueFromContainer(container, key, strlen(key), NULL);
+}
+
+/* The string value of key, palloc'd, or NULL if absent or not a string. */
+char *
+ProviderJsonbString(JsonbContainer *container, const char *key)
+{
+	JsonbValue *v = ProviderJsonbGet(container, key);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * Parse a NUL-terminated response body, or return NULL (with *detail set,
+ * if given) when it is not JSON.  The non-throwing parser validates it
+ * first, so a malformed body never becomes a bare jsonb syntax error that
+ * quotes it.
+ */
+static Jsonb *
+ProviderJsonbParseInternal(const char *text, size_t len, char **detail)
+{
+	JsonLexContext *lex;
+	JsonParseErrorType rc;
+
+	if (len > (size_t) MaxAllocSize - 1 || strlen(text) != len)
+	{
+		if (detail)
+			*detail = pstrdup("The body contains a NUL byte or is too large.");
+		return NULL;
+	}
+	lex = makeJsonLexContextCstringLen((char *) text, (int) len, GetDatabaseEncoding(), true);
+	rc = pg_parse_json(lex, &nullSemAction);
+	if (rc != JSON_SUCCESS)
+	{
+		if (detail)
+			*detail = json_errdetail(rc, lex);
+		return NULL;
+	}
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+Jsonb *
+ProviderJsonbTryParse(const char *text, size_t len)
+{
+	return ProviderJsonbParseInternal(text, len, NULL);
+}
+
+/* Parse a body, or raise an error naming what it was (what: for messages). */
+Jsonb *
+ProviderJsonbParse(const char *text, size_t len, const char *what)
+{
+	char	   *detail = NULL;
+	Jsonb	   *j = ProviderJsonbParseInternal(text, len, &detail);
+
+	if (j == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("malformed JSON in %s", what),
+				 errdetail("%s", detail)));
+	return j;
+}
+
+/* {"ok": ok, key: value} with value a JSON string (or detail as an object). */
+Jsonb *
+ProviderJsonbOk(bool ok, const char *key, const char *value, Jsonb *detail)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"ok\": %s", ok ? "true" : "false");
+	if (key != NULL)
+	{
+		appendStringInfoString(&buf, ", ");
+		escape_json(&buf, key);
+		appendStringInfoString(&buf, ": ");
+		if (detail != NULL)
+			appendStringInfoString(&buf, JsonbToCString(NULL, &detail->root, VARSIZE(detail)));
+		else
+			escape_json(&buf, value);
+	}
+	appendStringInfoChar(&buf, '}');
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/*
+ * cloudconn._connector_test(caller oid, connector_id bigint) RETURNS jsonb,
+ * SECURITY DEFINER, reached through cloudconn_dispatch.  The permission
+ * check is _connector_for_action's (manage); the token is decrypted into
+ * memory that is wiped before returning.
+ */
+Datum
+cloudconn_connector_test(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[2] = {OIDOID, INT8OID};
+	Datum		args[2];
+	ProviderConnector conn;
+	const Provider *provider;
+	HttpClient *http;
+	Jsonb	   *volatile result = NULL;
+	MemoryContext callcxt = CurrentMemoryContext;
+	bool		isnull;
+	Datum		d;
+	bytea	   *token = NULL;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("connector_id must not be null")));
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_GETARG_DATUM(1);
+
+	memset(&conn, 0, sizeof(conn));
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT c.id, c.name, c.provider, c.settings, c.token, c.external_id"
+							  "  FROM cloudconn._connector_for_action($1, $2, false) c",
+							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not load connector");
+	{
+		MemoryContext spicxt = MemoryContextSwitchTo(callcxt);
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		conn.id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		conn.name = SPI_getvalue(tup, desc, 2);
+		conn.provider = SPI_getvalue(tup, desc, 3);
+		conn.settings = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 4, &isnull));
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		if (!isnull)
+			token = DatumGetByteaPCopy(d);
+		conn.external_id = SPI_getvalue(tup, desc, 6);
+		MemoryContextSwitchTo(spicxt);
+	}
+	SPI_finish();
+
+	provider = ProviderLookup(conn.provider);
+	if (token != NULL)
+		conn.token = SecretsDecryptToken(token, conn.id);
+
+	http = HttpClientCreate();
+	PG_TRY();
+	{
+		result = provider->test(&conn, http);
+	}
+	PG_FINALLY();
+	{
+		if (conn.token != NULL)
+			explicit_bzero(conn.token, strlen(conn.token));
+	}
+	PG_END_TRY();
+
+	PG_RETURN_JSONB_P(result);
+}

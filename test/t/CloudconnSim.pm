@@ -1,0 +1,115 @@
+# Test helpers: start the cloud simulators of test/sim with a throwaway test
+# CA, drive their control API, and make a cluster that preloads cloudconn
+# and trusts that CA.  Used by the TAP tests in this directory.
+package CloudconnSim;
+
+use strict;
+use warnings;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use JSON::PP;
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(usleep);
+
+my $simdir = abs_path(dirname(__FILE__) . '/../sim');
+my $json = JSON::PP->new->canonical;
+
+# The simulator's default tokens (test/sim/README.md).
+our $TOKEN = 'dop_v1_' . ('5317' x 16);
+our $NOSCOPE_TOKEN = 'dop_v1_' . ('0bad' x 16);
+
+sub test_ca
+{
+	my $dir = PostgreSQL::Test::Utils::tempdir('ca');
+	system('bash', "$simdir/make_test_ca.sh", $dir) == 0 or die "make_test_ca.sh failed";
+	return $dir;
+}
+
+# Start the DigitalOcean simulator; returns a handle with url, log, pid.
+sub start_digitalocean
+{
+	my (%opts) = @_;
+	my $ca = $opts{ca} // test_ca();
+	my $host = $opts{host} // '127.0.0.1';
+	my $dir = PostgreSQL::Test::Utils::tempdir('do_sim');
+	my @cmd = ('/usr/bin/python3', "$simdir/digitalocean_sim.py",
+		'--host', $host, '--port', '0', '--cert', "$ca/server.crt", '--key', "$ca/server.key",
+		'--port-file', "$dir/port", '--log', "$dir/requests.log", '--exit-with-parent',
+		'--max-lifetime', '3600', @{ $opts{args} // [] });
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		open(STDOUT, '>', "$dir/stdout") or die;
+		open(STDERR, '>', "$dir/stderr") or die;
+		exec(@cmd) or die "exec: $!";
+	}
+	for (1 .. 200)
+	{
+		last if -s "$dir/port";
+		usleep(50_000);
+	}
+	die "simulator did not start: " . slurp_file("$dir/stderr") unless -s "$dir/port";
+	my $port = slurp_file("$dir/port");
+	chomp $port;
+	return bless { pid => $pid, port => $port, host => $host, ca => $ca, dir => $dir,
+		url => "https://$host:$port" }, 'CloudconnSim::Server';
+}
+
+package CloudconnSim::Server;
+
+use JSON::PP;
+
+my $codec = JSON::PP->new->canonical;
+
+sub url { $_[0]->{url} }
+sub ca_file { "$_[0]->{ca}/ca.crt" }
+
+# A control request; returns the decoded JSON answer.
+sub control
+{
+	my ($self, $method, $path, $body) = @_;
+	my @cmd = ('curl', '-sS', '--fail-with-body', '--cacert', $self->ca_file, '-X', $method,
+		'-H', 'Content-Type: application/json');
+	push @cmd, '--data-binary', (ref $body ? $codec->encode($body) : $body) if defined $body;
+	push @cmd, $self->{url} . $path;
+	open(my $fh, '-|', @cmd) or die "curl: $!";
+	local $/;
+	my $out = <$fh>;
+	close $fh or die "control $method $path failed: $out";
+	return length($out) ? $codec->decode($out) : undef;
+}
+
+sub reset { $_[0]->control('POST', '/_sim/reset') }
+sub faults { my ($self, @rules) = @_; $self->control('POST', '/_sim/faults', [@rules]) }
+sub log_entries { $_[0]->control('GET', '/_sim/log') }
+sub droplets { $_[0]->control('GET', '/_sim/droplets')->{droplets} }
+sub clear_log { $_[0]->control('DELETE', '/_sim/log') }
+sub config { my ($self, %c) = @_; $self->control('POST', '/_sim/config', {%c}) }
+
+sub stop
+{
+	my ($self) = @_;
+	kill 'TERM', $self->{pid};
+	waitpid($self->{pid}, 0);
+}
+
+package CloudconnSim;
+
+# A started cluster that preloads cloudconn and trusts the test CA.
+sub cluster
+{
+	my ($name, $ca_file, $extra) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'cloudconn'
+cloudconn.ca_file = '$ca_file'
+cloudconn.database = 'postgres'
+max_worker_processes = 32
+} . ($extra // ''));
+	$node->start;
+	return $node;
+}
+
+1;
