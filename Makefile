@@ -25,10 +25,10 @@ PROVE_TESTS = test/t/*.pl
 
 PG_CONFIG ?= pg_config
 
-PG_CPPFLAGS = $(shell pkg-config --cflags libcurl libcrypto libxml-2.0)
+PG_CPPFLAGS = $(shell pkg-config --cflags libcurl libssl libcrypto libxml-2.0)
 # PostgreSQL's fmgr and GUC-hook signatures leave parameters unused by design.
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
-SHLIB_LINK = $(shell pkg-config --libs libcurl libcrypto libxml-2.0)
+SHLIB_LINK = $(shell pkg-config --libs libcurl libssl libcrypto libxml-2.0)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -131,14 +131,24 @@ DoAppendMember(StringInfo out, const char *key, JsonbValue *v)
 		appendStringInfoString(out, ", ");
 	escape_json(out, key);
 	appendStringInfoString(out, ": ");
-	if (v == NULL)
+	if (v == NULL || v->type == jbvNull)
 		appendStringInfoString(out, "null");
-	else
+	else if (v->type == jbvBinary)
+		(void) JsonbToCString(out, v->val.binary.data, v->val.binary.len);
+	else if (v->type == jbvString)
 	{
-		Jsonb	   *j = JsonbValueToJsonb(v);
+		char	   *str = pnstrdup(v->val.string.val, v->val.string.len);
 
-		(void) JsonbToCString(out, &j->root, VARSIZE(j));
+		escape_json(out, str);
+		pfree(str);
 	}
+	else if (v->type == jbvNumeric)
+		appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
+																		 NumericGetDatum(v->val.numeric))));
+	else if (v->type == jbvBool)
+		appendStringInfoString(out, v->val.boolean ? "true" : "false");
+	else
+		appendStringInfoString(out, "null");
 }
 
 static Jsonb *
@@ -239,9 +249,8 @@ DoAddress(JsonbContainer *droplet, const char *family, const char *type, bool *m
 }
 
 static bool
-DoMap(ProviderConnector *conn, Jsonb *raw, MappedResource *out, char **error)
+DoMap(ProviderConnector *conn, JsonbContainer *d, MappedResource *out, char **error)
 {
-	JsonbContainer *d = &raw->root;
 	JsonbValue *id = ProviderJsonbGet(d, "id");
 	JsonbValue *region = ProviderJsonbGet(d, "region");
 	JsonbValue *image = ProviderJsonbGet(d, "image");
@@ -257,7 +266,7 @@ DoMap(ProviderConnector *conn, Jsonb *raw, MappedResource *out, char **error)
 	JsonbValue	strval;
 
 	memset(out, 0, sizeof(*out));
-	if (!JsonContainerIsObject(d))
+	if (d == NULL || !JsonContainerIsObject(d))
 	{
 		*error = pstrdup("a droplet in the listing is not a JSON object");
 		return false;
@@ -391,7 +400,8 @@ DoDiscover(DiscoveryContext *ctx)
 		{
 			JsonbValue *v = getIthJsonbValueFromContainer(droplets->val.binary.data, i);
 
-			raw = lappend(raw, JsonbValueToJsonb(v));
+			/* a non-object becomes a per-resource error in DoMap */
+			raw = lappend(raw, v->type == jbvBinary ? v->val.binary.data : NULL);
 		}
 
 		links = ProviderJsonbGet(&body->root, "links");

@@ -59,54 +59,69 @@ ProviderJsonbString(JsonbContainer *container, const char *key)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-/*
- * Parse a NUL-terminated response body, or return NULL (with *detail set,
- * if given) when it is not JSON.  The non-throwing parser validates it
- * first, so a malformed body never becomes a bare jsonb syntax error that
- * quotes it.
- */
-static Jsonb *
-ProviderJsonbParseInternal(const char *text, size_t len, char **detail)
+/* A body as a C string fit for jsonb_in, or NULL (NUL inside, too large). */
+static bool
+ProviderJsonbParsable(const char *text, size_t len)
 {
-	JsonLexContext *lex;
-	JsonParseErrorType rc;
-
-	if (len > (size_t) MaxAllocSize - 1 || strlen(text) != len)
-	{
-		if (detail)
-			*detail = pstrdup("The body contains a NUL byte or is too large.");
-		return NULL;
-	}
-	lex = makeJsonLexContextCstringLen((char *) text, (int) len, GetDatabaseEncoding(), true);
-	rc = pg_parse_json(lex, &nullSemAction);
-	if (rc != JSON_SUCCESS)
-	{
-		if (detail)
-			*detail = json_errdetail(rc, lex);
-		return NULL;
-	}
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	return len <= (size_t) MaxAllocSize - 1 && strlen(text) == len;
 }
 
+/*
+ * Parse a small body that may not be JSON at all (an error body), without
+ * raising: the non-throwing parser validates it first.
+ */
 Jsonb *
 ProviderJsonbTryParse(const char *text, size_t len)
 {
-	return ProviderJsonbParseInternal(text, len, NULL);
+	JsonLexContext *lex;
+
+	if (!ProviderJsonbParsable(text, len))
+		return NULL;
+	lex = makeJsonLexContextCstringLen((char *) text, (int) len, GetDatabaseEncoding(), true);
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		return NULL;
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
 }
 
-/* Parse a body, or raise an error naming what it was (what: for messages). */
+/*
+ * Parse a body (every page of a run goes through here, so it is parsed
+ * once), raising an error that names what it was: jsonb_in's own syntax
+ * error is replaced, since it quotes the offending text.  The error is
+ * always re-raised, never swallowed.
+ */
 Jsonb *
 ProviderJsonbParse(const char *text, size_t len, const char *what)
 {
-	char	   *detail = NULL;
-	Jsonb	   *j = ProviderJsonbParseInternal(text, len, &detail);
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *volatile result = NULL;
 
-	if (j == NULL)
+	if (!ProviderJsonbParsable(text, len))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("malformed JSON in %s", what),
-				 errdetail("%s", detail)));
-	return j;
+				 errdetail("The body contains a NUL byte or is too large.")));
+	PG_TRY();
+	{
+		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_INVALID_TEXT_REPRESENTATION &&
+			edata->sqlerrcode != ERRCODE_UNTRANSLATABLE_CHARACTER &&
+			edata->sqlerrcode != ERRCODE_CHARACTER_NOT_IN_REPERTOIRE)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("malformed JSON in %s", what),
+				 errdetail("The body is not valid JSON.")));
+	}
+	PG_END_TRY();
+	return result;
 }
 
 /* {"ok": ok, key: value} with value a JSON string (or detail as an object). */

@@ -5,8 +5,9 @@
  *		one source file plus one line in the registry (provider.c).
  *
  * Vocabulary: a raw resource is the provider's own description of one
- * resource, as jsonb (DigitalOcean's droplet object; AWS's instance turned
- * into an object); mapping it yields the CI fields (MappedResource).  A
+ * resource, as a jsonb container (DigitalOcean's droplet object, pointing
+ * into the parsed page; AWS's instance turned into an object); mapping it
+ * yields the CI fields (MappedResource).  A
  * scope is the part of an account a listing covers (a region): when a scope
  * fails, the run is partial and nothing in that scope is marked missing.
  */
@@ -46,8 +47,9 @@ typedef struct MappedResource
 typedef struct DiscoveryContext DiscoveryContext;
 
 /*
- * A provider hands each page of raw resources to the engine with this; the
- * engine maps, validates and stages them.
+ * A provider hands each page of raw resources (a List of JsonbContainer *,
+ * valid until the callback returns) to the engine with this; the engine
+ * maps, validates and stages them.
  */
 typedef void (*DiscoveryPageCallback) (DiscoveryContext *ctx, List *raw_resources);
 
@@ -87,7 +89,7 @@ typedef struct Provider
 	 * becomes a per-resource error and the rest still merge.  Returns true
 	 * with out->external_id == NULL for a resource to skip (filtered out).
 	 */
-	bool		(*map) (ProviderConnector *connector, Jsonb *raw, MappedResource *out, char **error);
+	bool		(*map) (ProviderConnector *connector, JsonbContainer *raw, MappedResource *out, char **error);
 } Provider;
 
 extern const Provider *ProviderLookup(const char *name);

@@ -236,7 +236,7 @@ RunPageDone(DiscoveryContext *ctx, List *raw_resources)
 		char	   *error = NULL;
 		MappedResource *row = &rows[nrows];
 
-		if (engine->provider->map(ctx->connector, (Jsonb *) lfirst(lc), row, &error))
+		if (engine->provider->map(ctx->connector, (JsonbContainer *) lfirst(lc), row, &error))
 		{
 			if (row->external_id != NULL)
 				nrows++;
