@@ -17,7 +17,6 @@
  */
 #include "postgres.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "access/xact.h"
@@ -29,6 +28,7 @@
 #include "pgstat.h"
 #include "port/atomics.h"
 #include "postmaster/bgworker.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -215,7 +215,31 @@ typedef struct RunEngine
 	const Provider *provider;
 	RunSlot    *slot;
 	Size		peak_memory;	/* most memory held by the worker's contexts */
+	long		peak_private_kb;	/* most private resident memory seen */
 } RunEngine;
+
+/*
+ * The worker's private resident memory (RssAnon on Linux): what it holds
+ * itself, unlike the resident size, which also counts the shared buffers
+ * it touched.  0 where /proc does not tell.
+ */
+static long
+RunPrivateMemoryKb(void)
+{
+	FILE	   *f = AllocateFile("/proc/self/status", "r");
+	char		line[256];
+	long		kb = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		if (sscanf(line, "RssAnon: %ld kB", &kb) == 1)
+			break;
+	}
+	FreeFile(f);
+	return kb;
+}
 
 /* Map, validate and stage one page; report progress. */
 static void
@@ -251,6 +275,7 @@ RunPageDone(DiscoveryContext *ctx, List *raw_resources)
 	MergeStagePage(rows, nrows, error_ids, error_messages, nerrors);
 
 	engine->peak_memory = Max(engine->peak_memory, MemoryContextMemAllocated(TopMemoryContext, true));
+	engine->peak_private_kb = Max(engine->peak_private_kb, RunPrivateMemoryKb());
 	pg_atomic_fetch_add_u64(&engine->slot->pages_fetched, 1);
 	pg_atomic_fetch_add_u64(&engine->slot->resources_seen, nrows + nerrors);
 }
@@ -266,7 +291,8 @@ RunWipeToken(void *arg)
 
 /* Discover and merge; the caller's transaction commits or aborts it all. */
 static const char *
-RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts, Size *peak_memory)
+RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts, Size *peak_memory,
+		   long *peak_private_kb)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(connector_id)};
@@ -321,6 +347,7 @@ RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts,
 	engine.provider->discover(&ctx);
 	MergeFinish(connector_id, entity_id, run_id, ctx.failed_scopes, counts);
 	*peak_memory = Max(engine.peak_memory, MemoryContextMemAllocated(TopMemoryContext, true));
+	*peak_private_kb = Max(engine.peak_private_kb, RunPrivateMemoryKb());
 
 	status = (counts->errors > 0 || ctx.failed_scopes != NIL) ? "partial" : "succeeded";
 	{
@@ -452,13 +479,14 @@ RunDiscoverAndRecord(int64 run_id, RunWorkerArgs *args, RunSlot *slot, Timestamp
 	char	   *volatile error = NULL;
 	MemoryContext workcxt = CurrentMemoryContext;
 	volatile Size peak_memory = 0;
-	struct rusage usage;
+	volatile long peak_private_kb = 0;
 
 	memset(&counts, 0, sizeof(counts));
 	PG_TRY();
 	{
 		RunBeginTransaction();
-		status = RunExecute(run_id, args->connector_id, slot, &counts, (Size *) &peak_memory);
+		status = RunExecute(run_id, args->connector_id, slot, &counts, (Size *) &peak_memory,
+							(long *) &peak_private_kb);
 		RunCommitTransaction();
 	}
 	PG_CATCH();
@@ -489,7 +517,6 @@ RunDiscoverAndRecord(int64 run_id, RunWorkerArgs *args, RunSlot *slot, Timestamp
 		RunCommitTransaction();
 	}
 
-	getrusage(RUSAGE_SELF, &usage);
 	ereport(LOG,
 			(errmsg("cloudconn: run " INT64_FORMAT " of connector " INT64_FORMAT " %s: discovered " INT64_FORMAT
 					", created " INT64_FORMAT ", updated " INT64_FORMAT ", unchanged " INT64_FORMAT
@@ -498,8 +525,8 @@ RunDiscoverAndRecord(int64 run_id, RunWorkerArgs *args, RunSlot *slot, Timestamp
 					counts.unchanged, counts.errors, pg_atomic_read_u64(&slot->pages_fetched),
 					(double) (GetCurrentTimestamp() - started) / 1000000.0,
 					error ? ": " : "", error ? error : ""),
-			 errdetail_log("Peak memory: %zu kB in memory contexts, %ld kB resident.",
-						   peak_memory / 1024, usage.ru_maxrss)));
+			 errdetail_log("Peak memory: %zu kB in memory contexts, %ld kB private resident.",
+						   peak_memory / 1024, peak_private_kb)));
 }
 
 /* ------------------------------------------------------------------------

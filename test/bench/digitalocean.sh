@@ -90,8 +90,8 @@ sleep 1
 w1=$(written)
 
 psql -qAtX -c "SELECT status, discovered, created, unchanged FROM cloudconn.runs ORDER BY id" > "$BENCH_DIR/runs.txt"
-peak=$(grep -A1 'cloudconn: run 1 of connector' "$BENCH_DIR/server.log" | sed -n 's/.*Peak memory: \([0-9]*\) kB in memory contexts, \([0-9]*\) kB resident.*/\1 \2/p' | head -1)
-peak2=$(grep -A1 'cloudconn: run 2 of connector' "$BENCH_DIR/server.log" | sed -n 's/.*Peak memory: \([0-9]*\) kB in memory contexts, \([0-9]*\) kB resident.*/\1 \2/p' | head -1)
+peak=$(grep -A1 'cloudconn: run 1 of connector' "$BENCH_DIR/server.log" | sed -n 's/.*Peak memory: \([0-9]*\) kB in memory contexts, \([0-9]*\) kB private resident.*/\1 \2/p' | head -1)
+peak2=$(grep -A1 'cloudconn: run 2 of connector' "$BENCH_DIR/server.log" | sed -n 's/.*Peak memory: \([0-9]*\) kB in memory contexts, \([0-9]*\) kB private resident.*/\1 \2/p' | head -1)
 
 python3 - "$droplets" "$pages" "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$t6" "$t7" "$w0" "$w1" "$peak" "$peak2" "$BENCH_DIR/runs.txt" <<'PY'
 import sys
@@ -110,5 +110,5 @@ print(f"  runs (status|discovered|created|unchanged): {', '.join(runs)}")
 print(f"  baseline: curl fetch {fetch:.2f} s + COPY {copy:.2f} s = {baseline:.2f} s")
 print(f"  initial run:        {initial:.2f} s   ratio to baseline {initial / baseline:.2f}   (target <= 2.0)")
 print(f"  unchanged re-run:   {rerun:.2f} s   rows written by it: {w1 - w0}   (target 0)")
-print(f"  worker peak memory: initial run {peak[0]} kB in contexts ({peak[1]} kB resident), re-run {peak2[0]} kB ({peak2[1]} kB resident)   (target < 100 MB)")
+print(f"  worker peak memory: initial run {peak[1]} kB private resident ({peak[0]} kB in memory contexts), re-run {peak2[1]} kB ({peak2[0]} kB)   (target < 100 MB)")
 PY
