@@ -188,7 +188,8 @@ CREATE FUNCTION cloudconn._token_encrypt(token text) RETURNS bytea
 
 /* Private: does a stored ciphertext decrypt to the candidate?  Superuser only. */
 CREATE FUNCTION cloudconn._token_matches(connector_id bigint, candidate text) RETURNS boolean
-	LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_token_matches';
+	LANGUAGE C STRICT VOLATILE SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'cloudconn_token_matches';
 
 /* Private: a fresh AWS external id from the strong random source. */
 CREATE FUNCTION cloudconn._mint_external_id() RETURNS text
@@ -304,8 +305,10 @@ CREATE FUNCTION cloudconn._invalid(message text, hint text DEFAULT NULL) RETURNS
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	RAISE EXCEPTION USING MESSAGE = message, ERRCODE = 'invalid_parameter_value',
-		HINT = coalesce(hint, '');
+	IF hint IS NULL THEN
+		RAISE EXCEPTION USING MESSAGE = message, ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RAISE EXCEPTION USING MESSAGE = message, ERRCODE = 'invalid_parameter_value', HINT = hint;
 END;
 $$;
 
@@ -663,6 +666,10 @@ BEGIN
 		PERFORM cloudconn._invalid('role must not be null');
 	END IF;
 	PERFORM cloudconn._require_grant_authority(caller, entity_id, permission);
+	/* a bare OID could name a role created later, which would inherit this */
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_authid a WHERE a.oid = role::oid) THEN
+		PERFORM cloudconn._invalid(format('role with OID %s does not exist', role::oid));
+	END IF;
 	INSERT INTO cloudconn.role_assignment (role, entity_id, permission)
 	VALUES (role, entity_id, permission)
 	ON CONFLICT DO NOTHING;

@@ -6,12 +6,15 @@
  *
  * Row-level security policies call entity_permitted(entity_id, perm) per
  * row.  The set behind it is computed on the first call of a statement and
- * kept in a small backend cache keyed by (statement start, command id,
- * local transaction, role, permission): every call site of the statement
- * shares it, a change made earlier in the same transaction (a new command
- * id) or a new statement recomputes it.  Each row then costs a bitmap probe
- * (dense ids) or a binary search.  No pointer into the cache is held across
- * calls, since a nested statement may reset it.
+ * kept in a small backend cache keyed by the active snapshot (the count of
+ * completed transactions it was taken at, which PostgreSQL itself uses to
+ * tell identical snapshots, and its command id), the local transaction, the
+ * role and the permission: every call site of the statement shares it, while a new
+ * snapshot (a later statement, or one that could see a grant or revoke
+ * committed meanwhile, or a change made earlier in the same transaction)
+ * recomputes it.  Each row then costs a bitmap probe (dense ids) or a
+ * binary search.  No pointer into the cache is held across calls, since a
+ * nested statement may reset it.
  *
  * The queries read role_assignment and pg_authid, which ordinary roles may
  * not, so they run as the owner of cloudconn's tables; they name every
@@ -36,7 +39,7 @@
 #include "utils/memutils.h"
 #include "utils/selfuncs.h"
 #include "utils/syscache.h"
-#include "utils/timestamp.h"
+#include "utils/snapmgr.h"
 #include "access/xact.h"
 #include "storage/proc.h"
 
@@ -69,7 +72,7 @@ typedef struct PermittedSet
 #define PERMISSION_CACHE_SLOTS 8
 
 static MemoryContext PermissionCacheContext = NULL;
-static TimestampTz cache_statement_start;
+static uint64 cache_snapshot_completions;
 static CommandId cache_command_id;
 static LocalTransactionId cache_lxid;
 static PermittedSet *cache_slots[PERMISSION_CACHE_SLOTS];
@@ -298,11 +301,12 @@ PermissionSetContains(const PermittedSet *set, int64 id)
  * The current statement's permitted set of this kind for (role, perm),
  * computed on first use.  Valid until the next call of this function.
  */
+static bool PermissionCacheCurrent(uint64 generation);
+
 static PermittedSet *
 PermissionLookup(PermittedKind kind, Oid role, const char *perm, int perm_len)
 {
-	TimestampTz statement_start = GetCurrentStatementStartTimestamp();
-	CommandId	command_id = GetCurrentCommandId(false);
+	Snapshot	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
 	LocalTransactionId lxid = MyProc->lxid;
 	PermittedSet *set;
 	int64	   *entity_ids = NULL;
@@ -312,15 +316,22 @@ PermissionLookup(PermittedKind kind, Oid role, const char *perm, int perm_len)
 	if (PermissionCacheContext == NULL)
 		PermissionCacheContext = AllocSetContextCreate(TopMemoryContext, "cloudconn permitted sets",
 													   ALLOCSET_SMALL_SIZES);
-	if (cache_statement_start != statement_start || cache_command_id != command_id ||
-		cache_lxid != lxid || cache_used == PERMISSION_CACHE_SLOTS)
+
+	/*
+	 * Without an active snapshot there is nothing to key on: never reuse.
+	 * A full cache is emptied before a lookup, with room for the two sets a
+	 * connector lookup adds.
+	 */
+	if (snapshot == NULL || snapshot->snapXactCompletionCount == 0 ||
+		!PermissionCacheCurrent(cache_generation) ||
+		cache_used >= PERMISSION_CACHE_SLOTS - 1)
 	{
 		MemoryContextReset(PermissionCacheContext);
 		cache_used = 0;
 		cache_generation++;
-		cache_statement_start = statement_start;
-		cache_command_id = command_id;
-		cache_lxid = lxid;
+		cache_snapshot_completions = snapshot ? snapshot->snapXactCompletionCount : 0;
+		cache_command_id = snapshot ? snapshot->curcid : InvalidCommandId;
+		cache_lxid = snapshot ? lxid : InvalidLocalTransactionId;
 	}
 
 	for (int i = 0; i < cache_used; i++)
@@ -356,14 +367,22 @@ PermissionLookup(PermittedKind kind, Oid role, const char *perm, int perm_len)
 	return set;
 }
 
-/* True while the cache still holds what it held when generation was read. */
-static inline bool
+/*
+ * True while the cache still holds what it held when generation was read,
+ * for the active snapshot.
+ */
+static bool
 PermissionCacheCurrent(uint64 generation)
 {
-	return generation == cache_generation &&
-		cache_statement_start == GetCurrentStatementStartTimestamp() &&
-		cache_command_id == GetCurrentCommandId(false) &&
-		cache_lxid == MyProc->lxid;
+	Snapshot	snapshot;
+
+	if (generation != cache_generation || cache_lxid == InvalidLocalTransactionId ||
+		cache_lxid != MyProc->lxid || !ActiveSnapshotSet())
+		return false;
+	snapshot = GetActiveSnapshot();
+	return snapshot->snapXactCompletionCount != 0 &&
+		snapshot->snapXactCompletionCount == cache_snapshot_completions &&
+		snapshot->curcid == cache_command_id;
 }
 
 /*
@@ -411,8 +430,8 @@ cloudconn_permitted_entities(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("permission must not be null")));
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("role and permission must not be null")));
 	perm = PG_GETARG_TEXT_PP(1);
 	set = PermissionLookup(PERMITTED_ENTITIES, PG_GETARG_OID(0), VARDATA_ANY(perm), VARSIZE_ANY_EXHDR(perm));
 	elems = palloc(sizeof(Datum) * Max(set->count, 1));
@@ -483,4 +502,14 @@ cloudconn_permitted_support(PG_FUNCTION_ARGS)
 	req->selectivity = total > 0 ? (Selectivity) set->count / total : 0.0;
 	CLAMP_PROBABILITY(req->selectivity);
 	PG_RETURN_POINTER(req);
+}
+
+/* May role read connector_id's runs (CloudConnector:read on its entity)? */
+bool
+PermissionConnectorReadable(Oid role, int64 connector_id)
+{
+	static const char perm[] = "CloudConnector:read";
+
+	return PermissionSetContains(PermissionLookup(PERMITTED_CONNECTORS, role, perm, sizeof(perm) - 1),
+								 connector_id);
 }

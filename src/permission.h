@@ -7,6 +7,8 @@
 
 #include "fmgr.h"
 
+extern bool PermissionConnectorReadable(Oid role, int64 connector_id);
+
 extern Datum cloudconn_permitted_entities(PG_FUNCTION_ARGS);
 extern Datum cloudconn_entity_permitted(PG_FUNCTION_ARGS);
 extern Datum cloudconn_connector_permitted(PG_FUNCTION_ARGS);

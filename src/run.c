@@ -19,7 +19,10 @@
 
 #include <unistd.h>
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -36,13 +39,20 @@
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "postmaster/interrupt.h"
+#include "storage/procarray.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "guc.h"
 #include "http.h"
 #include "merge.h"
+#include "permission.h"
 #include "provider.h"
 #include "run.h"
 #include "secrets.h"
@@ -61,6 +71,7 @@ typedef struct RunSlot
 	int64		run_id;			/* 0 until the worker has recorded the run */
 	int			waiter_procno;	/* to wake when run_id is known; -1 if none */
 	pid_t		worker_pid;
+	bool		executing;		/* holds one of cloudconn.max_parallel_runs permits */
 	pg_atomic_uint64 pages_fetched;
 	pg_atomic_uint64 resources_seen;
 } RunSlot;
@@ -69,6 +80,7 @@ typedef struct RunShared
 {
 	LWLock	   *lock;
 	RunSlot		slots[RUN_SLOTS];
+	SchedulerShared scheduler;
 } RunShared;
 
 /* What connector_run() hands its worker (bgw_extra). */
@@ -125,6 +137,24 @@ RunShmemInit(void)
 	shmem_startup_hook = RunShmemStartup;
 }
 
+/* The owner of cloudconn's tables: the role run workers act as. */
+static Oid
+RunTableOwner(void)
+{
+	Oid			relid = get_relname_relid("run", get_namespace_oid("cloudconn", false));
+	HeapTuple	tuple;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "cloudconn.run does not exist");
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
 static void
 RunRequireShmem(void)
 {
@@ -162,7 +192,7 @@ RunLiveConnectors(void)
  * its own yet, so it is dead too, and every other connector is swept as
  * well.  Needs SPI and the rights of the tables' owner.
  */
-static void
+void
 RunMarkInterrupted(int64 connector_id, bool own_slot)
 {
 	Oid			types[3] = {INT8ARRAYOID, INT8OID, BOOLOID};
@@ -189,6 +219,8 @@ RunWakeWaiter(RunSlot *slot)
 		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
 }
 
+static void RunWakeAll(void);
+
 /* before_shmem_exit: the worker gives its slot back, however it exits. */
 static void
 RunSlotRelease(int code, Datum arg)
@@ -199,11 +231,101 @@ RunSlotRelease(int code, Datum arg)
 	LWLockAcquire(run_shared->lock, LW_EXCLUSIVE);
 	procno = slot->waiter_procno;
 	slot->in_use = false;
+	slot->executing = false;
 	slot->worker_pid = 0;
 	slot->waiter_procno = -1;
 	LWLockRelease(run_shared->lock);
 	if (procno >= 0)
 		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+	RunWakeAll();				/* a permit is free */
+}
+
+/* The scheduler's part of shared memory (NULL unless preloaded). */
+SchedulerShared *
+RunSchedulerShared(void)
+{
+	return run_shared ? &run_shared->scheduler : NULL;
+}
+
+LWLock *
+RunSharedLock(void)
+{
+	return run_shared->lock;
+}
+
+/* Runs holding a slot, all databases: starting, queued or executing. */
+int
+RunCountActive(void)
+{
+	int			n = 0;
+
+	LWLockAcquire(run_shared->lock, LW_SHARED);
+	for (int i = 0; i < RUN_SLOTS; i++)
+		n += run_shared->slots[i].in_use ? 1 : 0;
+	LWLockRelease(run_shared->lock);
+	return n;
+}
+
+/*
+ * Wait until this run may execute: at most cloudconn.max_parallel_runs runs
+ * execute at once, scheduled and manual together.  A queued run is already
+ * recorded (status running, no pages yet).
+ */
+static void
+RunWaitForPermit(RunSlot *slot)
+{
+	bool		logged = false;
+
+	for (;;)
+	{
+		int			executing = 0;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		LWLockAcquire(run_shared->lock, LW_EXCLUSIVE);
+		for (int i = 0; i < RUN_SLOTS; i++)
+			executing += run_shared->slots[i].executing ? 1 : 0;
+		if (executing < cloudconn_max_parallel_runs)
+		{
+			slot->executing = true;
+			LWLockRelease(run_shared->lock);
+			return;
+		}
+		LWLockRelease(run_shared->lock);
+		if (!logged)
+			elog(DEBUG1, "cloudconn: run queued behind %d running runs", executing);
+		logged = true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 RUN_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Wake every backend waiting for a permit or a run (a run just ended). */
+static void
+RunWakeAll(void)
+{
+	int			procnos[RUN_SLOTS + 1];
+	int			n = 0;
+
+	LWLockAcquire(run_shared->lock, LW_SHARED);
+	for (int i = 0; i < RUN_SLOTS; i++)
+	{
+		if (run_shared->slots[i].in_use && run_shared->slots[i].worker_pid != 0)
+		{
+			PGPROC	   *proc = BackendPidGetProc(run_shared->slots[i].worker_pid);
+
+			if (proc != NULL)
+				procnos[n++] = proc->pgprocno;
+		}
+	}
+	LWLockRelease(run_shared->lock);
+	for (int i = 0; i < n; i++)
+		SetLatch(&ProcGlobal->allProcs[procnos[i]].procLatch);
 }
 
 /* ------------------------------------------------------------------------
@@ -417,6 +539,7 @@ cloudconn_run_worker_main(Datum main_arg)
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
 	if (run_shared == NULL)
@@ -428,6 +551,12 @@ cloudconn_run_worker_main(Datum main_arg)
 	LWLockRelease(run_shared->lock);
 
 	BackgroundWorkerInitializeConnectionByOid(args.dbid, args.userid, 0);
+
+	/*
+	 * The worker acts as the tables' owner, a superuser: no search_path set
+	 * on the database or role may reach its queries.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("cloudconn run");
 	MemoryContextSwitchTo(AllocSetContextCreate(TopMemoryContext, "cloudconn run", ALLOCSET_DEFAULT_SIZES));
 
@@ -462,7 +591,8 @@ cloudconn_run_worker_main(Datum main_arg)
 	if (run_id == 0 || existing)
 		proc_exit(0);			/* deleted connector, or a run already going */
 
-	/* 2: discover and merge, all in one transaction */
+	/* 2: discover and merge, all in one transaction, once a permit is free */
+	RunWaitForPermit(slot);
 	RunDiscoverAndRecord(run_id, &args, slot, started);
 	proc_exit(0);
 }
@@ -570,11 +700,6 @@ RunClaimSlot(int64 connector_id, bool *already)
 		pg_atomic_write_u64(&slot->resources_seen, 0);
 	}
 	LWLockRelease(run_shared->lock);
-	if (free_slot < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many discovery runs in progress"),
-				 errdetail("At most %d runs can be in progress at once.", RUN_SLOTS)));
 	return free_slot;
 }
 
@@ -585,6 +710,76 @@ RunFreeUnstartedSlot(int slotno)
 	if (run_shared->slots[slotno].worker_pid == 0)
 		run_shared->slots[slotno].in_use = false;
 	LWLockRelease(run_shared->lock);
+}
+
+/*
+ * Claim the connector's slot and start its run worker (trigger "manual" or
+ * "scheduled"), the one path by which every run starts.  Returns the slot;
+ * *already if a run of the connector holds it (nothing is started then).
+ * With soft, a start that cannot happen now (no slot or worker free)
+ * returns -1 instead of raising, for the scheduler to retry.
+ */
+int
+RunStart(int64 connector_id, const char *trigger, bool soft, BackgroundWorkerHandle **handle,
+		 bool *already)
+{
+	int			slotno;
+	BackgroundWorker worker;
+	RunWorkerArgs wargs;
+	pid_t		pid;
+
+	RunRequireShmem();
+	*handle = NULL;
+	slotno = RunClaimSlot(connector_id, already);
+	if (slotno < 0)
+	{
+		if (soft)
+			return -1;
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many discovery runs in progress"),
+				 errdetail("At most %d runs can be in progress at once.", RUN_SLOTS)));
+	}
+	if (*already)
+		return slotno;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "cloudconn");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "cloudconn_run_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "cloudconn run of connector " INT64_FORMAT, connector_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "cloudconn run");
+	worker.bgw_main_arg = Int32GetDatum(slotno);
+	worker.bgw_notify_pid = MyProcPid;
+	memset(&wargs, 0, sizeof(wargs));
+	wargs.dbid = MyDatabaseId;
+	wargs.userid = RunTableOwner();
+	wargs.connector_id = connector_id;
+	strlcpy(wargs.trigger, trigger, sizeof(wargs.trigger));
+	memcpy(worker.bgw_extra, &wargs, sizeof(wargs));
+
+	if (!RegisterDynamicBackgroundWorker(&worker, handle))
+	{
+		RunFreeUnstartedSlot(slotno);
+		if (soft)
+			return -1;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start a background worker for the run"),
+				 errhint("Raise max_worker_processes, or wait for other runs to finish.")));
+	}
+	if (WaitForBackgroundWorkerStartup(*handle, &pid) != BGWH_STARTED)
+	{
+		RunFreeUnstartedSlot(slotno);
+		if (soft)
+			return -1;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("the background worker for the run could not start")));
+	}
+	return slotno;
 }
 
 /* run_id of the slot once known, 0 meanwhile, -1 if the slot moved on. */
@@ -640,9 +835,7 @@ cloudconn_connector_run(PG_FUNCTION_ARGS)
 	int			slotno;
 	int64		run_id = 0;
 	bool		isnull;
-	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle = NULL;
-	RunWorkerArgs wargs;
 	pid_t		pid;
 
 	RunRequireShmem();
@@ -659,42 +852,7 @@ cloudconn_connector_run(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not load connector");
 	connector_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
-	slotno = RunClaimSlot(connector_id, &already);
-	if (!already)
-	{
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		worker.bgw_restart_time = BGW_NEVER_RESTART;
-		snprintf(worker.bgw_library_name, BGW_MAXLEN, "cloudconn");
-		snprintf(worker.bgw_function_name, BGW_MAXLEN, "cloudconn_run_worker_main");
-		snprintf(worker.bgw_name, BGW_MAXLEN, "cloudconn run of connector " INT64_FORMAT, connector_id);
-		snprintf(worker.bgw_type, BGW_MAXLEN, "cloudconn run");
-		worker.bgw_main_arg = Int32GetDatum(slotno);
-		worker.bgw_notify_pid = MyProcPid;
-		memset(&wargs, 0, sizeof(wargs));
-		wargs.dbid = MyDatabaseId;
-		wargs.userid = GetUserId();		/* the owner: we are SECURITY DEFINER */
-		wargs.connector_id = connector_id;
-		strlcpy(wargs.trigger, "manual", sizeof(wargs.trigger));
-		memcpy(worker.bgw_extra, &wargs, sizeof(wargs));
-
-		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		{
-			RunFreeUnstartedSlot(slotno);
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-					 errmsg("could not start a background worker for the run"),
-					 errhint("Raise max_worker_processes, or wait for other runs to finish.")));
-		}
-		if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
-		{
-			RunFreeUnstartedSlot(slotno);
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-					 errmsg("the background worker for the run could not start")));
-		}
-	}
+	slotno = RunStart(connector_id, "manual", false, &handle, &already);
 
 	/* the run id, once the worker has recorded the run */
 	for (;;)
@@ -749,8 +907,8 @@ cloudconn_connector_run(PG_FUNCTION_ARGS)
 
 /*
  * cloudconn.run_progress() RETURNS TABLE (run_id, connector_id,
- * pages_fetched, resources_seen): runs in progress in this database.  The
- * runs view joins it, so row-level security decides who sees which.
+ * pages_fetched, resources_seen): runs in progress in this database, of the
+ * connectors whose runs the current role may read.
  */
 Datum
 cloudconn_run_progress(PG_FUNCTION_ARGS)
@@ -773,6 +931,8 @@ cloudconn_run_progress(PG_FUNCTION_ARGS)
 		values[1] = Int64GetDatum(slot->connector_id);
 		LWLockRelease(run_shared->lock);
 		if (!live)
+			continue;
+		if (!superuser() && !PermissionConnectorReadable(GetUserId(), DatumGetInt64(values[1])))
 			continue;
 		values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->pages_fetched));
 		values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->resources_seen));

@@ -167,6 +167,13 @@ SecretsCreateKeyFile(const char *path)
 				 errmsg("could not create key file \"%s\": %m", path)));
 	}
 	unlink(tmppath);
+	/* the key must survive a crash once a token encrypted under it commits */
+	{
+		char	   *dir = pstrdup(path);
+
+		get_parent_directory(dir);
+		fsync_fname_ext(dir[0] ? dir : ".", true, false, ERROR);
+	}
 	if (created)
 		ereport(LOG,
 				(errmsg("cloudconn created a new token encryption key in \"%s\"", path),
@@ -378,8 +385,14 @@ SecretsDecryptToken(bytea *stored, int64 connector_id)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		explicit_bzero(VARDATA(password), VARSIZE(password) - VARHDRSZ);
 		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		/* cancels, timeouts, out of memory: not a damaged token */
+		if (edata->sqlerrcode != ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION)
+			PG_RE_THROW();
 		FlushErrorState();
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -389,8 +402,12 @@ SecretsDecryptToken(bytea *stored, int64 connector_id)
 	}
 	PG_END_TRY();
 	explicit_bzero(VARDATA(password), VARSIZE(password) - VARHDRSZ);
+	{
+		char	   *result = text_to_cstring((text *) plain);
 
-	return text_to_cstring((text *) plain);
+		explicit_bzero(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain));
+		return result;
+	}
 }
 
 Datum
@@ -428,7 +445,7 @@ cloudconn_token_matches(PG_FUNCTION_ARGS)
 				 errmsg("only superusers may compare stored tokens")));
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT token FROM cloudconn.connector WHERE id = $1",
+	if (SPI_execute_with_args("SELECT token FROM cloudconn.connector WHERE id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read connector " INT64_FORMAT, connector_id);
 	if (SPI_processed == 1)

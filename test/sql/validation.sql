@@ -86,6 +86,7 @@ SELECT label, pg_temp.try(replace(replace(stmt, '{aws}', :'aws_id'), '{do}', :'d
 	('grant, unknown permission',  $$SELECT cloudconn.grant_permission('regress_outsider', 2, 'CloudConnector:write')$$),
 	('grant, null permission',     $$SELECT cloudconn.grant_permission('regress_outsider', 2, NULL)$$),
 	('grant, null role',           $$SELECT cloudconn.grant_permission(NULL, 2, 'CloudConnector:read')$$),
+	('grant, role OID unused',     $$SELECT cloudconn.grant_permission(4000000000::oid::regrole, 2, 'CloudConnector:read')$$),
 	('grant, other family',        $$SELECT cloudconn.grant_permission('regress_outsider', 2, 'ConfigurationItem:read')$$),
 	('grant, outside scope',       $$SELECT cloudconn.grant_permission('regress_outsider', 3, 'CloudConnector:read')$$),
 	('revoke, unknown permission', $$SELECT cloudconn.revoke_permission('regress_outsider', 2, 'Everything')$$),

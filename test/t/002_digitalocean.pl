@@ -223,6 +223,15 @@ like(run($c), qr/^succeeded\|/, 'the next run succeeds');
 like(sql("SELECT status || ': ' || error FROM cloudconn.run WHERE id = $r1"), qr/^failed: the run was interrupted/,
 	'the killed run is marked failed as interrupted');
 
+# ---- a search_path set on the database cannot reach the run worker, which
+# acts as a superuser
+sql(q{CREATE SCHEMA evil;
+	CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'hijacked'; END$$;
+	CREATE FUNCTION evil.count(anyelement) RETURNS bigint LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'hijacked'; END$$;
+	ALTER DATABASE postgres SET search_path = evil, pg_catalog, public;});
+like(run($c), qr/^succeeded\|/, 'the run ignores the database search_path');
+sql(q{ALTER DATABASE postgres RESET search_path; DROP SCHEMA evil CASCADE;});
+
 # ---- the token never reached the server log
 $node->stop;
 my $log = slurp_file($node->logfile);
