@@ -13,6 +13,7 @@ OBJS = \
 	src/permission.o \
 	src/provider.o \
 	src/run.o \
+	src/scheduler.o \
 	src/secrets.o
 
 DATA = $(wildcard sql/cloudconn--*.sql)

@@ -750,6 +750,17 @@ CREATE FUNCTION cloudconn.run_progress(OUT run_id bigint, OUT connector_id bigin
 									   OUT pages_fetched bigint, OUT resources_seen bigint)
 	RETURNS SETOF record LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_run_progress';
 
+/* The nightly scheduler (scheduler.c). */
+CREATE FUNCTION cloudconn.scheduler_status(OUT enabled boolean, OUT database text, OUT launcher_pid integer,
+										   OUT next_fire_at timestamptz, OUT queued integer,
+										   OUT runs_in_progress integer)
+	RETURNS record LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_scheduler_status';
+CREATE FUNCTION cloudconn.scheduler_fire_now() RETURNS boolean
+	LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_scheduler_fire_now';
+REVOKE ALL ON FUNCTION cloudconn.scheduler_fire_now() FROM PUBLIC;
+COMMENT ON FUNCTION cloudconn.scheduler_fire_now() IS
+	'Superuser only: makes now the latest fire time, so the scheduler starts every due daily connector as it does at cloudconn.daily_run_at';
+
 CREATE FUNCTION cloudconn.permitted_entities(permission text)
 	RETURNS bigint[] LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cloudconn_dispatch';
 
@@ -943,6 +954,12 @@ SELECT e.id, e.run_id, r.connector_id, e.external_id, e.message, e.created_at
   FROM cloudconn.run_error e
   JOIN cloudconn.run r ON r.id = e.run_id;
 
+/* The scheduler's state, and its latest scheduled runs. */
+CREATE VIEW cloudconn.scheduler AS
+SELECT s.enabled, s.database, s.launcher_pid, s.next_fire_at, s.queued, s.runs_in_progress,
+	   (SELECT max(r.started_at) FROM cloudconn.runs r WHERE r.trigger = 'scheduled') AS last_scheduled_run_at
+  FROM cloudconn.scheduler_status() s;
+
 CREATE VIEW cloudconn.providers AS
 SELECT * FROM (VALUES
 	('aws', 'Amazon Web Services', 'ga', ARRAY['aws_ec2_instance']),
@@ -999,4 +1016,4 @@ GRANT SELECT, INSERT, DELETE ON cloudconn.ci_application, cloudconn.ci_business_
 GRANT USAGE ON SEQUENCE cloudconn.configuration_item_id_seq, cloudconn.application_id_seq,
 	cloudconn.business_process_id_seq TO PUBLIC;
 GRANT SELECT ON cloudconn.connectors, cloudconn.runs, cloudconn.run_errors, cloudconn.providers,
-	cloudconn.configuration_items TO PUBLIC;
+	cloudconn.configuration_items, cloudconn.scheduler TO PUBLIC;

@@ -16,6 +16,7 @@
 
 #include "guc.h"
 #include "run.h"
+#include "scheduler.h"
 
 PG_MODULE_MAGIC;
 
@@ -37,5 +38,8 @@ _PG_init(void)
 	GucDefineAll();
 
 	if (process_shared_preload_libraries_in_progress)
+	{
 		RunShmemInit();
+		SchedulerRegisterLauncher();
+	}
 }

@@ -1,0 +1,386 @@
+/*
+ * scheduler.c
+ *		The nightly scheduler, without pg_cron.  A launcher background worker
+ *		(registered when cloudconn is preloaded) connects to
+ *		cloudconn.database and, at each fire time (cloudconn.daily_run_at in
+ *		cloudconn.timezone), starts a run of every daily connector that is
+ *		due, through the same RunStart() as connector_run(), at most
+ *		cloudconn.max_parallel_runs at a time, queueing the rest.
+ *
+ * Due: a daily connector, not deleted, created before the latest fire time,
+ * with no scheduled run started since then.  So a fire time missed while the
+ * server or the launcher was down is caught up once after start (not once
+ * per missed night), a connector that failed is not retried until the next
+ * night, and a launcher restarted mid-queue carries on with what is left.
+ * scheduler_fire_now() (superuser) makes "now" the latest fire time, through
+ * the same logic, for tests and operators.
+ *
+ * The launcher holds no transaction, snapshot or lock while it sleeps.  On
+ * start it marks failed the runs that a crash, shutdown or dead worker left
+ * 'running'.  It never exits with code 0, so PostgreSQL restarts it after a
+ * crash or a pg_terminate_backend().
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "guc.h"
+#include "run.h"
+#include "scheduler.h"
+
+PG_FUNCTION_INFO_V1(cloudconn_scheduler_status);
+PG_FUNCTION_INFO_V1(cloudconn_scheduler_fire_now);
+
+/* How often the launcher looks again while runs are queued or idle. */
+#define SCHEDULER_QUEUE_POLL_MS 1000
+#define SCHEDULER_IDLE_POLL_MS 60000
+#define SCHEDULER_NO_EXTENSION_POLL_MS 10000
+
+void
+SchedulerRegisterLauncher(void)
+{
+	BackgroundWorker worker;
+
+	if (IsBinaryUpgrade)
+		return;
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;	/* seconds, after a crash or termination */
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "cloudconn");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "cloudconn_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "cloudconn scheduler");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "cloudconn scheduler");
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+SchedulerBegin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+SchedulerCommit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(true);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static bool
+SchedulerExtensionExists(void)
+{
+	bool		exists;
+
+	SchedulerBegin();
+	exists = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'cloudconn'", true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1;
+	SchedulerCommit();
+	return exists;
+}
+
+/*
+ * The latest fire time at or before now, and the next one after it, in
+ * cloudconn.timezone (computed by SQL, so daylight saving is right).
+ */
+static void
+SchedulerFireTimes(TimestampTz *latest, TimestampTz *next)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		args[2] = {CStringGetTextDatum(cloudconn_timezone), CStringGetTextDatum(cloudconn_daily_run_at)};
+	bool		isnull;
+
+	if (SPI_execute_with_args(
+		"WITH t AS (SELECT (pg_catalog.date_trunc('day', pg_catalog.now() AT TIME ZONE $1)"
+		"                   OPERATOR(pg_catalog.+) $2::pg_catalog.time) AS today)"
+		"SELECT CASE WHEN (today AT TIME ZONE $1) OPERATOR(pg_catalog.<=) pg_catalog.now()"
+		"            THEN today AT TIME ZONE $1"
+		"            ELSE (today OPERATOR(pg_catalog.-) interval '1 day') AT TIME ZONE $1 END,"
+		"       CASE WHEN (today AT TIME ZONE $1) OPERATOR(pg_catalog.>) pg_catalog.now()"
+		"            THEN today AT TIME ZONE $1"
+		"            ELSE (today OPERATOR(pg_catalog.+) interval '1 day') AT TIME ZONE $1 END"
+		"  FROM t", 2, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not compute the fire times");
+	*latest = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*next = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+}
+
+/* The due connectors, in id order (at most limit of them). */
+static List *
+SchedulerDueConnectors(TimestampTz fire_at, int *ndue)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		args[1] = {TimestampTzGetDatum(fire_at)};
+	List	   *due = NIL;
+
+	if (SPI_execute_with_args(
+		"SELECT k.id FROM cloudconn.connector k"
+		" WHERE k.schedule OPERATOR(pg_catalog.=) 'daily' AND k.deleted_at IS NULL"
+		"   AND k.created_at OPERATOR(pg_catalog.<=) $1"
+		"   AND NOT EXISTS (SELECT 1 FROM cloudconn.run r"
+		"                    WHERE r.connector_id OPERATOR(pg_catalog.=) k.id"
+		"                      AND r.trigger OPERATOR(pg_catalog.=) 'scheduled'"
+		"                      AND r.started_at OPERATOR(pg_catalog.>=) $1)"
+		" ORDER BY k.id", 1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the due connectors");
+	*ndue = (int) SPI_processed;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64	   *id = MemoryContextAlloc(TopTransactionContext, sizeof(int64));
+
+		*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		due = lappend(due, id);
+	}
+	return due;
+}
+
+/*
+ * One pass: start as many due connectors as permits allow.  Returns how
+ * long to sleep.
+ */
+static long
+SchedulerPass(MemoryContext passcxt)
+{
+	SchedulerShared *shared = RunSchedulerShared();
+	TimestampTz latest,
+				next,
+				requested,
+				fire_at;
+	List	   *due;
+	ListCell   *lc;
+	int			ndue = 0;
+	int			started = 0;
+	int			waiting = 0;
+	long		sleep_ms;
+
+	SchedulerBegin();
+	SchedulerFireTimes(&latest, &next);
+
+	LWLockAcquire(RunSharedLock(), LW_SHARED);
+	requested = shared->fire_requested_at;
+	LWLockRelease(RunSharedLock());
+	fire_at = Max(latest, requested);
+
+	due = SchedulerDueConnectors(fire_at, &ndue);
+	foreach(lc, due)
+	{
+		int64		connector_id = *(int64 *) lfirst(lc);
+		BackgroundWorkerHandle *handle;
+		bool		already;
+
+		if (RunCountActive() >= cloudconn_max_parallel_runs)
+		{
+			waiting = ndue - started;
+			break;
+		}
+		if (RunStart(connector_id, "scheduled", true, &handle, &already) < 0)
+		{
+			waiting = ndue - started;
+			break;
+		}
+		if (!already)
+			started++;
+		else
+			waiting++;			/* a manual run holds it: due again after */
+	}
+	SchedulerCommit();
+
+	LWLockAcquire(RunSharedLock(), LW_EXCLUSIVE);
+	shared->next_fire_at = next;
+	shared->queued = waiting;
+	LWLockRelease(RunSharedLock());
+
+	if (started > 0)
+		elog(LOG, "cloudconn scheduler: started %d scheduled run%s for the fire time of %s, %d queued",
+			 started, started == 1 ? "" : "s", timestamptz_to_str(fire_at), waiting);
+
+	if (waiting > 0)
+		sleep_ms = SCHEDULER_QUEUE_POLL_MS;
+	else
+	{
+		long		secs;
+		int			usecs;
+
+		TimestampDifference(GetCurrentTimestamp(), next, &secs, &usecs);
+		sleep_ms = Min(secs * 1000L + usecs / 1000 + 1, SCHEDULER_IDLE_POLL_MS);
+	}
+	MemoryContextReset(passcxt);
+	return Max(sleep_ms, 1);
+}
+
+void
+cloudconn_launcher_main(Datum main_arg)
+{
+	SchedulerShared *shared;
+	MemoryContext passcxt;
+	bool		logged_missing = false;
+	bool		recovered = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	shared = RunSchedulerShared();
+	if (shared == NULL)
+		elog(FATAL, "cloudconn scheduler started without shared memory");
+
+	BackgroundWorkerInitializeConnection(cloudconn_database, NULL, 0);
+	/* it acts as a superuser: no database or role search_path reaches it */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	pgstat_report_appname("cloudconn scheduler");
+
+	LWLockAcquire(RunSharedLock(), LW_EXCLUSIVE);
+	shared->launcher_pid = MyProcPid;
+	shared->next_fire_at = 0;
+	shared->queued = 0;
+	LWLockRelease(RunSharedLock());
+
+	passcxt = AllocSetContextCreate(TopMemoryContext, "cloudconn scheduler pass", ALLOCSET_DEFAULT_SIZES);
+	ereport(LOG,
+			(errmsg("cloudconn scheduler started in database \"%s\"", cloudconn_database)));
+
+	for (;;)
+	{
+		long		sleep_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		if (!SchedulerExtensionExists())
+		{
+			if (!logged_missing)
+				ereport(LOG,
+						(errmsg("cloudconn scheduler: extension \"cloudconn\" is not created in database \"%s\"; waiting for it",
+								cloudconn_database)));
+			logged_missing = true;
+			recovered = false;
+			sleep_ms = SCHEDULER_NO_EXTENSION_POLL_MS;
+		}
+		else
+		{
+			logged_missing = false;
+			if (!recovered)
+			{
+				/* runs left 'running' by a crash, a shutdown or a dead worker */
+				SchedulerBegin();
+				RunMarkInterrupted(0, false);
+				if (SPI_processed > 0)
+					ereport(LOG,
+							(errmsg("cloudconn scheduler: marked " UINT64_FORMAT " interrupted run%s as failed",
+									SPI_processed, SPI_processed == 1 ? "" : "s")));
+				SchedulerCommit();
+				recovered = true;
+			}
+			if (cloudconn_scheduler_enabled)
+				sleep_ms = SchedulerPass(passcxt);
+			else
+			{
+				LWLockAcquire(RunSharedLock(), LW_EXCLUSIVE);
+				shared->next_fire_at = 0;
+				shared->queued = 0;
+				LWLockRelease(RunSharedLock());
+				sleep_ms = SCHEDULER_IDLE_POLL_MS;
+			}
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * cloudconn.scheduler_status(): what the scheduler is doing.  next_fire_at
+ * is NULL while it is paused or has not looked yet.
+ */
+Datum
+cloudconn_scheduler_status(PG_FUNCTION_ARGS)
+{
+	SchedulerShared *shared = RunSchedulerShared();
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	pid_t		pid = 0;
+	TimestampTz next = 0;
+	int			queued = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (shared != NULL)
+	{
+		LWLockAcquire(RunSharedLock(), LW_SHARED);
+		pid = shared->launcher_pid;
+		next = shared->next_fire_at;
+		queued = shared->queued;
+		LWLockRelease(RunSharedLock());
+	}
+	values[0] = BoolGetDatum(cloudconn_scheduler_enabled);
+	values[1] = CStringGetTextDatum(cloudconn_database ? cloudconn_database : "");
+	nulls[1] = (cloudconn_database == NULL);
+	values[2] = Int32GetDatum(pid);
+	nulls[2] = (pid == 0 || BackendPidGetProc(pid) == NULL);
+	values[3] = TimestampTzGetDatum(next);
+	nulls[3] = (next == 0);
+	values[4] = Int32GetDatum(queued);
+	values[5] = Int32GetDatum(shared ? RunCountActive() : 0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * cloudconn.scheduler_fire_now(): superuser only.  Makes now the latest
+ * fire time; the launcher then starts the due connectors exactly as at a
+ * fire time.  Returns false if no launcher is running.
+ */
+Datum
+cloudconn_scheduler_fire_now(PG_FUNCTION_ARGS)
+{
+	SchedulerShared *shared = RunSchedulerShared();
+	PGPROC	   *proc;
+	pid_t		pid;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only superusers may fire the scheduler")));
+	if (shared == NULL)
+		PG_RETURN_BOOL(false);
+	LWLockAcquire(RunSharedLock(), LW_EXCLUSIVE);
+	shared->fire_requested_at = GetCurrentTimestamp();
+	pid = shared->launcher_pid;
+	LWLockRelease(RunSharedLock());
+	proc = pid ? BackendPidGetProc(pid) : NULL;
+	if (proc == NULL)
+		PG_RETURN_BOOL(false);
+	SetLatch(&proc->procLatch);
+	PG_RETURN_BOOL(true);
+}

@@ -1,0 +1,2159 @@
+#!/usr/bin/python3
+"""HTTPS simulator of AWS STS and EC2 (Query API), for cloudconn's automated tests.
+
+One process plays both services.  A request is routed by the service named in the credential
+scope of its SigV4 signature ("sts" or "ec2"); an unsigned request by its Action.  It serves:
+
+  STS (Version 2011-06-15): AssumeRole, GetCallerIdentity
+  EC2 (Version 2016-11-15): DescribeRegions, DescribeInstances
+
+with AWS's wire format (XML bodies and namespaces, status codes, error shapes), real SigV4
+verification (aws_sigv4.py), the two-hop AssumeRole chain that cloudconn uses (a static IAM user
+assumes the platform's discovery role, whose session assumes a customer's role that exists only
+once its CloudFormation template was "applied"), and a control API under /_sim/ through which a
+test applies templates, sets instances, injects faults and reads the request log and counters.
+
+Python 3 standard library only.  README.md beside this file documents the control API, the fault
+kinds, the default identities and where each error code comes from.  Where the official material
+and observed behaviour differ, or nothing is documented, the choice made is written next to the
+code concerned (search for "WIRE:").
+
+The request log never holds a secret: no secret access key, no session token, no Authorization
+header, no signature and no ExternalId value (only whether one was sent and whether it matched).
+"""
+
+import argparse
+import base64
+import copy
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from xml.sax.saxutils import escape as _xml_escape
+
+import http.server
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import aws_sigv4  # noqa: E402  (beside this file; no package to import from)
+
+# --------------------------------------------------------------------------------------------
+# Wire constants
+# --------------------------------------------------------------------------------------------
+
+STS_VERSION = "2011-06-15"
+STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+EC2_VERSION = "2016-11-15"
+EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+# WIRE: STS answers "text/xml" with an indented body and no XML declaration; EC2 answers
+# "text/xml;charset=UTF-8" with an XML declaration (the error shape on one line).  Both send
+# the request id in x-amzn-RequestId; EC2 also sends "Server: AmazonEC2".
+CT_STS = "text/xml"
+CT_EC2 = "text/xml;charset=UTF-8"
+
+STS_ACTIONS = ("AssumeRole", "GetCallerIdentity")
+EC2_ACTIONS = ("DescribeRegions", "DescribeInstances")
+
+# WIRE: messages of the errors the simulator sends.  Sources are listed in README.md; those not
+# documented anywhere are marked "chosen" there.
+MSG_SIGNATURE = ("The request signature we calculated does not match the signature you provided. "
+                 "Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+MSG_STS_INVALID_TOKEN = "The security token included in the request is invalid."
+MSG_STS_EXPIRED_TOKEN = "The security token included in the request is expired"
+MSG_EC2_AUTH_FAILURE = "AWS was not able to validate the provided access credentials"
+MSG_EC2_REQUEST_EXPIRED = "Request has expired."
+MSG_EC2_UNAUTHORIZED = "You are not authorized to perform this operation."
+MSG_EC2_THROTTLE = "Request limit exceeded."
+MSG_STS_THROTTLE = "Rate exceeded"
+
+# (status, code, message) of the server errors a "status" fault sends when the rule names no
+# code: EC2's own server error codes, and STS's common errors (where a 5xx has Type Receiver).
+SERVER_ERRORS = {
+    "ec2": {500: ("InternalError", "An internal error has occurred"),
+            503: ("ServiceUnavailable", "The request has failed due to a temporary failure of the server.")},
+    "sts": {500: ("InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
+            503: ("ServiceUnavailable", "The request has failed due to a temporary failure of the server.")},
+}
+
+# WIRE: SigV4 requests are accepted within 15 minutes of the server's clock.  STS says so in its
+# "Signature expired: ... (... - 15 min.)" message and EC2's RequestExpired is documented with
+# 15 minutes.  Tests that want another window set max_clock_skew_s.
+MAX_CLOCK_SKEW_S = 900
+
+# WIRE: AssumeRole's DurationSeconds is 900..43200, 3600 by default, and at most 3600 when a role
+# session assumes another role ("role chaining").
+DURATION_MIN, DURATION_MAX, DURATION_DEFAULT, CHAINING_MAX = 900, 43200, 3600, 3600
+
+# WIRE: DescribeInstances' MaxResults is 5..1000.
+MAX_RESULTS_MIN, MAX_RESULTS_MAX = 5, 1000
+
+# Regions.  The first list is what DescribeRegions shows an account by default (the regions that
+# need no opt-in), in the order of the AWS CLI's describe-regions example; the second is the
+# opt-in regions, shown only with AllRegions=true unless a test enables them for an account.
+DEFAULT_REGIONS = [
+    "ap-south-1", "eu-north-1", "eu-west-3", "eu-west-2", "eu-west-1", "ap-northeast-3",
+    "ap-northeast-2", "ap-northeast-1", "ca-central-1", "sa-east-1", "ap-southeast-1",
+    "ap-southeast-2", "eu-central-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+]
+OPT_IN_REGIONS = [
+    "af-south-1", "ap-east-1", "ap-south-2", "ap-southeast-3", "ap-southeast-4", "ca-west-1",
+    "eu-south-1", "eu-south-2", "eu-central-2", "il-central-1", "me-south-1", "me-central-1",
+]
+ALL_REGIONS = DEFAULT_REGIONS + OPT_IN_REGIONS
+
+# Default identities.  Keys have the shape of real ones (AKIA + 16, 40-character secrets) but are
+# the simulator's own, published in README.md, and worthless anywhere else.
+PLATFORM_ACCOUNT = "111122223333"
+DEFAULT_USERS = [
+    {"name": "cloudconn-platform", "account_id": PLATFORM_ACCOUNT,
+     "access_key_id": "AKIASIMULATORCALLER2",
+     "secret_access_key": "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"},
+    # A real user of the platform account that the discovery role does not trust.
+    {"name": "cloudconn-unprivileged", "account_id": PLATFORM_ACCOUNT,
+     "access_key_id": "AKIASIMULATOROTHER23",
+     "secret_access_key": "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"},
+]
+DEFAULT_DISCOVERY_ROLE_ARN = "arn:aws:iam::%s:role/AnzenDiscoveryRole" % PLATFORM_ACCOUNT
+DEFAULT_CUSTOMER_ROLE_NAME = "AnzenCustomerDiscoveryRole"
+
+MAX_CONTROL_BODY = 16 * 1024 * 1024
+MAX_API_BODY = 256 * 1024
+HANDSHAKE_TIMEOUT = 10.0
+
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$")
+_SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]*$")
+_EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]*$")
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_INSTANCE_ID_RE = re.compile(r"^i-[0-9a-f]{8,17}$")
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _iso(dt, millis=False):
+    if millis:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (dt.microsecond // 1000)
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _log_time():
+    return _now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ApiError(Exception):
+    """An AWS error answer.  `fault_type` is STS's <Type>: Sender for 4xx, Receiver for 5xx."""
+
+    def __init__(self, status, code, message):
+        super().__init__("%s: %s" % (code, message))
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _err(service, kind, detail=None):
+    """The error each service sends for one authentication or authorisation problem."""
+    if kind == "missing_auth":
+        if service == "sts":
+            return ApiError(403, "MissingAuthenticationToken", "Request is missing Authentication Token")
+        # WIRE: chosen.  EC2 answers an unsigned Query request by asking for the (SigV2-era)
+        # AWSAccessKeyId parameter; not documented, see README.
+        return ApiError(400, "MissingParameter", "The request must contain the parameter AWSAccessKeyId")
+    if kind == "incomplete":
+        return ApiError(400, "IncompleteSignature", detail or "The request signature does not conform to AWS standards.")
+    if kind in ("unknown_key", "bad_token"):
+        if service == "sts":
+            return ApiError(403, "InvalidClientTokenId", MSG_STS_INVALID_TOKEN)
+        return ApiError(401, "AuthFailure", MSG_EC2_AUTH_FAILURE)
+    if kind == "signature":
+        return ApiError(403, "SignatureDoesNotMatch", detail or MSG_SIGNATURE)
+    if kind == "skew":
+        if service == "sts":
+            return ApiError(403, "SignatureDoesNotMatch", detail)
+        return ApiError(400, "RequestExpired", MSG_EC2_REQUEST_EXPIRED)
+    if kind == "expired_token":
+        if service == "sts":
+            return ApiError(403, "ExpiredToken", MSG_STS_EXPIRED_TOKEN)
+        # WIRE: EC2 answers requests made with expired temporary credentials with
+        # RequestExpired (400), not ExpiredToken; see README.
+        return ApiError(400, "RequestExpired", MSG_EC2_REQUEST_EXPIRED)
+    if kind == "throttle":
+        if service == "sts":
+            return ApiError(400, "Throttling", MSG_STS_THROTTLE)
+        return ApiError(503, "RequestLimitExceeded", MSG_EC2_THROTTLE)
+    if kind == "region_auth":
+        if service == "sts":
+            return ApiError(403, "InvalidClientTokenId", MSG_STS_INVALID_TOKEN)
+        return ApiError(401, "AuthFailure", MSG_EC2_AUTH_FAILURE)
+    raise ValueError(kind)
+
+
+# --------------------------------------------------------------------------------------------
+# XML
+# --------------------------------------------------------------------------------------------
+
+def _text(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _xml_node(name, value, level, indent, out):
+    """Renders a value as AWS query-protocol XML: a dict becomes child elements in its key order
+    (keys starting with "_" are internal and skipped, None values are left out), a list becomes
+    <item> children, an empty string, dict or list an empty element."""
+    if value is None:
+        return
+    pad = " " * (indent * level)
+    if isinstance(value, dict):
+        kids = [(k, v) for k, v in value.items() if not k.startswith("_") and v is not None]
+        if not kids:
+            out.append("%s<%s/>" % (pad, name))
+            return
+        out.append("%s<%s>" % (pad, name))
+        for k, v in kids:
+            _xml_node(k, v, level + 1, indent, out)
+        out.append("%s</%s>" % (pad, name))
+    elif isinstance(value, list):
+        if not value:
+            out.append("%s<%s/>" % (pad, name))
+            return
+        out.append("%s<%s>" % (pad, name))
+        for v in value:
+            _xml_node("item", v, level + 1, indent, out)
+        out.append("%s</%s>" % (pad, name))
+    else:
+        text = _text(value)
+        if text == "":
+            out.append("%s<%s/>" % (pad, name))
+        else:
+            out.append("%s<%s>%s</%s>" % (pad, name, _xml_escape(text), name))
+
+
+def ec2_response_xml(action, request_id, fields):
+    # WIRE: EC2 bodies start with an XML declaration and are indented by four spaces; requestId
+    # is the first child of the <ActionResponse> element.
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', '<%sResponse xmlns="%s">' % (action, EC2_NS)]
+    out.append("    <requestId>%s</requestId>" % request_id)
+    for k, v in fields:
+        _xml_node(k, v, 1, 4, out)
+    out.append("</%sResponse>" % action)
+    return ("\n".join(out) + "\n").encode("utf-8")
+
+
+def ec2_error_xml(code, message, request_id):
+    # WIRE: <Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>,
+    # on one line after the declaration (note RequestID, not RequestId).
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>%s</Code>'
+            '<Message>%s</Message></Error></Errors><RequestID>%s</RequestID></Response>'
+            % (_xml_escape(code), _xml_escape(message), request_id)).encode("utf-8")
+
+
+def sts_response_xml(action, request_id, result):
+    # WIRE: <ActionResponse><ActionResult>...</ActionResult><ResponseMetadata><RequestId/>
+    # </ResponseMetadata></ActionResponse>, indented by two spaces, no declaration.
+    out = ['<%sResponse xmlns="%s">' % (action, STS_NS)]
+    _xml_node(action + "Result", result, 1, 2, out)
+    out.append("  <ResponseMetadata>")
+    out.append("    <RequestId>%s</RequestId>" % request_id)
+    out.append("  </ResponseMetadata>")
+    out.append("</%sResponse>" % action)
+    return ("\n".join(out) + "\n").encode("utf-8")
+
+
+def sts_error_xml(status, code, message, request_id):
+    # WIRE: <ErrorResponse><Error><Type>Sender|Receiver</Type><Code/><Message/></Error>
+    # <RequestId/></ErrorResponse>; Receiver for server-side (5xx) errors.
+    kind = "Receiver" if status >= 500 else "Sender"
+    return ('<ErrorResponse xmlns="%s">\n  <Error>\n    <Type>%s</Type>\n    <Code>%s</Code>\n'
+            '    <Message>%s</Message>\n  </Error>\n  <RequestId>%s</RequestId>\n</ErrorResponse>\n'
+            % (STS_NS, kind, _xml_escape(code), _xml_escape(message), request_id)).encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Instance generator
+# --------------------------------------------------------------------------------------------
+
+STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
+
+# (type, cores, threads per core, architecture)
+INSTANCE_TYPES = [
+    ("t3.micro", 1, 2, "x86_64"), ("t3.small", 1, 2, "x86_64"), ("t3.medium", 1, 2, "x86_64"),
+    ("m5.large", 1, 2, "x86_64"), ("c5.xlarge", 2, 2, "x86_64"), ("r5.large", 1, 2, "x86_64"),
+    ("t4g.small", 2, 1, "arm64"), ("m6g.large", 2, 1, "arm64"),
+]
+INSTANCE_TYPE_BY_NAME = {t[0]: t for t in INSTANCE_TYPES}
+
+# (platformDetails, usageOperation, platform element or None, boot mode, root device)
+PLATFORMS = [
+    ("Linux/UNIX", "RunInstances", None, "legacy-bios", "/dev/xvda"),
+    ("Linux/UNIX", "RunInstances", None, "uefi", "/dev/xvda"),
+    ("Red Hat Enterprise Linux", "RunInstances:0010", None, "legacy-bios", "/dev/sda1"),
+    ("Windows", "RunInstances:0002", "windows", "legacy-bios", "/dev/sda1"),
+]
+
+_PUBLIC_POOLS = [("203.0.113.0", 254), ("198.51.100.0", 254), ("192.0.2.0", 254), ("198.18.0.0", 131070)]
+_PUBLIC_POOL_SIZE = sum(n for _, n in _PUBLIC_POOLS)
+
+
+def _public_ipv4(n):
+    """The n-th public address of the pool.  Only documentation (RFC 5737) and benchmarking
+    (RFC 2544) ranges are used, so nothing a test discovers is a real host anywhere."""
+    n %= _PUBLIC_POOL_SIZE
+    for base, size in _PUBLIC_POOLS:
+        if n < size:
+            return str(ipaddress.IPv4Address(base) + 1 + n)
+        n -= size
+    raise AssertionError("unreachable")
+
+
+def _hex_id(prefix, *parts):
+    """A stable resource id (vpc-0..., subnet-0...) derived from its parts."""
+    return prefix + "0" + hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def _dns_names(region, private_ip, public_ip):
+    """WIRE: us-east-1 uses ec2.internal and compute-1.amazonaws.com; other regions
+    <region>.compute.internal and <region>.compute.amazonaws.com."""
+    p = private_ip.replace(".", "-") if private_ip else None
+    q = public_ip.replace(".", "-") if public_ip else None
+    if region == "us-east-1":
+        return ("ip-%s.ec2.internal" % p if p else "", "ec2-%s.compute-1.amazonaws.com" % q if q else "")
+    return ("ip-%s.%s.compute.internal" % (p, region) if p else "",
+            "ec2-%s.%s.compute.amazonaws.com" % (q, region) if q else "")
+
+
+def _tag_set(tags):
+    """Accepts {"k": "v"} or [{"key":..,"value":..}] (or [{"Key":..,"Value":..}])."""
+    if tags is None:
+        return None
+    if isinstance(tags, dict):
+        return [{"key": str(k), "value": "" if v is None else str(v)} for k, v in tags.items()]
+    if isinstance(tags, list):
+        out = []
+        for t in tags:
+            if not isinstance(t, dict):
+                raise ValueError("each tag is an object with key and value")
+            k = t.get("key", t.get("Key"))
+            v = t.get("value", t.get("Value", ""))
+            if not isinstance(k, str):
+                raise ValueError("each tag needs a string key")
+            out.append({"key": k, "value": "" if v is None else str(v)})
+        return out
+    raise ValueError("tags must be an object or a list of {key, value}")
+
+
+def apply_state(inst, state, when=None):
+    """Sets an instance's state and the fields that follow from it, as EC2 shows them: stopped
+    instances lose their public address; terminated ones also lose their private address,
+    subnet, VPC, volumes and interfaces.  The addresses are kept in hidden fields so that a test
+    can start a stopped instance again."""
+    if state not in STATE_CODES:
+        raise ValueError("state must be one of: " + ", ".join(STATE_CODES))
+    region = inst.get("_region", "us-east-1")
+    when = when or datetime.datetime(2024, 6, 1, 12, 0, tzinfo=datetime.timezone.utc)
+    inst["instanceState"] = {"code": STATE_CODES[state], "name": state}
+    private_ip = inst.get("_privateIp")
+    public_ip = inst.get("_publicIp") if state in ("pending", "running") else None
+    gone = state in ("shutting-down", "terminated")
+    pdns, dns = _dns_names(region, None if gone else private_ip, public_ip)
+    inst["privateDnsName"] = pdns
+    inst["dnsName"] = dns
+    if state in ("stopping", "stopped", "shutting-down", "terminated"):
+        inst["reason"] = "User initiated (%s GMT)" % when.strftime("%Y-%m-%d %H:%M:%S")
+        inst["stateReason"] = {"code": "Client.UserInitiatedShutdown",
+                               "message": "Client.UserInitiatedShutdown: User initiated shutdown"}
+    else:
+        inst["reason"] = ""
+        inst["stateReason"] = None
+    inst["ipAddress"] = public_ip
+    for k in ("subnetId", "vpcId", "privateIpAddress"):
+        inst[k] = None if gone else inst.get("_" + k)
+    inst["blockDeviceMapping"] = [] if gone else copy.deepcopy(inst.get("_blockDeviceMapping") or [])
+    if gone:
+        inst["networkInterfaceSet"] = []
+        inst["groupSet"] = []
+    else:
+        inst["groupSet"] = copy.deepcopy(inst.get("_groupSet") or [])
+        inst["networkInterfaceSet"] = _interfaces(inst, public_ip)
+    return inst
+
+
+def _interfaces(inst, public_ip):
+    eni = inst.get("_eni")
+    if not eni:
+        return []
+    assoc = None
+    if public_ip:
+        assoc = {"publicIp": public_ip, "publicDnsName": inst.get("dnsName") or "", "ipOwnerId": "amazon"}
+    return [{
+        "networkInterfaceId": eni,
+        "subnetId": inst.get("_subnetId"),
+        "vpcId": inst.get("_vpcId"),
+        "description": "",
+        "ownerId": inst.get("_ownerId"),
+        "status": "in-use",
+        "macAddress": inst.get("_mac"),
+        "privateIpAddress": inst.get("_privateIp"),
+        "privateDnsName": inst.get("privateDnsName"),
+        "sourceDestCheck": True,
+        "groupSet": copy.deepcopy(inst.get("_groupSet") or []),
+        "attachment": {"attachmentId": "eni-attach-" + eni[4:], "deviceIndex": 0, "status": "attached",
+                       "attachTime": inst.get("launchTime"), "deleteOnTermination": True, "networkCardIndex": 0},
+        "association": assoc,
+        "privateIpAddressesSet": [{"privateIpAddress": inst.get("_privateIp"),
+                                   "privateDnsName": inst.get("privateDnsName"),
+                                   "primary": True, "association": copy.deepcopy(assoc)}],
+        "ipv6AddressesSet": [],
+        "interfaceType": "interface",
+    }]
+
+
+def build_instance(account, region, index, rng, *, state="running", instance_type=None, tags=None,
+                   name=None, public_ip=True, reservation_id=None, ip_base=0, launch_time=None):
+    """One instance with the elements of the DescribeInstances response, in the API's order.
+    Hidden fields (starting with "_") are never rendered."""
+    itype = INSTANCE_TYPE_BY_NAME[instance_type] if instance_type else rng.choice(INSTANCE_TYPES)
+    plat = rng.choice(PLATFORMS if itype[3] == "x86_64" else PLATFORMS[:2])
+    azs = [region + s for s in "abc"]
+    az = azs[index % 3]
+    vpc = _hex_id("vpc-", account, region)
+    subnet = _hex_id("subnet-", account, az)
+    sg = _hex_id("sg-", account, region, "web")
+    octet = int(hashlib.sha256(("%s/%s" % (account, region)).encode()).hexdigest()[:2], 16)
+    private_ip = "10.%d.%d.%d" % (octet, (index // 250) % 256, index % 250 + 4)
+    public = _public_ipv4(ip_base + index) if public_ip else None
+    if launch_time is None:
+        launch_time = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(
+            minutes=37 * index + rng.randrange(30), seconds=rng.randrange(60))
+    lt = _iso(launch_time, millis=True)
+    iid = "i-0" + "%016x" % rng.getrandbits(64)
+    vol = "vol-0" + "%016x" % rng.getrandbits(64)
+    eni = "eni-0" + "%016x" % rng.getrandbits(64)
+    mac = "0a:%02x:%02x:%02x:%02x:%02x" % tuple(rng.randrange(256) for _ in range(5))
+    name = name or "sim-%s-%04d" % (region, index + 1)
+    tag_list = [{"key": "Name", "value": name}]
+    if tags is not None:
+        tag_list += [t for t in _tag_set(tags) if t["key"] != "Name"]
+    groups = [{"groupId": sg, "groupName": "sim-web"}]
+    bdm = [{"deviceName": plat[4], "ebs": {"volumeId": vol, "status": "attached", "attachTime": lt,
+                                          "deleteOnTermination": True}}]
+    inst = {
+        "_region": region, "_ownerId": account, "_reservationId": reservation_id or ("r-0" + "%016x" % rng.getrandbits(64)),
+        "_privateIp": private_ip, "_publicIp": public, "_subnetId": subnet, "_vpcId": vpc,
+        "_privateIpAddress": private_ip, "_groupSet": groups, "_blockDeviceMapping": bdm, "_eni": eni, "_mac": mac,
+        "instanceId": iid,
+        "imageId": "ami-0" + "%016x" % rng.getrandbits(64),
+        "instanceState": None,
+        "privateDnsName": "",
+        "dnsName": "",
+        "reason": "",
+        "keyName": "sim-key" if index % 4 else None,
+        "amiLaunchIndex": 0,
+        "productCodes": [],
+        "instanceType": itype[0],
+        "launchTime": lt,
+        "placement": {"availabilityZone": az, "groupName": "", "tenancy": "default"},
+        "platform": plat[2],
+        "monitoring": {"state": "disabled"},
+        "subnetId": None,
+        "vpcId": None,
+        "privateIpAddress": None,
+        "ipAddress": None,
+        "sourceDestCheck": True,
+        "groupSet": [],
+        "stateReason": None,
+        "architecture": itype[3],
+        "rootDeviceType": "ebs",
+        "rootDeviceName": plat[4],
+        "blockDeviceMapping": [],
+        "virtualizationType": "hvm",
+        "clientToken": "",
+        "tagSet": tag_list,
+        "hypervisor": "xen",
+        "networkInterfaceSet": [],
+        "ebsOptimized": itype[0].startswith(("m", "c", "r")),
+        "enaSupport": True,
+        "cpuOptions": {"coreCount": itype[1], "threadsPerCore": itype[2]},
+        "capacityReservationSpecification": {"capacityReservationPreference": "open"},
+        "hibernationOptions": {"configured": False},
+        "enclaveOptions": {"enabled": False},
+        "metadataOptions": {"state": "applied", "httpTokens": "required", "httpPutResponseHopLimit": 2,
+                            "httpEndpoint": "enabled", "httpProtocolIpv6": "disabled",
+                            "instanceMetadataTags": "disabled"},
+        "maintenanceOptions": {"autoRecovery": "default"},
+        "currentInstanceBootMode": plat[3],
+        "platformDetails": plat[0],
+        "usageOperation": plat[1],
+        "usageOperationUpdateTime": lt,
+        "privateDnsNameOptions": {"hostnameType": "ip-name", "enableResourceNameDnsARecord": False,
+                                  "enableResourceNameDnsAAAARecord": False},
+    }
+    return apply_state(inst, state, launch_time + datetime.timedelta(days=30))
+
+
+def generate_instances(account, region, spec, start_index=0):
+    """Deterministic: the same account, region, spec and starting index always give the same
+    instances.  Raises ValueError on a bad spec."""
+    count = spec.get("count", 0)
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 100000:
+        raise ValueError("count must be an integer between 0 and 100000")
+    seed = spec.get("seed", 0)
+    states = spec.get("states") or ["running"]
+    if not isinstance(states, list) or not all(s in STATE_CODES for s in states):
+        raise ValueError("states must be a list drawn from: " + ", ".join(STATE_CODES))
+    types = spec.get("instance_types")
+    if types is not None and (not isinstance(types, list) or not types or not all(t in INSTANCE_TYPE_BY_NAME for t in types)):
+        raise ValueError("instance_types must be a list drawn from: " + ", ".join(INSTANCE_TYPE_BY_NAME))
+    tags = spec.get("tags")
+    if tags is not None:
+        _tag_set(tags)
+    untagged_every = spec.get("untagged_every", 10)
+    if not isinstance(untagged_every, int) or untagged_every < 0:
+        raise ValueError("untagged_every must be a non-negative integer (0: every instance is tagged)")
+    public_every = spec.get("public_ip_every", 3)
+    if not isinstance(public_every, int) or public_every < 0:
+        raise ValueError("public_ip_every must be a non-negative integer")
+    per_reservation = spec.get("reservation_size", 3)
+    if not isinstance(per_reservation, int) or per_reservation < 1:
+        raise ValueError("reservation_size must be a positive integer")
+    prefix = spec.get("name_prefix", "sim")
+    if not isinstance(prefix, str):
+        raise ValueError("name_prefix must be a string")
+    rng = random.Random(repr(("ec2-instances", account, region, seed, start_index)))
+    ip_base = int(hashlib.sha256(repr((account, region, seed)).encode()).hexdigest()[:8], 16) % 100000
+    out = []
+    reservation, left = None, 0
+    for n in range(count):
+        i = start_index + n
+        if left == 0:
+            reservation = "r-0" + "%016x" % rng.getrandbits(64)
+            left = 1 + rng.randrange(per_reservation)
+        left -= 1
+        # Every public_ip_every-th instance has no public address (0: all have one).
+        public = not (public_every and i % public_every == public_every - 1)
+        inst = build_instance(account, region, i, rng, state=states[n % len(states)],
+                              instance_type=types[n % len(types)] if types else None, tags=tags,
+                              name="%s-%s-%04d" % (prefix, region, i + 1), public_ip=public,
+                              reservation_id=reservation, ip_base=ip_base)
+        if untagged_every and i % untagged_every == untagged_every - 1:
+            inst["tagSet"] = None  # WIRE: an untagged instance has no tagSet element at all
+        out.append(inst)
+    return out
+
+
+def public_view(inst):
+    """An instance as the control API shows it: the rendered fields plus the reservation."""
+    v = {k: copy.deepcopy(val) for k, val in inst.items() if not k.startswith("_")}
+    v["reservationId"] = inst.get("_reservationId")
+    v["ownerId"] = inst.get("_ownerId")
+    return v
+
+
+# --------------------------------------------------------------------------------------------
+# CloudFormation template (the one sql/cloudconn--0.1.0.sql, _aws_cloudformation_template, makes)
+# --------------------------------------------------------------------------------------------
+
+def parse_template(template, parameters=None):
+    """Reads the customer role out of a template: its name, its trust statements (principals
+    and the sts:ExternalId the condition requires) and MaxSessionDuration.  Only what the trust
+    check needs is interpreted; everything else is accepted as CloudFormation would.  Raises
+    ValueError saying what is wrong."""
+    if isinstance(template, str):
+        try:
+            template = json.loads(template)
+        except ValueError as e:
+            raise ValueError("the template is not valid JSON: %s" % e)
+    if not isinstance(template, dict):
+        raise ValueError("the template must be a JSON object")
+    params = template.get("Parameters") or {}
+    if not isinstance(params, dict):
+        raise ValueError("Parameters must be an object")
+    overrides = parameters or {}
+
+    def resolve(v, what):
+        if isinstance(v, dict) and set(v) == {"Ref"}:
+            name = v["Ref"]
+            if name in overrides:
+                return overrides[name]
+            p = params.get(name)
+            if not isinstance(p, dict) or "Default" not in p:
+                raise ValueError("%s refers to parameter %r, which has no value" % (what, name))
+            return p["Default"]
+        return v
+
+    resources = template.get("Resources")
+    if not isinstance(resources, dict) or not resources:
+        raise ValueError("the template has no Resources")
+    roles = [(k, r) for k, r in resources.items() if isinstance(r, dict) and r.get("Type") == "AWS::IAM::Role"]
+    if not roles:
+        raise ValueError("the template has no AWS::IAM::Role resource")
+    logical = dict(roles).get("CustomerDiscoveryRole") and "CustomerDiscoveryRole" or roles[0][0]
+    props = resources[logical].get("Properties")
+    if not isinstance(props, dict):
+        raise ValueError("Resources.%s.Properties must be an object" % logical)
+    role_name = resolve(props.get("RoleName"), "RoleName")
+    if not isinstance(role_name, str) or not re.fullmatch(r"[\w+=,.@-]{1,64}", role_name):
+        raise ValueError("Resources.%s.Properties.RoleName must be an IAM role name" % logical)
+    max_session = props.get("MaxSessionDuration", 3600)
+    if not isinstance(max_session, int) or not 3600 <= max_session <= 43200:
+        raise ValueError("MaxSessionDuration must be an integer between 3600 and 43200")
+    doc = props.get("AssumeRolePolicyDocument")
+    if isinstance(doc, str):
+        try:
+            doc = json.loads(doc)
+        except ValueError:
+            raise ValueError("AssumeRolePolicyDocument is not valid JSON")
+    if not isinstance(doc, dict):
+        raise ValueError("Resources.%s.Properties.AssumeRolePolicyDocument must be an object" % logical)
+    stmts = doc.get("Statement")
+    if isinstance(stmts, dict):
+        stmts = [stmts]
+    if not isinstance(stmts, list) or not stmts:
+        raise ValueError("AssumeRolePolicyDocument.Statement must be a non-empty list")
+    trust = []
+    for i, st in enumerate(stmts):
+        if not isinstance(st, dict):
+            raise ValueError("Statement[%d] must be an object" % i)
+        if st.get("Effect") != "Allow":
+            continue  # only Allow statements grant; Deny is not modelled
+        actions = st.get("Action")
+        actions = [actions] if isinstance(actions, str) else actions
+        if not isinstance(actions, list) or not any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions):
+            continue
+        principal = st.get("Principal")
+        if not isinstance(principal, dict) or "AWS" not in principal:
+            raise ValueError("Statement[%d].Principal must name an AWS principal" % i)
+        aws = principal["AWS"]
+        aws = [aws] if isinstance(aws, str) else aws
+        if not isinstance(aws, list) or not all(isinstance(a, str) and a for a in aws):
+            raise ValueError("Statement[%d].Principal.AWS must be an ARN, an account id or a list of them" % i)
+        external_ids = None
+        cond = st.get("Condition")
+        if cond is not None:
+            if not isinstance(cond, dict):
+                raise ValueError("Statement[%d].Condition must be an object" % i)
+            for op, block in cond.items():
+                if op != "StringEquals" or not isinstance(block, dict):
+                    raise ValueError("Statement[%d]: only StringEquals conditions are modelled" % i)
+                for key, val in block.items():
+                    if key != "sts:ExternalId":
+                        raise ValueError("Statement[%d]: only the sts:ExternalId condition key is modelled" % i)
+                    vals = val if isinstance(val, list) else [val]
+                    vals = [resolve(v, "sts:ExternalId") for v in vals]
+                    if not all(isinstance(v, str) and 2 <= len(v) <= 1224 for v in vals):
+                        raise ValueError("sts:ExternalId must be a string of 2 to 1224 characters")
+                    external_ids = vals
+        trust.append({"principals": aws, "external_ids": external_ids})
+    if not trust:
+        raise ValueError("no Allow statement grants sts:AssumeRole")
+    return {"role_name": role_name, "max_session_duration": max_session, "trust": trust}
+
+
+def _role_id(arn):
+    """A stable unique id ("AROA" + 17) for a role, as IAM shows them."""
+    digest = hashlib.sha256(arn.encode()).digest()
+    return "AROA" + base64.b32encode(digest).decode()[:17]
+
+
+def _user_id(arn):
+    digest = hashlib.sha256(arn.encode()).digest()
+    return "AIDA" + base64.b32encode(digest).decode()[:17]
+
+
+# --------------------------------------------------------------------------------------------
+# Faults
+# --------------------------------------------------------------------------------------------
+
+FAULT_KINDS = ("throttle", "status", "auth_failure", "reset", "slow", "truncate", "malformed",
+               "expire_credentials")
+
+
+def validate_fault(rule):
+    if not isinstance(rule, dict):
+        raise ValueError("each fault rule must be a JSON object")
+    kind = rule.get("kind")
+    if kind not in FAULT_KINDS:
+        raise ValueError("kind must be one of: " + ", ".join(FAULT_KINDS))
+    r = dict(rule)
+    for key, default in (("times", 1), ("skip", 0)):
+        r.setdefault(key, default)
+        if not isinstance(r[key], int) or isinstance(r[key], bool):
+            raise ValueError(key + " must be an integer")
+    if r["times"] == 0 or r["times"] < -1:
+        raise ValueError("times must be positive, or -1 for a rule that never runs out")
+    if r.get("service") is not None and r["service"] not in ("sts", "ec2"):
+        raise ValueError("service must be \"sts\" or \"ec2\"")
+    for key in ("action", "region", "account", "principal_kind", "method"):
+        if r.get(key) is not None and not isinstance(r[key], str):
+            raise ValueError(key + " must be a string")
+    if r.get("page") is not None and (not isinstance(r["page"], int) or r["page"] < 1):
+        raise ValueError("page must be a positive integer (DescribeInstances pages count from 1)")
+    if kind == "status":
+        st = r.get("status")
+        if not isinstance(st, int) or not 400 <= st <= 599:
+            raise ValueError("a status fault needs \"status\": an integer 400..599")
+        for key in ("code", "message"):
+            if key in r and not isinstance(r[key], str):
+                raise ValueError(key + " must be a string")
+        if "code" not in r and st not in (500, 503):
+            raise ValueError("a status fault other than 500 or 503 needs a \"code\"")
+    elif kind == "slow":
+        d = r.get("delay_ms")
+        if not isinstance(d, (int, float)) or not 0 <= d <= 600000:
+            raise ValueError("a slow fault needs \"delay_ms\": 0..600000")
+    elif kind == "expire_credentials":
+        if r.setdefault("which", "all") not in ("all", "discovery", "customer"):
+            raise ValueError("which must be \"all\", \"discovery\" or \"customer\"")
+    elif kind == "malformed":
+        if "body" in r and not isinstance(r["body"], str):
+            raise ValueError("body must be a string")
+    r["_seen"] = 0
+    return r
+
+
+# --------------------------------------------------------------------------------------------
+# Simulator state (shared by all connection threads)
+# --------------------------------------------------------------------------------------------
+
+class Sim:
+    def __init__(self, initial, base_config, log_path):
+        self.lock = threading.RLock()
+        self.initial = copy.deepcopy(initial)
+        self.base_config = dict(base_config)
+        self.log_file = open(log_path, "a", encoding="utf-8") if log_path else None
+        # Pagination tokens are MACed with a per-process key, so a client cannot forge one and a
+        # token from another simulator is refused.
+        self.token_key = secrets.token_bytes(32)
+        self.stats = {}
+        self.reset()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def reset(self):
+        with self.lock:
+            init = copy.deepcopy(self.initial)
+            self.config = dict(self.base_config)
+            self.config.update(init.get("config") or {})
+            self.users = {}
+            for u in init.get("users") if init.get("users") is not None else DEFAULT_USERS:
+                self.set_user(u)
+            d = init.get("discovery_role") or {}
+            self.set_discovery_role(d.get("arn", DEFAULT_DISCOVERY_ROLE_ARN), d.get("max_session_duration", 3600),
+                                    d.get("trusted"))
+            self.customer_role_name = init.get("customer_role_name") or DEFAULT_CUSTOMER_ROLE_NAME
+            self.accounts = {}
+            self.sessions = {}
+            for acct, spec in (init.get("accounts") or {}).items():
+                self._load_account(acct, spec)
+            self.faults = [validate_fault(f) for f in init.get("faults") or []]
+            self.clear_log()
+            self.clear_stats()
+
+    def _load_account(self, acct, spec):
+        a = self.account(acct)
+        if "regions" in spec:
+            self.set_regions(acct, spec["regions"])
+        if "template" in spec:
+            self.apply_template(acct, spec["template"], spec.get("parameters"))
+        for region, inst in (spec.get("instances") or {}).items():
+            if isinstance(inst, dict):
+                a["instances"][region] = generate_instances(acct, region, inst)
+            else:
+                a["instances"][region] = [dict(i) for i in inst]
+
+    def clear_log(self):
+        with self.lock:
+            self.log = []
+            if self.log_file:
+                self.log_file.seek(0)
+                self.log_file.truncate()
+                self.log_file.flush()
+
+    def clear_stats(self):
+        with self.lock:
+            in_flight = self.stats.get("in_flight", 0)
+            self.stats = {
+                "requests_total": 0,
+                "requests_by_service": {},
+                "requests_by_action": {},
+                "requests_by_status": {},
+                "errors_by_code": {},
+                "faults_applied": {},
+                "credentials_issued": 0,
+                "in_flight": in_flight,
+                "max_in_flight": in_flight,
+                "connections_total": 0,
+                "tls_handshake_failures": 0,
+            }
+
+    def now(self):
+        """The server's clock, shifted by clock_offset_s so tests can create clock skew without
+        touching the client's clock."""
+        with self.lock:
+            off = float(self.config.get("clock_offset_s") or 0)
+        return _now() + datetime.timedelta(seconds=off)
+
+    # -- identities ----------------------------------------------------------------------------
+
+    def set_user(self, u):
+        if not isinstance(u, dict):
+            raise ValueError("a user is a JSON object")
+        for k in ("name", "access_key_id", "secret_access_key"):
+            if not isinstance(u.get(k), str) or not u[k]:
+                raise ValueError("a user needs a non-empty %r" % k)
+        if not re.fullmatch(r"AKIA[A-Z0-9]{12,124}", u["access_key_id"]):
+            raise ValueError("access_key_id must look like AKIA followed by upper-case letters and digits")
+        acct = u.get("account_id", PLATFORM_ACCOUNT)
+        if not isinstance(acct, str) or not _ACCOUNT_RE.match(acct):
+            raise ValueError("account_id must be 12 digits")
+        arn = "arn:aws:iam::%s:user/%s" % (acct, u["name"])
+        with self.lock:
+            self.users[u["access_key_id"]] = {"name": u["name"], "account_id": acct, "arn": arn,
+                                              "secret_access_key": u["secret_access_key"]}
+
+    def set_discovery_role(self, arn, max_session_duration=3600, trusted=None):
+        m = _ROLE_ARN_RE.match(arn or "")
+        if not m:
+            raise ValueError("the discovery role must be an IAM role ARN such as %s" % DEFAULT_DISCOVERY_ROLE_ARN)
+        if not isinstance(max_session_duration, int) or not 3600 <= max_session_duration <= 43200:
+            raise ValueError("max_session_duration must be 3600..43200")
+        with self.lock:
+            if trusted is None:
+                # By default only the first configured user (the platform's caller) is trusted.
+                first = next(iter(self.users.values()), None)
+                trusted = [first["arn"]] if first else []
+            self.discovery_role = {"arn": arn, "account_id": m.group(1), "name": m.group(2),
+                                   "max_session_duration": max_session_duration,
+                                   "role_id": _role_id(arn),
+                                   "trust": [{"principals": list(trusted), "external_ids": None}]}
+
+    def account(self, acct):
+        if not isinstance(acct, str) or not _ACCOUNT_RE.match(acct):
+            raise ValueError("an account id is 12 digits")
+        with self.lock:
+            a = self.accounts.get(acct)
+            if a is None:
+                a = self.accounts[acct] = {"roles": {}, "regions": {r: "opt-in-not-required" for r in DEFAULT_REGIONS},
+                                           "instances": {}}
+            return a
+
+    def set_regions(self, acct, enabled):
+        """enabled: a list of region names; the account then sees exactly these (opt-in ones as
+        "opted-in").  Tests use small sets to keep runs short."""
+        if not isinstance(enabled, list) or not all(isinstance(r, str) for r in enabled):
+            raise ValueError("send {\"enabled\": [region names]}")
+        unknown = [r for r in enabled if r not in ALL_REGIONS]
+        if unknown:
+            raise ValueError("unknown regions: %s (known: %s)" % (", ".join(unknown), ", ".join(ALL_REGIONS)))
+        with self.lock:
+            a = self.account(acct)
+            a["regions"] = {r: ("opt-in-not-required" if r in DEFAULT_REGIONS else "opted-in") for r in enabled}
+
+    def apply_template(self, acct, template, parameters=None):
+        parsed = parse_template(template, parameters)
+        arn = "arn:aws:iam::%s:role/%s" % (acct, parsed["role_name"])
+        role = {"arn": arn, "account_id": acct, "name": parsed["role_name"], "role_id": _role_id(arn),
+                "max_session_duration": parsed["max_session_duration"], "trust": parsed["trust"]}
+        with self.lock:
+            self.account(acct)["roles"][parsed["role_name"]] = role
+        return role
+
+    def lookup_key(self, access_key_id):
+        """(kind, record) for an access key: ("user", user), ("session", session) or (None, None)."""
+        with self.lock:
+            if access_key_id in self.users:
+                return "user", self.users[access_key_id]
+            s = self.sessions.get(access_key_id)
+            if s is not None:
+                return "session", s
+        return None, None
+
+    def find_role(self, arn):
+        m = _ROLE_ARN_RE.match(arn or "")
+        if not m:
+            return None
+        with self.lock:
+            if arn == self.discovery_role["arn"]:
+                return self.discovery_role
+            a = self.accounts.get(m.group(1))
+            role = a["roles"].get(m.group(2)) if a else None
+            return role if role and role["arn"] == arn else None
+
+    def known_external_ids(self):
+        with self.lock:
+            out = []
+            for a in self.accounts.values():
+                for role in a["roles"].values():
+                    for st in role["trust"]:
+                        out += st["external_ids"] or []
+            return out
+
+    def issue_session(self, role, session_name, duration, source_arn, kind):
+        now = self.now()
+        with self.lock:
+            lifetime = self.config.get("credential_lifetime_s")
+        seconds = duration if lifetime is None else float(lifetime)
+        # AWS keys are upper-case base32; the secret is 40 characters of base64's alphabet.
+        key = "ASIA" + base64.b32encode(secrets.token_bytes(10)).decode()[:16]
+        secret = base64.b64encode(secrets.token_bytes(30)).decode()
+        token = "IQoJb3JpZ2luX2VjE" + base64.b64encode(secrets.token_bytes(480)).decode()
+        expires = now + datetime.timedelta(seconds=seconds)
+        s = {"access_key_id": key, "secret_access_key": secret, "session_token": token,
+             "expires_at": expires, "role_arn": role["arn"], "role_name": role["name"],
+             "account_id": role["account_id"], "session_name": session_name, "kind": kind,
+             "arn": "arn:aws:sts::%s:assumed-role/%s/%s" % (role["account_id"], role["name"], session_name),
+             "assumed_role_id": "%s:%s" % (role["role_id"], session_name), "source_arn": source_arn,
+             "issued_at": now}
+        with self.lock:
+            self.sessions[key] = s
+            self.stats["credentials_issued"] += 1
+        return s
+
+    def expire_sessions(self, which="all"):
+        """Makes the temporary credentials issued so far expire now.  Later AssumeRole calls
+        get fresh, valid ones."""
+        now = self.now()
+        n = 0
+        with self.lock:
+            for s in self.sessions.values():
+                if (which == "all" or s["kind"] == which) and s["expires_at"] > now:
+                    s["expires_at"] = now - datetime.timedelta(seconds=1)
+                    n += 1
+        return n
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def take_fault(self, info):
+        with self.lock:
+            for r in self.faults:
+                if r["times"] == 0:
+                    continue
+                if any(r.get(k) is not None and r[k] != info.get(k)
+                       for k in ("service", "action", "region", "account", "page", "principal_kind")):
+                    continue
+                if r.get("method") and r["method"].upper() != info.get("method"):
+                    continue
+                r["_seen"] += 1
+                if r["_seen"] <= r["skip"]:
+                    continue
+                if r["times"] > 0:
+                    r["times"] -= 1
+                k = r["kind"]
+                self.stats["faults_applied"][k] = self.stats["faults_applied"].get(k, 0) + 1
+                return dict(r)
+        return None
+
+    # -- log and counters ----------------------------------------------------------------------
+
+    def enter(self):
+        with self.lock:
+            self.stats["in_flight"] += 1
+            self.stats["max_in_flight"] = max(self.stats["max_in_flight"], self.stats["in_flight"])
+
+    def leave(self):
+        with self.lock:
+            self.stats["in_flight"] -= 1
+
+    def count(self, key):
+        with self.lock:
+            self.stats[key] += 1
+
+    def secrets_for_redaction(self, extra=()):
+        """Every secret the simulator knows, for the last-line defence of the log."""
+        with self.lock:
+            out = [u["secret_access_key"] for u in self.users.values()]
+            for s in self.sessions.values():
+                out += [s["secret_access_key"], s["session_token"]]
+        out += self.known_external_ids()
+        out += [e for e in extra if e and len(e) >= 8]
+        return sorted({s for s in out if s and len(s) >= 4}, key=len, reverse=True)
+
+    def redact(self, obj, extra_secrets=()):
+        """obj as compact JSON text with every known secret (and its encoded forms) replaced by
+        [REDACTED].  The log and the control API's views are built from safe fields only; this
+        is the safety net that keeps a secret out even if one slipped into, say, a role session
+        name."""
+        text = json.dumps(obj, separators=(",", ":"), default=str)
+        for s in self.secrets_for_redaction(extra_secrets):
+            for form in {s, json.dumps(s)[1:-1], urllib.parse.quote(s, safe=""), urllib.parse.quote_plus(s)}:
+                if form and form in text:
+                    text = text.replace(form, "[REDACTED]")
+        return text
+
+    def record(self, entry, extra_secrets=()):
+        text = self.redact(entry, extra_secrets)
+        entry = json.loads(text)
+        with self.lock:
+            st = self.stats
+            st["requests_total"] += 1
+            svc = entry.get("service") or "unknown"
+            st["requests_by_service"][svc] = st["requests_by_service"].get(svc, 0) + 1
+            act = "%s:%s" % (svc, entry.get("action") or "-")
+            st["requests_by_action"][act] = st["requests_by_action"].get(act, 0) + 1
+            key = str(entry["status"]) if entry.get("status") is not None else "none"
+            st["requests_by_status"][key] = st["requests_by_status"].get(key, 0) + 1
+            if entry.get("error_code"):
+                st["errors_by_code"][entry["error_code"]] = st["errors_by_code"].get(entry["error_code"], 0) + 1
+            self.log.append(entry)
+            if self.log_file:
+                self.log_file.write(text + "\n")
+                self.log_file.flush()
+
+    # -- views for the control API (never a secret) --------------------------------------------
+
+    def identities_view(self):
+        return json.loads(self.redact(self._identities()))
+
+    def _identities(self):
+        now = self.now()
+        with self.lock:
+            return {
+                "users": [{"name": u["name"], "account_id": u["account_id"], "arn": u["arn"], "access_key_id": k}
+                          for k, u in self.users.items()],
+                "discovery_role": {k: copy.deepcopy(self.discovery_role[k])
+                                   for k in ("arn", "account_id", "name", "max_session_duration", "role_id", "trust")},
+                "customer_role_name": self.customer_role_name,
+                "sessions": [{"access_key_id": k, "arn": s["arn"], "kind": s["kind"], "source_arn": s["source_arn"],
+                              "expiration": _iso(s["expires_at"]), "expired": s["expires_at"] <= now}
+                             for k, s in self.sessions.items()],
+            }
+
+    def account_view(self, acct):
+        with self.lock:
+            a = self.account(acct)
+            roles = []
+            for r in a["roles"].values():
+                roles.append({"arn": r["arn"], "name": r["name"], "role_id": r["role_id"],
+                              "max_session_duration": r["max_session_duration"],
+                              "trust": [{"principals": st["principals"],
+                                         "external_id_required": st["external_ids"] is not None}
+                                        for st in r["trust"]]})
+            return {"account_id": acct, "roles": roles,
+                    "regions": [{"regionName": k, "optInStatus": v} for k, v in a["regions"].items()],
+                    "instances": {r: len(v) for r, v in a["instances"].items()}}
+
+
+# --------------------------------------------------------------------------------------------
+# Pagination tokens
+# --------------------------------------------------------------------------------------------
+
+# WIRE: EC2's NextToken values are opaque base64 and contain "+", "/" and "=".  These do too
+# (the fixed prefix guarantees "+/+/", the length guarantees "=="), so a client that does not
+# percent-encode the token in its form body gets it back mangled, as it would from EC2.
+# Layout: prefix, one byte giving the number of filler bytes, the filler, the JSON payload, and
+# a 16-byte MAC of the payload.
+_TOKEN_PREFIX = b"\xfb\xff\xbf"
+
+
+def make_token(sim, account, region, offset, page, fingerprint):
+    payload = json.dumps({"a": account, "r": region, "o": offset, "p": page, "f": fingerprint},
+                         separators=(",", ":"), sort_keys=True).encode()
+    mac = hmac.new(sim.token_key, payload, hashlib.sha256).digest()[:16]
+    fill = (1 - (len(_TOKEN_PREFIX) + 1 + len(payload) + 16)) % 3  # total = 1 (mod 3): ends in "=="
+    raw = _TOKEN_PREFIX + bytes([fill]) + b"\x00" * fill + payload + mac
+    return base64.b64encode(raw).decode()
+
+
+def read_token(sim, token):
+    """(account, region, offset, page, fingerprint), or None for anything that is not a token
+    this simulator made."""
+    try:
+        raw = base64.b64decode(token, validate=True)
+    except (ValueError, TypeError):
+        return None
+    n = len(_TOKEN_PREFIX)
+    if not raw.startswith(_TOKEN_PREFIX) or len(raw) < n + 1 + 16 or raw[n] > 2:
+        return None
+    payload, mac = raw[n + 1 + raw[n]:-16], raw[-16:]
+    good = hmac.new(sim.token_key, payload, hashlib.sha256).digest()[:16]
+    if not hmac.compare_digest(mac, good):
+        return None
+    try:
+        d = json.loads(payload)
+        return d["a"], d["r"], int(d["o"]), int(d["p"]), d["f"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Request parsing helpers
+# --------------------------------------------------------------------------------------------
+
+def parse_form(text):
+    """application/x-www-form-urlencoded (and query strings): "+" is a space, the first value of
+    a repeated name wins.  Returns (dict, ordered names)."""
+    params, names = {}, []
+    if not text:
+        return params, names
+    for part in text.split("&"):
+        if not part:
+            continue
+        k, _, v = part.partition("=")
+        k = urllib.parse.unquote_plus(k, errors="replace")
+        v = urllib.parse.unquote_plus(v, errors="replace")
+        if k not in params:
+            params[k] = v
+            names.append(k)
+    return params, names
+
+
+def indexed(params, prefix):
+    """Values of Prefix.1, Prefix.2, ... in index order."""
+    out = []
+    for k, v in params.items():
+        if k.startswith(prefix + "."):
+            rest = k[len(prefix) + 1:]
+            if rest.isdigit():
+                out.append((int(rest), v))
+    return [v for _, v in sorted(out)]
+
+
+def parse_filters(params):
+    """Filter.N.Name / Filter.N.Value.M -> [(name, [values])]."""
+    names = {}
+    for k, v in params.items():
+        m = re.fullmatch(r"Filter\.(\d+)\.Name", k)
+        if m:
+            names[int(m.group(1))] = v
+    out = []
+    for n in sorted(names):
+        out.append((names[n], indexed(params, "Filter.%d.Value" % n)))
+    return out
+
+
+class Abort(Exception):
+    """The connection was dropped on purpose; nothing more may be written."""
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP handling
+# --------------------------------------------------------------------------------------------
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        self.timeout = self.server.idle_timeout
+        super().setup()
+        self.server.sim.count("connections_total")
+
+    def log_message(self, fmt, *args):
+        if self.server.verbose:
+            sys.stderr.write("aws_sim: %s\n" % (fmt % args))
+
+    def send_response(self, code, message=None):
+        # Server and Date are added per service in _send (STS sends no Server header).
+        self.log_request(code)
+        self.send_response_only(code, message)
+
+    def send_error(self, code, message=None, explain=None):
+        # Errors found by http.server itself (bad request line, header too long...): answer in
+        # EC2's error shape and drop the connection, whose state is unknown.
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"
+        try:
+            body = ec2_error_xml("InvalidRequest" if code < 500 else "InternalError",
+                                 message or "The request is not valid.", str(uuid.uuid4()))
+            self.send_response(code, message)
+            self.send_header("Content-Type", CT_EC2)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+        except OSError:
+            pass
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = \
+        lambda self: self._dispatch()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _dispatch(self):
+        try:
+            path = self.path.split("?", 1)[0]
+            if path == "/_sim" or path.startswith("/_sim/"):
+                self._control()
+            else:
+                self._api()
+        except Abort:
+            self.close_connection = True
+        except (ConnectionError, ssl.SSLError, socket.timeout, BrokenPipeError):
+            self.close_connection = True
+        except Exception as e:  # a bug must cost one request, never the server
+            self.close_connection = True
+            sys.stderr.write("aws_sim: internal error on %s %s: %r\n" % (self.command, self.path.split("?")[0], e))
+            try:
+                self._send(500, ec2_error_xml("InternalError", "An internal error has occurred", str(uuid.uuid4())),
+                           [("Content-Type", CT_EC2)], "ec2")
+            except Exception:
+                pass
+
+    def _read_body(self, limit):
+        """The request body, or None after answering 411/413 (the connection is then closed,
+        since an unread body would desynchronise it)."""
+        if self.headers.get("Transfer-Encoding", "").lower() not in ("", "identity"):
+            self.close_connection = True
+            self._send(411, ec2_error_xml("MissingContentLength", "Send the body with a Content-Length.",
+                                          str(uuid.uuid4())), [("Content-Type", CT_EC2)], "ec2")
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > limit:
+            self.close_connection = True
+            self._send(413, ec2_error_xml("RequestEntityTooLarge",
+                                          "The request body is larger than %d bytes." % limit,
+                                          str(uuid.uuid4())), [("Content-Type", CT_EC2)], "ec2")
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status, body, headers, service, truncate=False):
+        """Writes a whole response (or, with truncate, its headers and half its body); returns
+        the number of body bytes written."""
+        self.send_response(status)
+        self.send_header("Date", self.date_time_string())
+        if service == "ec2":
+            self.send_header("Server", "AmazonEC2")
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command == "HEAD":
+            self.wfile.flush()
+            return 0
+        out = body[: len(body) // 2] if truncate else body
+        self.wfile.write(out)
+        self.wfile.flush()
+        return len(out)
+
+    def _drop_connection(self, hard):
+        """Closes the TCP connection without a TLS close_notify; hard=True sends a RST."""
+        self.close_connection = True
+        sock = self.connection
+        try:
+            self.wfile.flush()
+        except OSError:
+            pass
+        try:
+            if hard:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            os.close(sock.detach())
+        except OSError:
+            pass
+        raise Abort()
+
+    # -- the API -----------------------------------------------------------------------------
+
+    def _api(self):
+        sim = self.server.sim
+        started = time.monotonic()
+        sim.enter()
+        entry = None
+        presented = []
+        try:
+            request_id = str(uuid.uuid4())
+            raw_path, _, raw_query = self.path.partition("?")
+            headers = list(self.headers.items())
+            entry = {
+                "time": _log_time(), "method": self.command, "path": raw_path, "service": None,
+                "action": None, "region": None, "access_key_id": None, "principal": None,
+                "principal_kind": None, "account": None, "authorization_present": False,
+                "security_token_present": False, "signature_valid": None, "external_id_present": False,
+                "external_id_matches": None, "status": None, "error_code": None, "fault": None,
+                "request_id": request_id, "client_port": self.client_address[1], "bytes": 0,
+            }
+            body = self._read_body(MAX_API_BODY)
+            if body is None:
+                entry["status"] = 413
+                entry["error_code"] = "RequestEntityTooLarge"
+                return
+            params, names = parse_form(raw_query)
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if self.command == "POST" and body and ctype == "application/x-www-form-urlencoded":
+                bparams, bnames = parse_form(body.decode("utf-8", "replace"))
+                for k in bnames:
+                    if k not in params:
+                        params[k] = bparams[k]
+                        names.append(k)
+            entry["param_names"] = names
+            action = params.get("Action")
+            entry["action"] = action
+
+            # Who is calling, before anything is verified: lets faults match on the service,
+            # region, account and principal, and lets the log say which key was used.
+            auth, auth_err = None, None
+            if aws_sigv4.header_value(headers, "authorization") is not None:
+                entry["authorization_present"] = True
+                try:
+                    auth = aws_sigv4.parse_authorization(headers)
+                except aws_sigv4.SigV4Error as e:
+                    auth_err = e
+            token = aws_sigv4.header_value(headers, "x-amz-security-token")
+            entry["security_token_present"] = token is not None
+            if token:
+                presented.append(token)
+            if auth is not None:
+                presented.append(auth.signature)
+            service = self._route(auth, action)
+            entry["service"] = service
+            region = auth.region if auth is not None else None
+            entry["region"] = region
+            kind, record = (None, None)
+            if auth is not None:
+                entry["access_key_id"] = auth.access_key_id
+                kind, record = sim.lookup_key(auth.access_key_id)
+                if record is not None:
+                    entry["principal"] = record["arn"]
+                    entry["principal_kind"] = "user" if kind == "user" else record["kind"]
+            ext = params.get("ExternalId")
+            if ext is not None:
+                presented.append(ext)
+                entry["external_id_present"] = True
+                # Set again, against the target role only, by AssumeRole; elsewhere it tells
+                # whether a real external id leaked to where it does not belong.
+                entry["external_id_matches"] = any(hmac.compare_digest(ext.encode(), k.encode())
+                                                   for k in sim.known_external_ids())
+            page, token_info = 1, None
+            if action == "DescribeInstances" and params.get("NextToken"):
+                token_info = read_token(sim, params["NextToken"])
+                page = token_info[3] if token_info else None
+            entry["page"] = page if action == "DescribeInstances" else None
+            acct = None
+            if service == "ec2" and record is not None:
+                acct = record.get("account_id")
+            elif action == "AssumeRole":
+                m = _ROLE_ARN_RE.match(params.get("RoleArn") or "")
+                acct = m.group(1) if m else None
+            entry["account"] = acct
+
+            fault = sim.take_fault({"service": service, "action": action, "region": region, "account": acct,
+                                    "page": entry["page"], "principal_kind": entry["principal_kind"],
+                                    "method": self.command})
+            if fault:
+                entry["fault"] = fault["kind"]
+                if fault["kind"] == "expire_credentials":
+                    sim.expire_sessions(fault["which"])
+            with sim.lock:
+                latency = float(sim.config.get("latency_ms") or 0)
+            if fault and fault["kind"] == "slow":
+                latency += fault["delay_ms"]
+            if latency:
+                time.sleep(latency / 1000.0)
+            if fault and fault["kind"] == "reset":
+                self._drop_connection(hard=True)
+
+            try:
+                if fault and fault["kind"] in ("throttle", "status", "auth_failure"):
+                    # Answered instead of the request; the signature is still checked for the log.
+                    try:
+                        self._authenticate(service, auth, auth_err, kind, record, headers, body,
+                                           raw_path, raw_query, entry)
+                    except ApiError:
+                        pass
+                    raise self._fault_error(fault, service)
+                principal = self._authenticate(service, auth, auth_err, kind, record, headers, body,
+                                               raw_path, raw_query, entry)
+                if service == "sts":
+                    status, out = self._sts(action, params, principal, request_id, entry)
+                else:
+                    status, out = self._ec2(action, params, principal, region, token_info, request_id, entry)
+            except ApiError as e:
+                status = e.status
+                entry["error_code"] = e.code
+                out = (sts_error_xml(e.status, e.code, e.message, request_id) if service == "sts"
+                       else ec2_error_xml(e.code, e.message, request_id))
+            if fault and fault["kind"] == "malformed" and status == 200:
+                out = fault["body"].encode("utf-8") if "body" in fault else \
+                    out[: len(out) * 3 // 5] + b"<<<upstream connection reset>>>"
+            entry["status"] = status
+            hdrs = [("x-amzn-RequestId", request_id), ("Content-Type", CT_STS if service == "sts" else CT_EC2)]
+            if service == "ec2":
+                hdrs += [("Cache-Control", "no-cache, no-store"),
+                         ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
+                         ("Vary", "accept-encoding")]
+            truncate = bool(fault and fault["kind"] == "truncate")
+            entry["bytes"] = self._send(status, out, hdrs, service, truncate=truncate)
+            if truncate:
+                self._drop_connection(hard=False)
+        finally:
+            sim.leave()
+            if entry is not None:
+                entry["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+                sim.record(entry, presented)
+
+    @staticmethod
+    def _route(auth, action):
+        """The signed service decides; an unsigned (or unparsable) request goes by its Action."""
+        if auth is not None and auth.service in ("sts", "ec2"):
+            return auth.service
+        return "sts" if action in STS_ACTIONS else "ec2"
+
+    def _fault_error(self, fault, service):
+        k = fault["kind"]
+        if k == "throttle":
+            return _err(service, "throttle")
+        if k == "auth_failure":
+            return _err(service, "region_auth")
+        st = fault["status"]
+        code, msg = SERVER_ERRORS[service].get(st, (None, None))
+        return ApiError(st, fault.get("code", code), fault.get("message", msg or fault.get("code")))
+
+    def _authenticate(self, service, auth, auth_err, kind, record, headers, body, raw_path, raw_query, entry):
+        """SigV4 and credential checks, in the order AWS appears to apply them: the header must
+        parse, the scope must name this service, the key must exist, the clock must be close,
+        a session's token must be the right one and unexpired, and the signature must match.
+        Returns the principal (a user or session record); raises ApiError."""
+        sim = self.server.sim
+        if auth_err is not None:
+            if auth_err.code == "MissingAuthenticationToken":
+                raise _err(service, "missing_auth")
+            raise _err(service, "incomplete", auth_err.message)
+        if auth is None:
+            raise _err(service, "missing_auth")
+        result = None
+        if record is not None:
+            # The signature is checked for the log whatever else fails below.
+            result = aws_sigv4.verify(self.command, raw_path, raw_query, headers, body, auth,
+                                      record["secret_access_key"])
+            entry["signature_valid"] = result.valid
+        if auth.service != service:
+            raise _err(service, "signature", "Credential should be scoped to correct service: '%s'. " % service)
+        if service == "sts" and auth.region not in ALL_REGIONS:
+            raise _err(service, "signature", "Credential should be scoped to a valid region. ")
+        problem = aws_sigv4.check_scope(auth)
+        if problem:
+            raise _err(service, "signature", problem)
+        if record is None:
+            raise _err(service, "unknown_key")
+        now = sim.now()
+        with sim.lock:
+            window = float(sim.config.get("max_clock_skew_s", MAX_CLOCK_SKEW_S))
+        skew = aws_sigv4.clock_skew(auth, now, window)
+        if skew is not None:
+            fmt = lambda d: d.strftime("%Y%m%dT%H%M%SZ")
+            mins = "%g min." % (window / 60.0)
+            if skew[0] == "expired":
+                msg = "Signature expired: %s is now earlier than %s (%s - %s)" % (
+                    auth.amz_date, fmt(now - datetime.timedelta(seconds=window)), fmt(now), mins)
+            else:
+                msg = "Signature not yet current: %s is still later than %s (%s + %s)" % (
+                    auth.amz_date, fmt(now + datetime.timedelta(seconds=window)), fmt(now), mins)
+            raise _err(service, "skew", msg)
+        token = aws_sigv4.header_value(headers, "x-amz-security-token")
+        if kind == "session":
+            if token is None or not hmac.compare_digest(token.strip().encode(), record["session_token"].encode()):
+                raise _err(service, "bad_token")
+            if record["expires_at"] <= now:
+                raise _err(service, "expired_token")
+        elif token is not None:
+            # A session token sent with a long-term key names no session: refused as invalid.
+            raise _err(service, "bad_token")
+        if not result.valid:
+            raise _err(service, "signature")
+        return dict(record, principal_type=kind)
+
+    # -- STS ---------------------------------------------------------------------------------
+
+    def _sts(self, action, params, principal, request_id, entry):
+        if params.get("Version") != STS_VERSION or action not in STS_ACTIONS:
+            raise ApiError(400, "InvalidAction", "Could not find operation %s for version %s"
+                           % (action or "", params.get("Version") or "NO_VERSION_SPECIFIED"))
+        if action == "GetCallerIdentity":
+            if principal["principal_type"] == "user":
+                result = {"Arn": principal["arn"], "UserId": _user_id(principal["arn"]), "Account": principal["account_id"]}
+            else:
+                result = {"Arn": principal["arn"], "UserId": principal["assumed_role_id"], "Account": principal["account_id"]}
+            return 200, sts_response_xml(action, request_id, result)
+        return 200, self._assume_role(params, principal, request_id, entry)
+
+    @staticmethod
+    def _validation(errors):
+        # WIRE: STS reports constraint violations as "N validation error(s) detected: ...; ...".
+        n = len(errors)
+        return ApiError(400, "ValidationError", "%d validation error%s detected: %s"
+                        % (n, "" if n == 1 else "s", "; ".join(errors)))
+
+    def _assume_role(self, params, principal, request_id, entry):
+        sim = self.server.sim
+        role_arn = params.get("RoleArn")
+        session = params.get("RoleSessionName")
+        ext = params.get("ExternalId")
+        errors = []
+        if role_arn is None:
+            errors.append("Value null at 'roleArn' failed to satisfy constraint: Member must not be null")
+        elif not 20 <= len(role_arn) <= 2048:
+            errors.append("Value '%s' at 'roleArn' failed to satisfy constraint: Member must have length %s"
+                          % (role_arn[:64], "greater than or equal to 20" if len(role_arn) < 20 else "less than or equal to 2048"))
+        if session is None:
+            errors.append("Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null")
+        elif not 2 <= len(session) <= 64:
+            errors.append("Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must have length %s"
+                          % (session[:64], "greater than or equal to 2" if len(session) < 2 else "less than or equal to 64"))
+        elif not _SESSION_NAME_RE.match(session):
+            errors.append("Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy "
+                          "regular expression pattern: [\\w+=,.@-]*" % session[:64])
+        duration = DURATION_DEFAULT
+        if params.get("DurationSeconds") is not None:
+            raw = params["DurationSeconds"]
+            try:
+                duration = int(raw)
+            except ValueError:
+                raise ApiError(400, "ValidationError", "Invalid value for parameter DurationSeconds: %s" % raw[:32])
+            if duration < DURATION_MIN:
+                errors.append("Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have "
+                              "value greater than or equal to %d" % (duration, DURATION_MIN))
+            elif duration > DURATION_MAX:
+                errors.append("Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have "
+                              "value less than or equal to %d" % (duration, DURATION_MAX))
+        if ext is not None:
+            # The value itself never goes into a message: the log and the client must not see
+            # it echoed.
+            if not 2 <= len(ext) <= 1224:
+                errors.append("Value at 'externalId' failed to satisfy constraint: Member must have length %s"
+                              % ("greater than or equal to 2" if len(ext) < 2 else "less than or equal to 1224"))
+            elif not _EXTERNAL_ID_RE.match(ext):
+                errors.append("Value at 'externalId' failed to satisfy constraint: Member must satisfy regular "
+                              "expression pattern: [\\w+=,.@:\\/-]*")
+        entry["role_arn"] = role_arn
+        entry["role_session_name"] = session
+        entry["duration_seconds"] = duration
+        if errors:
+            raise self._validation(errors)
+
+        role = sim.find_role(role_arn)
+        caller = principal["arn"]
+        denied = ApiError(403, "AccessDenied", "User: %s is not authorized to perform: sts:AssumeRole on resource: %s"
+                          % (caller, role_arn))
+        # The caller's own permissions: the platform user may assume the discovery role only;
+        # a discovery session may assume only customer roles of the configured name; a customer
+        # session may assume nothing.
+        m = _ROLE_ARN_RE.match(role_arn)
+        with sim.lock:
+            discovery_arn = sim.discovery_role["arn"]
+            customer_name = sim.customer_role_name
+        ptype = principal["principal_type"]
+        if ptype == "user":
+            allowed = role_arn == discovery_arn
+            new_kind = "discovery"
+        elif principal["kind"] == "discovery":
+            allowed = bool(m) and m.group(2) == customer_name and role_arn != discovery_arn
+            new_kind = "customer"
+        else:
+            allowed, new_kind = False, "other"
+        if ext is not None:
+            wanted = [e for st in role["trust"] for e in (st["external_ids"] or [])] if role else []
+            entry["external_id_matches"] = any(hmac.compare_digest(ext.encode(), w.encode()) for w in wanted)
+        if not allowed or role is None or not self._trusts(role, principal, ext):
+            raise denied
+        # WIRE: checked after authorisation: a session of a role may ask for an hour at most
+        # ("role chaining"), and nobody for more than the role's MaxSessionDuration.
+        if ptype == "session" and duration > CHAINING_MAX:
+            raise ApiError(400, "ValidationError",
+                           "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.")
+        if duration > role["max_session_duration"]:
+            raise ApiError(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+        s = sim.issue_session(role, session, duration, caller, new_kind)
+        entry["issued_access_key_id"] = s["access_key_id"]
+        result = {
+            "AssumedRoleUser": {"Arn": s["arn"], "AssumedRoleId": s["assumed_role_id"]},
+            "Credentials": {"AccessKeyId": s["access_key_id"], "SecretAccessKey": s["secret_access_key"],
+                            "SessionToken": s["session_token"], "Expiration": _iso(s["expires_at"])},
+        }
+        return sts_response_xml("AssumeRole", request_id, result)
+
+    @staticmethod
+    def _trusts(role, principal, ext):
+        """Does one of the role's trust statements let this principal in?  A principal entry
+        matches the user's ARN, the ARN of the role a session belongs to, or the caller's
+        account (given as the 12-digit id or arn:aws:iam::ID:root).  A statement with the
+        sts:ExternalId condition also needs that exact ExternalId."""
+        if principal["principal_type"] == "user":
+            names = {principal["arn"]}
+        else:
+            names = {principal["role_arn"]}
+        acct = principal["account_id"]
+        names |= {acct, "arn:aws:iam::%s:root" % acct}
+        for st in role["trust"]:
+            if not names.intersection(st["principals"]) and "*" not in st["principals"]:
+                continue
+            if st["external_ids"] is None:
+                return True
+            if ext is not None and any(hmac.compare_digest(ext.encode(), w.encode()) for w in st["external_ids"]):
+                return True
+        return False
+
+    # -- EC2 ---------------------------------------------------------------------------------
+
+    def _ec2(self, action, params, principal, region, token_info, request_id, entry):
+        sim = self.server.sim
+        if not action:
+            raise ApiError(400, "MissingAction", "The request must contain the parameter Action")
+        if action not in EC2_ACTIONS:
+            raise ApiError(400, "InvalidAction", "The action %s is not valid for this web service." % action[:64])
+        if not params.get("Version"):
+            raise ApiError(400, "MissingParameter", "The request must contain the parameter Version")
+        if principal["principal_type"] != "session" or principal["kind"] != "customer":
+            # Neither the platform user nor the discovery role has EC2 permissions: only the
+            # customer's read-only role does.
+            raise ApiError(403, "UnauthorizedOperation", MSG_EC2_UNAUTHORIZED)
+        acct = principal["account_id"]
+        with sim.lock:
+            enabled = dict(sim.account(acct)["regions"])
+        if region not in enabled:
+            # WIRE: a region that is not enabled for the account rejects the credentials.
+            raise _err("ec2", "region_auth")
+        if action == "DescribeRegions":
+            return 200, self._describe_regions(params, enabled, request_id)
+        return 200, self._describe_instances(params, acct, region, token_info, request_id, entry)
+
+    def _describe_regions(self, params, enabled, request_id):
+        all_regions = (params.get("AllRegions") or "").lower() == "true"
+        rows = []
+        for r in ALL_REGIONS:
+            if r in enabled:
+                rows.append({"regionName": r, "regionEndpoint": "ec2.%s.amazonaws.com" % r, "optInStatus": enabled[r]})
+            elif all_regions:
+                rows.append({"regionName": r, "regionEndpoint": "ec2.%s.amazonaws.com" % r, "optInStatus": "not-opted-in"})
+        names = indexed(params, "RegionName")
+        if names:
+            known = {row["regionName"] for row in rows} | set(ALL_REGIONS)
+            bad = [n for n in names if n not in known]
+            if bad:
+                # WIRE: chosen; not documented.
+                raise ApiError(400, "InvalidParameterValue", "Invalid region: %s" % bad[0][:64])
+            rows = [row for row in rows if row["regionName"] in names]
+        for name, values in parse_filters(params):
+            field = {"region-name": "regionName", "endpoint": "regionEndpoint", "opt-in-status": "optInStatus"}.get(name)
+            if field is None:
+                raise ApiError(400, "InvalidParameterValue", "The filter '%s' is invalid" % name[:64])
+            rows = [row for row in rows if row[field] in values]
+        return ec2_response_xml("DescribeRegions", request_id, [("regionInfo", rows)])
+
+    def _describe_instances(self, params, acct, region, token_info, request_id, entry):
+        sim = self.server.sim
+        ids = indexed(params, "InstanceId")
+        max_raw = params.get("MaxResults")
+        if ids and max_raw is not None:
+            raise ApiError(400, "InvalidParameterCombination",
+                           "The parameter instancesSet cannot be used with the parameter maxResults")
+        max_results = None
+        if max_raw is not None:
+            try:
+                max_results = int(max_raw)
+            except ValueError:
+                # WIRE: chosen; not documented.
+                raise ApiError(400, "InvalidParameterValue", "Invalid value '%s' for parameter maxResults" % max_raw[:32])
+            # WIRE: "Value ( 1 ) for parameter maxResults is invalid. Expecting a value greater
+            # than 5." is what EC2 sends below the minimum; the wording above the maximum follows
+            # it by analogy.
+            if max_results < MAX_RESULTS_MIN:
+                raise ApiError(400, "InvalidParameterValue", "Value ( %d ) for parameter maxResults is invalid. "
+                               "Expecting a value greater than %d." % (max_results, MAX_RESULTS_MIN))
+            if max_results > MAX_RESULTS_MAX:
+                raise ApiError(400, "InvalidParameterValue", "Value ( %d ) for parameter maxResults is invalid. "
+                               "Expecting a value less than %d." % (max_results, MAX_RESULTS_MAX))
+        else:
+            with sim.lock:
+                max_results = None if ids else sim.config.get("default_max_results")
+        filters = parse_filters(params)
+        fingerprint = hashlib.sha256(json.dumps([sorted(ids), filters]).encode()).hexdigest()[:12]
+        entry["max_results"] = max_results
+        entry["next_token_present"] = "NextToken" in params
+        offset, page = 0, 1
+        if params.get("NextToken"):
+            # WIRE: an invalid token is InvalidParameterValue with this message (as EC2 answers
+            # DescribeVpcs); an empty NextToken is taken as "first page".
+            bad = ApiError(400, "InvalidParameterValue", "Value ( %s ) for parameter NextToken is invalid. "
+                           "The token is invalid." % params["NextToken"][:256])
+            if token_info is None:
+                raise bad
+            t_acct, t_region, offset, page, t_fp = token_info
+            if (t_acct, t_region, t_fp) != (acct, region, fingerprint) or offset < 0:
+                raise bad
+        with sim.lock:
+            items = list(sim.account(acct)["instances"].get(region, []))
+        if ids:
+            for i in ids:
+                if not _INSTANCE_ID_RE.match(i):
+                    raise ApiError(400, "InvalidInstanceID.Malformed", 'Invalid id: "%s"' % i[:64])
+            have = {x.get("instanceId") for x in items}
+            missing = [i for i in ids if i not in have]
+            if missing:
+                raise ApiError(400, "InvalidInstanceID.NotFound", "The instance ID%s '%s' do%s not exist"
+                               % ("s" if len(missing) > 1 else "", ", ".join(missing), "" if len(missing) > 1 else "es"))
+            items = [x for x in items if x.get("instanceId") in ids]
+        for name, values in filters:
+            items = self._filter(items, name, values)
+        if max_results is None:
+            chunk, more = items[offset:], False
+        else:
+            chunk = items[offset: offset + max_results]
+            more = offset + len(chunk) < len(items)
+            with sim.lock:
+                full_page_token = sim.config.get("full_page_next_token", True)
+            # WIRE: EC2 hands out a nextToken whenever a page is full, even when nothing is
+            # left; the next page is then empty and has none.
+            if full_page_token and chunk and len(chunk) == max_results:
+                more = True
+        reservations = []
+        for inst in chunk:
+            rid = inst.get("_reservationId")
+            if reservations and reservations[-1]["reservationId"] == rid:
+                reservations[-1]["instancesSet"].append(inst)
+            else:
+                reservations.append({"reservationId": rid, "ownerId": inst.get("_ownerId", acct),
+                                     "groupSet": [], "instancesSet": [inst]})
+        fields = [("reservationSet", reservations)]
+        if more:
+            fields.append(("nextToken", make_token(sim, acct, region, offset + len(chunk), page + 1, fingerprint)))
+        entry["items"] = len(chunk)
+        entry["page"] = page
+        return ec2_response_xml("DescribeInstances", request_id, fields)
+
+    @staticmethod
+    def _filter(items, name, values):
+        def tags(x):
+            return {t.get("key"): t.get("value") for t in (x.get("tagSet") or [])}
+        getters = {
+            "instance-state-name": lambda x: [(x.get("instanceState") or {}).get("name")],
+            "instance-state-code": lambda x: [str((x.get("instanceState") or {}).get("code"))],
+            "instance-id": lambda x: [x.get("instanceId")],
+            "instance-type": lambda x: [x.get("instanceType")],
+            "vpc-id": lambda x: [x.get("vpcId")],
+            "availability-zone": lambda x: [(x.get("placement") or {}).get("availabilityZone")],
+            "tag-key": lambda x: list(tags(x)),
+        }
+        if name.startswith("tag:"):
+            key = name[4:]
+            return [x for x in items if key in tags(x) and tags(x)[key] in values]
+        g = getters.get(name)
+        if g is None:
+            raise ApiError(400, "InvalidParameterValue", "The filter '%s' is invalid" % name[:64])
+        return [x for x in items if any(v in values for v in g(x))]
+
+    # -- the control API ---------------------------------------------------------------------
+
+    def _control(self):
+        sim = self.server.sim
+        body = self._read_body(MAX_CONTROL_BODY)
+        if body is None:
+            return
+        data = None
+        if body.strip():
+            try:
+                data = json.loads(body)
+            except ValueError as e:
+                return self._reply(400, {"error": "body is not valid JSON: %s" % e})
+        path = self.path.split("?", 1)[0].rstrip("/")
+        try:
+            result = self._control_route(sim, self.command, path, data)
+        except ValueError as e:
+            return self._reply(400, {"error": str(e)})
+        if result is None:
+            return self._reply(404, {"error": "no such control endpoint: %s %s" % (self.command, path)})
+        self._reply(*result)
+
+    def _reply(self, status, obj):
+        body = json.dumps(obj, separators=(",", ":"), default=str).encode("utf-8")
+        self._send(status, body, [("Content-Type", "application/json")], "control")
+
+    def _control_route(self, sim, m, path, data):
+        seg = path.split("/")[2:]  # after "", "_sim"
+        if m == "GET" and seg in (["health"], []):
+            return 200, {"ok": True, "port": self.server.server_address[1]}
+        if m == "POST" and seg == ["reset"]:
+            sim.reset()
+            return 200, {"ok": True}
+        if seg == ["config"]:
+            if m == "GET":
+                with sim.lock:
+                    return 200, dict(sim.config)
+            if m in ("POST", "PATCH"):
+                return 200, self._set_config(sim, data)
+        if seg == ["identities"] and m == "GET":
+            return 200, sim.identities_view()
+        if seg == ["users"] and m == "POST":
+            items = data if isinstance(data, list) else [data]
+            for u in items:
+                sim.set_user(u)
+            return 200, {"ok": True, "access_key_ids": [u["access_key_id"] for u in items]}
+        if seg == ["discovery-role"] and m in ("POST", "PATCH"):
+            if not isinstance(data, dict):
+                raise ValueError("send {\"arn\":..., \"max_session_duration\":..., \"trusted\": [principal ARNs]}")
+            with sim.lock:
+                cur = sim.discovery_role
+                sim.set_discovery_role(data.get("arn", cur["arn"]),
+                                       data.get("max_session_duration", cur["max_session_duration"]),
+                                       data.get("trusted", cur["trust"][0]["principals"]))
+            return 200, sim.identities_view()["discovery_role"]
+        if seg == ["customer-role-name"] and m in ("POST", "PATCH"):
+            name = data.get("name") if isinstance(data, dict) else data
+            if not isinstance(name, str) or not re.fullmatch(r"[\w+=,.@-]{1,64}", name):
+                raise ValueError("send {\"name\": an IAM role name}")
+            with sim.lock:
+                sim.customer_role_name = name
+            return 200, {"ok": True, "customer_role_name": name}
+        if seg == ["credentials", "expire"] and m == "POST":
+            which = (data or {}).get("which", "all") if isinstance(data, (dict, type(None))) else None
+            if which not in ("all", "discovery", "customer"):
+                raise ValueError("which must be \"all\", \"discovery\" or \"customer\"")
+            return 200, {"ok": True, "expired": sim.expire_sessions(which)}
+        if seg and seg[0] == "accounts":
+            return self._control_accounts(sim, m, seg[1:], data)
+        if seg == ["faults"]:
+            if m == "GET":
+                with sim.lock:
+                    return 200, {"faults": [{k: v for k, v in f.items() if not k.startswith("_")} for f in sim.faults]}
+            if m == "POST":
+                if isinstance(data, dict) and "faults" in data:
+                    rules = data["faults"]
+                else:
+                    rules = data if isinstance(data, list) else [data]
+                if not isinstance(rules, list):
+                    raise ValueError("send a list of fault rules")
+                parsed = [validate_fault(r) for r in rules]
+                with sim.lock:
+                    if isinstance(data, dict) and data.get("append"):
+                        sim.faults.extend(parsed)
+                    else:
+                        sim.faults = parsed
+                return 200, {"ok": True, "count": len(parsed)}
+            if m == "DELETE":
+                with sim.lock:
+                    sim.faults = []
+                return 200, {"ok": True}
+        if seg == ["log"]:
+            if m == "GET":
+                with sim.lock:
+                    return 200, list(sim.log)
+            if m == "DELETE":
+                sim.clear_log()
+                return 200, {"ok": True}
+        if seg == ["stats"]:
+            if m == "GET":
+                with sim.lock:
+                    return 200, copy.deepcopy(sim.stats)
+            if m == "DELETE":
+                sim.clear_stats()
+                return 200, {"ok": True}
+        return None
+
+    def _set_config(self, sim, data):
+        if not isinstance(data, dict):
+            raise ValueError("send the settings as a JSON object")
+        allowed = {"latency_ms", "credential_lifetime_s", "max_clock_skew_s", "clock_offset_s",
+                   "full_page_next_token", "default_max_results"}
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError("unknown settings: %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(sorted(allowed))))
+        num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+        if "latency_ms" in data and not (num(data["latency_ms"]) and data["latency_ms"] >= 0):
+            raise ValueError("latency_ms must be a non-negative number")
+        if "credential_lifetime_s" in data and data["credential_lifetime_s"] is not None and not (
+                num(data["credential_lifetime_s"]) and data["credential_lifetime_s"] > 0):
+            raise ValueError("credential_lifetime_s must be a positive number of seconds, or null (DurationSeconds)")
+        if "max_clock_skew_s" in data and not (num(data["max_clock_skew_s"]) and data["max_clock_skew_s"] >= 0):
+            raise ValueError("max_clock_skew_s must be a non-negative number")
+        if "clock_offset_s" in data and not num(data["clock_offset_s"]):
+            raise ValueError("clock_offset_s must be a number of seconds")
+        if "full_page_next_token" in data and not isinstance(data["full_page_next_token"], bool):
+            raise ValueError("full_page_next_token must be true or false")
+        if "default_max_results" in data and data["default_max_results"] is not None and not (
+                isinstance(data["default_max_results"], int) and data["default_max_results"] > 0):
+            raise ValueError("default_max_results must be a positive integer or null")
+        with sim.lock:
+            sim.config.update(data)
+            return dict(sim.config)
+
+    def _control_accounts(self, sim, m, rest, data):
+        if not rest:
+            if m == "GET":
+                with sim.lock:
+                    return 200, {"accounts": sorted(sim.accounts)}
+            return None
+        acct = rest[0]
+        if not _ACCOUNT_RE.match(acct):
+            raise ValueError("an account id is 12 digits")
+        rest = rest[1:]
+        if not rest and m == "GET":
+            return 200, sim.account_view(acct)
+        if rest == ["apply-template"] and m == "POST":
+            # The body is the template itself (what aws_cloudformation_template() returns), or
+            # {"template": <object or text>, "parameters": {"ExternalId": ...}} to override
+            # parameters as a stack creation would.
+            if isinstance(data, dict) and "template" in data and "Resources" not in data:
+                template, parameters = data["template"], data.get("parameters")
+                if parameters is not None and not isinstance(parameters, dict):
+                    raise ValueError("parameters must be an object")
+            else:
+                template, parameters = data, None
+            if template is None:
+                raise ValueError("send the template as the request body")
+            role = sim.apply_template(acct, template, parameters)
+            return 200, {"ok": True, "role_arn": role["arn"], "role_name": role["name"],
+                         "max_session_duration": role["max_session_duration"],
+                         "external_id_required": any(st["external_ids"] is not None for st in role["trust"])}
+        if len(rest) == 2 and rest[0] == "roles" and m == "DELETE":
+            with sim.lock:
+                found = sim.account(acct)["roles"].pop(rest[1], None) is not None
+            return (200, {"ok": True}) if found else (404, {"error": "no role %s in account %s" % (rest[1], acct)})
+        if rest == ["regions"]:
+            if m == "GET":
+                return 200, {"regions": sim.account_view(acct)["regions"]}
+            if m in ("POST", "PUT"):
+                enabled = data.get("enabled") if isinstance(data, dict) else data
+                sim.set_regions(acct, enabled)
+                return 200, {"regions": sim.account_view(acct)["regions"]}
+        if len(rest) >= 3 and rest[0] == "regions" and rest[2] == "instances":
+            region = rest[1]
+            if region not in ALL_REGIONS:
+                raise ValueError("unknown region %r" % region)
+            return self._control_instances(sim, m, acct, region, rest[3:], data)
+        return None
+
+    def _control_instances(self, sim, m, acct, region, rest, data):
+        with sim.lock:
+            store = sim.account(acct)["instances"]
+            items = store.get(region, [])
+            if not rest and m == "GET":
+                return 200, {"instances": [public_view(i) for i in items], "count": len(items)}
+            if not rest and m == "POST":
+                lst = data.get("instances") if isinstance(data, dict) else data
+                if not isinstance(lst, list) or not all(isinstance(i, dict) for i in lst):
+                    raise ValueError("send a JSON list of instance objects (or {\"instances\": [...]})")
+                # Stored as given (rendered in their key order), to inject odd shapes.
+                new = []
+                for i in lst:
+                    inst = {k: v for k, v in i.items() if k not in ("reservationId", "ownerId")}
+                    inst["_reservationId"] = i.get("reservationId") or "r-0" + "%016x" % random.getrandbits(64)
+                    inst["_ownerId"] = i.get("ownerId") or acct
+                    inst["_region"] = region
+                    new.append(inst)
+                store[region] = new
+                return 200, {"ok": True, "count": len(new)}
+            if rest == ["generate"] and m == "POST":
+                if not isinstance(data, dict):
+                    raise ValueError("send {\"count\": N, \"seed\": S, \"states\": [...]}")
+                if data.get("append"):
+                    new = generate_instances(acct, region, data, start_index=len(items))
+                    store[region] = items + new
+                else:
+                    store[region] = new = generate_instances(acct, region, data)
+                total = store[region]
+                return 200, {"ok": True, "count": len(total),
+                             "instance_ids": [i["instanceId"] for i in total] if len(total) <= 2000 else None}
+            if rest == ["add"] and m == "POST":
+                if not isinstance(data, dict):
+                    raise ValueError("send one instance's fields as a JSON object")
+                inst = self._new_instance(acct, region, items, data)
+                store[region] = items + [inst]
+                return 200, {"ok": True, "instance": public_view(inst)}
+            if len(rest) == 1 and m in ("GET", "PATCH", "DELETE"):
+                idx = next((n for n, i in enumerate(items) if i.get("instanceId") == rest[0]), None)
+                if idx is None:
+                    return 404, {"error": "no instance %s in %s/%s" % (rest[0], acct, region)}
+                if m == "GET":
+                    return 200, {"instance": public_view(items[idx])}
+                if m == "DELETE":
+                    store[region] = items[:idx] + items[idx + 1:]
+                    return 200, {"ok": True}
+                if not isinstance(data, dict):
+                    raise ValueError("send the fields to change as a JSON object")
+                # Copy-on-write: a page being rendered keeps the old object.
+                inst = copy.deepcopy(items[idx])
+                self._overlay(inst, data)
+                store[region] = items[:idx] + [inst] + items[idx + 1:]
+                return 200, {"ok": True, "instance": public_view(inst)}
+        return None
+
+    @staticmethod
+    def _overlay(inst, data):
+        """Top-level fields replace the instance's (null removes one).  Shorthands: "state"
+        (with the fields that follow from it), "tags" ({"k":"v"} or a list) and
+        "instanceType"."""
+        d = dict(data)
+        state = d.pop("state", None)
+        tags = d.pop("tags", "-")
+        if "instanceType" in d and d["instanceType"] in INSTANCE_TYPE_BY_NAME:
+            t = INSTANCE_TYPE_BY_NAME[d["instanceType"]]
+            inst["cpuOptions"] = {"coreCount": t[1], "threadsPerCore": t[2]}
+            inst["architecture"] = t[3]
+        for k, v in d.items():
+            if k.startswith("_"):
+                raise ValueError("fields starting with _ are internal")
+            inst[k] = v
+        if tags != "-":
+            inst["tagSet"] = _tag_set(tags) if tags else None
+        if state is not None:
+            apply_state(inst, state)
+
+    def _new_instance(self, acct, region, items, data):
+        n = len(items)
+        rng = random.Random(repr(("ec2-add", acct, region, n, data.get("instanceId"))))
+        ip_base = int(hashlib.sha256(repr((acct, region, "add")).encode()).hexdigest()[:8], 16) % 100000
+        itype = data.get("instanceType") if data.get("instanceType") in INSTANCE_TYPE_BY_NAME else None
+        inst = build_instance(acct, region, n, rng, state=data.get("state", "running"), instance_type=itype,
+                              name=(data.get("tags") or {}).get("Name") if isinstance(data.get("tags"), dict) else None,
+                              public_ip=data.get("public_ip", True), ip_base=ip_base)
+        d = {k: v for k, v in data.items() if k != "public_ip"}
+        if "instanceId" in d and any(i.get("instanceId") == d["instanceId"] for i in items):
+            raise ValueError("instance %s already exists" % d["instanceId"])
+        if "tags" in d and isinstance(d["tags"], dict) and "Name" not in d["tags"]:
+            d["tags"] = dict({"Name": inst["tagSet"][0]["value"]}, **d["tags"])
+        self._overlay(inst, d)
+        return inst
+
+
+class SimServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address, sim, ssl_ctx, idle_timeout, verbose):
+        self.sim = sim
+        self.ssl_ctx = ssl_ctx
+        self.idle_timeout = idle_timeout
+        self.verbose = verbose
+        super().__init__(address, Handler)
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake runs in the connection's own thread, so a client that connects and
+        # stalls (or speaks plain HTTP) never holds up accept().
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            tls = self.ssl_ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            self.sim.count("tls_handshake_failures")
+            return
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, ssl.SSLError, socket.timeout, OSError)):
+            return
+        sys.stderr.write("aws_sim: error serving %s: %r\n" % (client_address, exc))
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+def load_state(path):
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as f:
+        state = json.load(f)
+    if not isinstance(state, dict):
+        raise ValueError("the state file must hold a JSON object")
+    return state
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="HTTPS simulator of AWS STS (AssumeRole) and EC2 (DescribeRegions, DescribeInstances).")
+    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    ap.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
+    ap.add_argument("--cert", required=True, help="server certificate (PEM), e.g. from make_test_ca.sh")
+    ap.add_argument("--key", required=True, help="server private key (PEM)")
+    ap.add_argument("--state-file", help="JSON: users, discovery_role, customer_role_name, accounts, config, faults")
+    ap.add_argument("--log", help="request log file, one JSON object per line (truncated at start and on reset)")
+    ap.add_argument("--port-file", help="file to write the listening port to, once listening")
+    ap.add_argument("--latency-ms", type=float, default=0, help="delay added to every API response")
+    ap.add_argument("--discovery-role-arn", help="the platform's discovery role (default %s)" % DEFAULT_DISCOVERY_ROLE_ARN)
+    ap.add_argument("--customer-role-name", help="the customer role's name (default %s)" % DEFAULT_CUSTOMER_ROLE_NAME)
+    ap.add_argument("--idle-timeout", type=float, default=30.0, help="seconds an idle keep-alive connection is kept")
+    ap.add_argument("--max-lifetime", type=float, default=0, help="exit after this many seconds (0: never)")
+    ap.add_argument("--exit-with-parent", action="store_true", help="exit when the parent process goes away")
+    ap.add_argument("--verbose", action="store_true", help="one stderr line per request")
+    args = ap.parse_args(argv)
+
+    try:
+        state = load_state(args.state_file)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(args.cert, args.key)
+        base_config = {
+            "latency_ms": args.latency_ms,
+            "credential_lifetime_s": None,
+            "max_clock_skew_s": MAX_CLOCK_SKEW_S,
+            "clock_offset_s": 0,
+            "full_page_next_token": True,
+            "default_max_results": None,
+        }
+        # The CLI overrides the identity defaults unless the state file sets them itself.
+        if args.discovery_role_arn and "discovery_role" not in state:
+            state["discovery_role"] = {"arn": args.discovery_role_arn}
+        if args.customer_role_name and "customer_role_name" not in state:
+            state["customer_role_name"] = args.customer_role_name
+        sim = Sim(state, base_config, args.log)
+        if ":" in args.host:
+            SimServer.address_family = socket.AF_INET6
+        server = SimServer((args.host, args.port), sim, ctx, args.idle_timeout, args.verbose)
+    except (OSError, ValueError, ssl.SSLError) as e:
+        sys.stderr.write("aws_sim: cannot start: %s\n" % e)
+        return 1
+
+    port = server.server_address[1]
+    if args.port_file:
+        # Written whole and renamed, so a test polling for the file never reads half a number.
+        tmp = "%s.%d.tmp" % (args.port_file, os.getpid())
+        with open(tmp, "w") as f:
+            f.write("%d\n" % port)
+        os.replace(tmp, args.port_file)
+    try:
+        print(json.dumps({"event": "listening", "host": args.host, "port": port, "pid": os.getpid()}), flush=True)
+    except OSError:
+        pass
+
+    def stop(*_):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if args.max_lifetime > 0:
+        timer = threading.Timer(args.max_lifetime, stop)
+        timer.daemon = True
+        timer.start()
+    if args.exit_with_parent:
+        parent = os.getppid()
+
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            stop()
+        threading.Thread(target=watch, daemon=True).start()
+
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
