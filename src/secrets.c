@@ -176,7 +176,9 @@ SecretsCreateKeyFile(const char *path)
 	}
 	if (created)
 		ereport(LOG,
-				(errmsg("cloudconn created a new token encryption key in \"%s\"", path),
+				(errhidestmt(true),
+				 errhidecontext(true),
+				 errmsg("cloudconn created a new token encryption key in \"%s\"", path),
 				 errhint("Back this file up apart from database dumps: stored tokens cannot be decrypted without it.")));
 	return created;
 }

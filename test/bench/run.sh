@@ -7,3 +7,5 @@ here=$(cd "$(dirname "$0")" && pwd)
 bash "$here/rls.sh" "$scale"
 echo
 bash "$here/digitalocean.sh" "$scale"
+echo
+bash "$here/scheduler.sh" "$scale"

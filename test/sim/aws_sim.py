@@ -157,7 +157,8 @@ def _log_time():
 
 
 class ApiError(Exception):
-    """An AWS error answer.  `fault_type` is STS's <Type>: Sender for 4xx, Receiver for 5xx."""
+    """An AWS error answer; it is rendered in the shape of the service that was called (STS
+    also derives its <Type> from the status: Sender for 4xx, Receiver for 5xx)."""
 
     def __init__(self, status, code, message):
         super().__init__("%s: %s" % (code, message))
@@ -603,7 +604,8 @@ def parse_template(template, parameters=None):
     roles = [(k, r) for k, r in resources.items() if isinstance(r, dict) and r.get("Type") == "AWS::IAM::Role"]
     if not roles:
         raise ValueError("the template has no AWS::IAM::Role resource")
-    logical = dict(roles).get("CustomerDiscoveryRole") and "CustomerDiscoveryRole" or roles[0][0]
+    # The extension names it CustomerDiscoveryRole; any other template's first role will do.
+    logical = "CustomerDiscoveryRole" if "CustomerDiscoveryRole" in dict(roles) else roles[0][0]
     props = resources[logical].get("Properties")
     if not isinstance(props, dict):
         raise ValueError("Resources.%s.Properties must be an object" % logical)
@@ -728,6 +730,68 @@ def validate_fault(rule):
 
 
 # --------------------------------------------------------------------------------------------
+# Log redaction
+# --------------------------------------------------------------------------------------------
+
+def _secret_forms(secret):
+    """A secret as it may appear in JSON text: raw, JSON-escaped and percent-encoded."""
+    return {secret, json.dumps(secret)[1:-1], urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+
+
+class Redactor:
+    """Finds every known secret, in any of its encoded forms, in a piece of text and replaces it
+    with [REDACTED].  The simulator may hold thousands of session secrets and tokens (benchmarks
+    issue many), so instead of searching for each one, it indexes them by length and only looks
+    at the runs of characters that secrets are made of: the cost per log entry stays small and
+    does not grow with the number of secrets.  Not thread-safe: the simulator holds its lock."""
+
+    MIN_LEN = 4
+
+    def __init__(self):
+        self.by_len = {}
+        self.chars = set()
+        self._run_re = None
+
+    def add(self, secret):
+        if not isinstance(secret, str) or len(secret) < self.MIN_LEN:
+            return
+        for form in _secret_forms(secret):
+            self.by_len.setdefault(len(form), set()).add(form)
+            if not set(form) <= self.chars:
+                self.chars |= set(form)
+                self._run_re = None
+
+    def redact(self, text):
+        if not self.by_len:
+            return text
+        if self._run_re is None:
+            self._run_re = re.compile("[%s]{%d,}" % (re.escape("".join(sorted(self.chars))), min(self.by_len)))
+        spans = []
+        for m in self._run_re.finditer(text):
+            run, base = m.group(), m.start()
+            for n, forms in self.by_len.items():
+                for i in range(len(run) - n + 1):
+                    if run[i:i + n] in forms:
+                        spans.append((base + i, base + i + n))
+        if not spans:
+            return text
+        # Overlapping matches are merged, so no part of any secret survives.
+        out, pos, end = [], 0, -1
+        for a, b in sorted(spans):
+            if a <= end:
+                end = max(end, b)
+                continue
+            if end >= 0:
+                out.append("[REDACTED]")
+                pos = end
+            out.append(text[pos:a])
+            end = b
+        out.append("[REDACTED]")
+        out.append(text[end:])
+        return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------
 # Simulator state (shared by all connection threads)
 # --------------------------------------------------------------------------------------------
 
@@ -750,6 +814,7 @@ class Sim:
             init = copy.deepcopy(self.initial)
             self.config = dict(self.base_config)
             self.config.update(init.get("config") or {})
+            self.redactor = Redactor()
             self.users = {}
             for u in init.get("users") if init.get("users") is not None else DEFAULT_USERS:
                 self.set_user(u)
@@ -826,6 +891,7 @@ class Sim:
         with self.lock:
             self.users[u["access_key_id"]] = {"name": u["name"], "account_id": acct, "arn": arn,
                                               "secret_access_key": u["secret_access_key"]}
+            self.redactor.add(u["secret_access_key"])
 
     def set_discovery_role(self, arn, max_session_duration=3600, trusted=None):
         m = _ROLE_ARN_RE.match(arn or "")
@@ -872,6 +938,9 @@ class Sim:
                 "max_session_duration": parsed["max_session_duration"], "trust": parsed["trust"]}
         with self.lock:
             self.account(acct)["roles"][parsed["role_name"]] = role
+            for st in parsed["trust"]:
+                for e in st["external_ids"] or []:
+                    self.redactor.add(e)
         return role
 
     def lookup_key(self, access_key_id):
@@ -922,6 +991,8 @@ class Sim:
              "issued_at": now}
         with self.lock:
             self.sessions[key] = s
+            self.redactor.add(secret)
+            self.redactor.add(token)
             self.stats["credentials_issued"] += 1
         return s
 
@@ -974,27 +1045,19 @@ class Sim:
         with self.lock:
             self.stats[key] += 1
 
-    def secrets_for_redaction(self, extra=()):
-        """Every secret the simulator knows, for the last-line defence of the log."""
-        with self.lock:
-            out = [u["secret_access_key"] for u in self.users.values()]
-            for s in self.sessions.values():
-                out += [s["secret_access_key"], s["session_token"]]
-        out += self.known_external_ids()
-        out += [e for e in extra if e and len(e) >= 8]
-        return sorted({s for s in out if s and len(s) >= 4}, key=len, reverse=True)
-
     def redact(self, obj, extra_secrets=()):
         """obj as compact JSON text with every known secret (and its encoded forms) replaced by
         [REDACTED].  The log and the control API's views are built from safe fields only; this
         is the safety net that keeps a secret out even if one slipped into, say, a role session
-        name."""
+        name.  extra_secrets are what this request presented (token, signature, ExternalId),
+        which may be unknown to the simulator; short ones are left alone, as they are no secret
+        and replacing them would mangle ordinary words."""
         text = json.dumps(obj, separators=(",", ":"), default=str)
-        for s in self.secrets_for_redaction(extra_secrets):
-            for form in {s, json.dumps(s)[1:-1], urllib.parse.quote(s, safe=""), urllib.parse.quote_plus(s)}:
-                if form and form in text:
-                    text = text.replace(form, "[REDACTED]")
-        return text
+        for e in sorted({e for e in extra_secrets if isinstance(e, str) and len(e) >= 8}, key=len, reverse=True):
+            for form in _secret_forms(e):
+                text = text.replace(form, "[REDACTED]")
+        with self.lock:
+            return self.redactor.redact(text)
 
     def record(self, entry, extra_secrets=()):
         text = self.redact(entry, extra_secrets)
