@@ -6,13 +6,14 @@
  *
  * Row-level security policies call entity_permitted(entity_id, perm) per
  * row.  The set behind it is computed on the first call of a statement and
- * kept in a small backend cache keyed by the active snapshot (the count of
- * completed transactions it was taken at, which PostgreSQL itself uses to
- * tell identical snapshots, and its command id), the local transaction, the
- * role and the permission: every call site of the statement shares it, while a new
- * snapshot (a later statement, or one that could see a grant or revoke
- * committed meanwhile, or a change made earlier in the same transaction)
- * recomputes it.  Each row then costs a bitmap probe (dense ids) or a
+ * kept in a small backend cache keyed by the active snapshot, the local
+ * transaction, the role and the permission.  Two MVCC snapshots with the
+ * same xmin, xmax, in-progress counts and command id see the same data:
+ * xids are assigned in order, so below a fixed xmax the in-progress set can
+ * only shrink, which changes the count.  So every call site of a statement
+ * shares the set, while a new snapshot (a later statement, or one that could
+ * see a grant or revoke committed meanwhile, or a change made earlier in the
+ * same transaction) recomputes it.  Each row then costs a bitmap probe (dense ids) or a
  * binary search.  No pointer into the cache is held across calls, since a
  * nested statement may reset it.
  *
@@ -72,7 +73,11 @@ typedef struct PermittedSet
 #define PERMISSION_CACHE_SLOTS 8
 
 static MemoryContext PermissionCacheContext = NULL;
-static uint64 cache_snapshot_completions;
+static TransactionId cache_snapshot_xmin;
+static TransactionId cache_snapshot_xmax;
+static uint32 cache_snapshot_xcnt;
+static int32 cache_snapshot_subxcnt;
+static bool cache_snapshot_suboverflowed;
 static CommandId cache_command_id;
 static LocalTransactionId cache_lxid;
 static PermittedSet *cache_slots[PERMISSION_CACHE_SLOTS];
@@ -322,14 +327,20 @@ PermissionLookup(PermittedKind kind, Oid role, const char *perm, int perm_len)
 	 * A full cache is emptied before a lookup, with room for the two sets a
 	 * connector lookup adds.
 	 */
-	if (snapshot == NULL || snapshot->snapXactCompletionCount == 0 ||
-		!PermissionCacheCurrent(cache_generation) ||
+	if (snapshot == NULL || !PermissionCacheCurrent(cache_generation) ||
 		cache_used >= PERMISSION_CACHE_SLOTS - 1)
 	{
 		MemoryContextReset(PermissionCacheContext);
 		cache_used = 0;
 		cache_generation++;
-		cache_snapshot_completions = snapshot ? snapshot->snapXactCompletionCount : 0;
+		if (snapshot)
+		{
+			cache_snapshot_xmin = snapshot->xmin;
+			cache_snapshot_xmax = snapshot->xmax;
+			cache_snapshot_xcnt = snapshot->xcnt;
+			cache_snapshot_subxcnt = snapshot->subxcnt;
+			cache_snapshot_suboverflowed = snapshot->suboverflowed;
+		}
 		cache_command_id = snapshot ? snapshot->curcid : InvalidCommandId;
 		cache_lxid = snapshot ? lxid : InvalidLocalTransactionId;
 	}
@@ -380,8 +391,10 @@ PermissionCacheCurrent(uint64 generation)
 		cache_lxid != MyProc->lxid || !ActiveSnapshotSet())
 		return false;
 	snapshot = GetActiveSnapshot();
-	return snapshot->snapXactCompletionCount != 0 &&
-		snapshot->snapXactCompletionCount == cache_snapshot_completions &&
+	return snapshot->snapshot_type == SNAPSHOT_MVCC &&
+		snapshot->xmin == cache_snapshot_xmin && snapshot->xmax == cache_snapshot_xmax &&
+		snapshot->xcnt == cache_snapshot_xcnt && snapshot->subxcnt == cache_snapshot_subxcnt &&
+		snapshot->suboverflowed == cache_snapshot_suboverflowed &&
 		snapshot->curcid == cache_command_id;
 }
 
