@@ -146,11 +146,57 @@ ProviderJsonbOk(bool ok, const char *key, const char *value, Jsonb *detail)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
+/* Wipe a decrypted token when the memory holding it goes, on every path. */
+static void
+ProviderWipeToken(void *arg)
+{
+	char	   *token = (char *) arg;
+
+	explicit_bzero(token, strlen(token));
+}
+
+/*
+ * Fill conn from the first row of the current SPI result, whose columns are
+ * (id, name, provider, settings, token, external_id, entity_id), copying
+ * into cxt.  The token is decrypted into cxt and wiped when cxt is reset or
+ * deleted, ERROR included.  Returns the connector's entity id.
+ */
+int64
+ProviderConnectorFromSpi(ProviderConnector *conn, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	HeapTuple	tup = SPI_tuptable->vals[0];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	Datum		token;
+	int64		entity_id;
+
+	memset(conn, 0, sizeof(*conn));
+	conn->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	conn->name = SPI_getvalue(tup, desc, 2);
+	conn->provider = SPI_getvalue(tup, desc, 3);
+	conn->settings = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 4, &isnull));
+	conn->external_id = SPI_getvalue(tup, desc, 6);
+	entity_id = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+	token = SPI_getbinval(tup, desc, 5, &isnull);
+	if (!isnull)
+	{
+		MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
+
+		conn->token = SecretsDecryptToken(DatumGetByteaPP(token), conn->id);
+		cb->func = ProviderWipeToken;
+		cb->arg = conn->token;
+		MemoryContextRegisterResetCallback(cxt, cb);
+	}
+	MemoryContextSwitchTo(old);
+	return entity_id;
+}
+
 /*
  * cloudconn._connector_test(caller oid, connector_id bigint) RETURNS jsonb,
  * SECURITY DEFINER, reached through cloudconn_dispatch.  The permission
  * check is _connector_for_action's (manage); the token is decrypted into
- * memory that is wiped before returning.
+ * the call's memory, wiped when it goes.
  */
 Datum
 cloudconn_connector_test(PG_FUNCTION_ARGS)
@@ -158,13 +204,7 @@ cloudconn_connector_test(PG_FUNCTION_ARGS)
 	Oid			argtypes[2] = {OIDOID, INT8OID};
 	Datum		args[2];
 	ProviderConnector conn;
-	const Provider *provider;
-	HttpClient *http;
-	Jsonb	   *volatile result = NULL;
 	MemoryContext callcxt = CurrentMemoryContext;
-	bool		isnull;
-	Datum		d;
-	bytea	   *token = NULL;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -173,44 +213,13 @@ cloudconn_connector_test(PG_FUNCTION_ARGS)
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
 
-	memset(&conn, 0, sizeof(conn));
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT c.id, c.name, c.provider, c.settings, c.token, c.external_id"
+	if (SPI_execute_with_args("SELECT c.id, c.name, c.provider, c.settings, c.token, c.external_id, c.entity_id"
 							  "  FROM cloudconn._connector_for_action($1, $2, false) c",
 							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not load connector");
-	{
-		MemoryContext spicxt = MemoryContextSwitchTo(callcxt);
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-
-		conn.id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		conn.name = SPI_getvalue(tup, desc, 2);
-		conn.provider = SPI_getvalue(tup, desc, 3);
-		conn.settings = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 4, &isnull));
-		d = SPI_getbinval(tup, desc, 5, &isnull);
-		if (!isnull)
-			token = DatumGetByteaPCopy(d);
-		conn.external_id = SPI_getvalue(tup, desc, 6);
-		MemoryContextSwitchTo(spicxt);
-	}
+	(void) ProviderConnectorFromSpi(&conn, callcxt);
 	SPI_finish();
 
-	provider = ProviderLookup(conn.provider);
-	if (token != NULL)
-		conn.token = SecretsDecryptToken(token, conn.id);
-
-	http = HttpClientCreate();
-	PG_TRY();
-	{
-		result = provider->test(&conn, http);
-	}
-	PG_FINALLY();
-	{
-		if (conn.token != NULL)
-			explicit_bzero(conn.token, strlen(conn.token));
-	}
-	PG_END_TRY();
-
-	PG_RETURN_JSONB_P(result);
+	PG_RETURN_JSONB_P(ProviderLookup(conn.provider)->test(&conn, HttpClientCreate()));
 }

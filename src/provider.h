@@ -93,6 +93,7 @@ typedef struct Provider
 } Provider;
 
 extern const Provider *ProviderLookup(const char *name);
+extern int64 ProviderConnectorFromSpi(ProviderConnector *conn, MemoryContext cxt);
 
 /* jsonb helpers shared by providers */
 extern JsonbValue *ProviderJsonbGet(JsonbContainer *container, const char *key);

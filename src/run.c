@@ -55,7 +55,6 @@
 #include "permission.h"
 #include "provider.h"
 #include "run.h"
-#include "secrets.h"
 
 PG_FUNCTION_INFO_V1(cloudconn_connector_run);
 PG_FUNCTION_INFO_V1(cloudconn_run_progress);
@@ -402,15 +401,6 @@ RunPageDone(DiscoveryContext *ctx, List *raw_resources)
 	pg_atomic_fetch_add_u64(&engine->slot->resources_seen, nrows + nerrors);
 }
 
-/* Wipe the decrypted token when the run's memory goes, on every path. */
-static void
-RunWipeToken(void *arg)
-{
-	char	   *token = (char *) arg;
-
-	explicit_bzero(token, strlen(token));
-}
-
 /* Discover and merge; the caller's transaction commits or aborts it all. */
 static const char *
 RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts, Size *peak_memory,
@@ -422,10 +412,6 @@ RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts,
 	DiscoveryContext ctx;
 	RunEngine	engine;
 	int64		entity_id;
-	bool		isnull;
-	Datum		d;
-	HeapTuple	tup;
-	TupleDesc	desc;
 	const char *status;
 
 	if (SPI_execute_with_args("SELECT id, name, provider, settings, token, external_id, entity_id"
@@ -436,25 +422,7 @@ RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts,
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("connector " INT64_FORMAT " was deleted", connector_id)));
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	memset(&conn, 0, sizeof(conn));
-	conn.id = connector_id;
-	conn.name = SPI_getvalue(tup, desc, 2);
-	conn.provider = SPI_getvalue(tup, desc, 3);
-	conn.settings = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 4, &isnull));
-	conn.external_id = SPI_getvalue(tup, desc, 6);
-	entity_id = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
-	d = SPI_getbinval(tup, desc, 5, &isnull);
-	if (!isnull)
-	{
-		MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
-
-		conn.token = SecretsDecryptToken(DatumGetByteaPP(d), connector_id);
-		cb->func = RunWipeToken;
-		cb->arg = conn.token;
-		MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
-	}
+	entity_id = ProviderConnectorFromSpi(&conn, CurrentMemoryContext);
 
 	memset(&engine, 0, sizeof(engine));
 	engine.provider = ProviderLookup(conn.provider);
@@ -807,16 +775,29 @@ RunWaitTick(void)
 	CHECK_FOR_INTERRUPTS();
 }
 
-static char *
+static const char *
 RunStatus(int64 run_id)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(run_id)};
 
+	char	   *status = NULL;
+
 	if (SPI_execute_with_args("SELECT status FROM cloudconn.run WHERE id = $1", 1, types, args,
-							  NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		return NULL;
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+							  NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		/* a wait can poll for hours: keep nothing per poll */
+		if (value != NULL && strcmp(value, "running") == 0)
+			status = "running";
+		else
+			status = value ? "ended" : NULL;
+		if (value != NULL)
+			pfree(value);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return status;
 }
 
 /*
@@ -883,7 +864,7 @@ cloudconn_connector_run(PG_FUNCTION_ARGS)
 	{
 		for (;;)
 		{
-			char	   *status = RunStatus(run_id);
+			const char *status = RunStatus(run_id);
 
 			if (status == NULL || strcmp(status, "running") != 0)
 				break;

@@ -9,7 +9,6 @@
 set -euo pipefail
 scale=${1:-full}
 here=$(cd "$(dirname "$0")" && pwd)
-sim="$here/../sim"
 . "$here/lib.sh"
 
 case "$scale" in
@@ -18,25 +17,10 @@ case "$scale" in
 	*) echo "usage: $0 [smoke|full]" >&2; exit 2 ;;
 esac
 pages=$(( (droplets + 199) / 200 ))
-token="dop_v1_$(printf '5317%.0s' $(seq 16))"
-
 bench_cluster_start digitalocean
-bash "$sim/make_test_ca.sh" "$BENCH_DIR/ca" >/dev/null
-# the per-minute burst limit is off: this measures cloudconn, not DigitalOcean's quota
-/usr/bin/python3 "$sim/digitalocean_sim.py" --cert "$BENCH_DIR/ca/server.crt" --key "$BENCH_DIR/ca/server.key" \
-	--port 0 --port-file "$BENCH_DIR/do.port" --no-burst-limit --hourly-limit 1000000 --exit-with-parent \
-	>"$BENCH_DIR/do.out" 2>&1 &
-sim_pid=$!
-trap 'kill $sim_pid 2>/dev/null; bench_cluster_stop' EXIT
-for _ in $(seq 100); do [ -s "$BENCH_DIR/do.port" ] && break; sleep 0.1; done
-url="https://127.0.0.1:$(cat "$BENCH_DIR/do.port")"
-curl -sS --cacert "$BENCH_DIR/ca/ca.crt" -X POST "$url/_sim/droplets/generate" \
-	-d "{\"count\": $droplets, \"regions\": [\"ams3\", \"nyc1\", \"fra1\", \"sfo3\"], \"seed\": 1}" >/dev/null
-
-cat >>"$BENCH_DIR/data/postgresql.conf" <<CONF
-cloudconn.ca_file = '$BENCH_DIR/ca/ca.crt'
-cloudconn.digitalocean_api_url = '$url'
-CONF
+bench_start_digitalocean "{\"count\": $droplets, \"regions\": [\"ams3\", \"nyc1\", \"fra1\", \"sfo3\"], \"seed\": 1}"
+token=$DO_TOKEN
+url=$DO_URL
 pg_ctl -D "$BENCH_DIR/data" reload >/dev/null
 sleep 0.5
 

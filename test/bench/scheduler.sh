@@ -9,7 +9,6 @@
 set -euo pipefail
 scale=${1:-full}
 here=$(cd "$(dirname "$0")" && pwd)
-sim="$here/../sim"
 . "$here/lib.sh"
 
 case "$scale" in
@@ -17,23 +16,10 @@ case "$scale" in
 	smoke) connectors=40 ;;
 	*) echo "usage: $0 [smoke|full]" >&2; exit 2 ;;
 esac
-token="dop_v1_$(printf '5317%.0s' $(seq 16))"
-
 bench_cluster_start scheduler
-bash "$sim/make_test_ca.sh" "$BENCH_DIR/ca" >/dev/null
-/usr/bin/python3 "$sim/digitalocean_sim.py" --cert "$BENCH_DIR/ca/server.crt" --key "$BENCH_DIR/ca/server.key" \
-	--port 0 --port-file "$BENCH_DIR/do.port" --no-burst-limit --hourly-limit 100000000 --latency-ms 20 \
-	--exit-with-parent >"$BENCH_DIR/do.out" 2>&1 &
-sim_pid=$!
-trap 'kill $sim_pid 2>/dev/null; bench_cluster_stop' EXIT
-for _ in $(seq 100); do [ -s "$BENCH_DIR/do.port" ] && break; sleep 0.1; done
-url="https://127.0.0.1:$(cat "$BENCH_DIR/do.port")"
-curl -sS --cacert "$BENCH_DIR/ca/ca.crt" -X POST "$url/_sim/droplets/generate" \
-	-d '{"count": 100, "regions": ["ams3"], "seed": 1}' >/dev/null
-
+bench_start_digitalocean '{"count": 100, "regions": ["ams3"], "seed": 1}' --latency-ms 20
+token=$DO_TOKEN
 cat >>"$BENCH_DIR/data/postgresql.conf" <<CONF
-cloudconn.ca_file = '$BENCH_DIR/ca/ca.crt'
-cloudconn.digitalocean_api_url = '$url'
 cloudconn.database = 'postgres'
 cloudconn.scheduler_enabled = on
 max_worker_processes = 24
