@@ -14,7 +14,8 @@ OBJS = \
 	src/provider.o \
 	src/run.o \
 	src/scheduler.o \
-	src/secrets.o
+	src/secrets.o \
+	src/sigv4.o
 
 DATA = $(wildcard sql/cloudconn--*.sql)
 

@@ -191,6 +191,13 @@ CREATE FUNCTION cloudconn._token_matches(connector_id bigint, candidate text) RE
 	LANGUAGE C STRICT VOLATILE SET search_path = pg_catalog, pg_temp
 	AS 'MODULE_PATHNAME', 'cloudconn_token_matches';
 
+/* Private, superuser only: AWS SigV4 signing, proven on the official vectors. */
+CREATE FUNCTION cloudconn._sigv4_sign(method text, path text, query text, headers text[], body text,
+									  access_key_id text, secret_access_key text, session_token text,
+									  region text, service text, amz_date text, sign_session_token boolean,
+									  sign_payload_hash boolean)
+	RETURNS text[] LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_sigv4_sign';
+
 /* Private: a fresh AWS external id from the strong random source. */
 CREATE FUNCTION cloudconn._mint_external_id() RETURNS text
 	LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_mint_external_id';
