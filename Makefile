@@ -5,6 +5,7 @@ EXTENSION = cloudconn
 MODULE_big = cloudconn
 OBJS = \
 	src/cloudconn.o \
+	src/aws.o \
 	src/guc.o \
 	src/caller.o \
 	src/digitalocean.o \

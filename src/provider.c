@@ -23,6 +23,7 @@ PG_FUNCTION_INFO_V1(cloudconn_connector_test);
 
 /* One line per provider. */
 static const Provider *const providers[] = {
+	&aws_provider,
 	&digitalocean_provider,
 };
 

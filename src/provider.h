@@ -103,6 +103,7 @@ extern Jsonb *ProviderJsonbTryParse(const char *text, size_t len);
 extern Jsonb *ProviderJsonbOk(bool ok, const char *key, const char *value, Jsonb *detail);
 
 /* providers */
+extern const Provider aws_provider;
 extern const Provider digitalocean_provider;
 
 #endif							/* CLOUDCONN_PROVIDER_H */

@@ -25,6 +25,13 @@ sub test_ca
 	return $dir;
 }
 
+# Start the AWS simulator (STS and EC2); same handle as below.
+sub start_aws
+{
+	my (%opts) = @_;
+	return start_digitalocean(%opts, script => 'aws_sim.py');
+}
+
 # Start the DigitalOcean simulator; returns a handle with url, log, pid.
 sub start_digitalocean
 {
@@ -32,7 +39,7 @@ sub start_digitalocean
 	my $ca = $opts{ca} // test_ca();
 	my $host = $opts{host} // '127.0.0.1';
 	my $dir = PostgreSQL::Test::Utils::tempdir('do_sim');
-	my @cmd = ('/usr/bin/python3', "$simdir/digitalocean_sim.py",
+	my @cmd = ('/usr/bin/python3', "$simdir/" . ($opts{script} // 'digitalocean_sim.py'),
 		'--host', $host, '--port', '0', '--cert', "$ca/server.crt", '--key', "$ca/server.key",
 		'--port-file', "$dir/port", '--log', "$dir/requests.log", '--exit-with-parent',
 		'--max-lifetime', '3600', @{ $opts{args} // [] });

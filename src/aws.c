@@ -1,0 +1,854 @@
+/*
+ * aws.c
+ *		The AWS provider: the caller's static credentials (environment, else
+ *		the shared credentials file), STS AssumeRole into the platform's
+ *		discovery role (hop 1), then into the customer's role with the
+ *		connector's external id (hop 2), then EC2 DescribeRegions and
+ *		DescribeInstances (MaxResults=1000, NextToken) region by region.
+ *		Every request is signed with SigV4 (sigv4.c).  Instances become CIs
+ *		of type aws_ec2_instance with their ARN as external_id (SPEC §5).
+ *
+ * Secrets (secret keys, session tokens) live only in memory that is wiped
+ * when it goes; the external id is sent only to STS and never put in a
+ * message.  XML is parsed with libxml2 without network access or entity
+ * expansion; documents are freed with the memory context that holds them.
+ */
+#include "postgres.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "http.h"
+#include "provider.h"
+#include "sigv4.h"
+
+#define AWS_STS_VERSION "2011-06-15"
+#define AWS_EC2_VERSION "2016-11-15"
+#define AWS_SESSION_SECONDS 900		/* the shortest AssumeRole allows */
+#define AWS_RENEW_MARGIN_SECS 300	/* renew temporary credentials this early */
+#define AWS_MAX_XML_BYTES (32 * 1024 * 1024)
+
+typedef struct AwsCredentials
+{
+	char	   *access_key_id;
+	char	   *secret_access_key;
+	char	   *session_token;	/* NULL for the caller's static keys */
+	TimestampTz expiration;		/* 0 for static keys */
+} AwsCredentials;
+
+/* The outcome of one AWS call that failed: for messages a customer can act on. */
+typedef struct AwsError
+{
+	long		status;			/* 0 for a transport failure */
+	char	   *code;			/* AWS error code, or NULL */
+	char	   *message;		/* AWS message, or the transport error */
+} AwsError;
+
+/* ------------------------------------------------------------------------
+ * Memory hygiene
+ * ------------------------------------------------------------------------ */
+
+static void
+AwsWipeString(void *arg)
+{
+	char	   *s = (char *) arg;
+
+	explicit_bzero(s, strlen(s));
+}
+
+/* A copy of a secret in the current context, wiped when the context goes. */
+static char *
+AwsSecretCopy(const char *s)
+{
+	char	   *copy = pstrdup(s);
+	MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
+
+	cb->func = AwsWipeString;
+	cb->arg = copy;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	return copy;
+}
+
+static void
+AwsFreeXml(void *arg)
+{
+	xmlFreeDoc((xmlDocPtr) arg);
+}
+
+/*
+ * Parse XML (no network, no entity expansion, no DTD loading); the document
+ * is freed with the current memory context.  NULL if it is not XML.
+ */
+static xmlDocPtr
+AwsParseXml(const char *body, size_t len)
+{
+	xmlDocPtr	doc;
+	MemoryContextCallback *cb;
+
+	if (len == 0 || len > AWS_MAX_XML_BYTES)
+		return NULL;
+	doc = xmlReadMemory(body, (int) len, NULL, NULL,
+						XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (doc == NULL)
+		return NULL;
+	cb = palloc(sizeof(MemoryContextCallback));
+	cb->func = AwsFreeXml;
+	cb->arg = doc;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	return doc;
+}
+
+static bool
+AwsIsElement(xmlNodePtr n, const char *name)
+{
+	return n != NULL && n->type == XML_ELEMENT_NODE && strcmp((const char *) n->name, name) == 0;
+}
+
+/* First child element named name (namespaces ignored), or NULL. */
+static xmlNodePtr
+AwsChild(xmlNodePtr parent, const char *name)
+{
+	if (parent == NULL)
+		return NULL;
+	for (xmlNodePtr n = parent->children; n != NULL; n = n->next)
+	{
+		if (AwsIsElement(n, name))
+			return n;
+	}
+	return NULL;
+}
+
+/* First descendant element named name, depth first. */
+static xmlNodePtr
+AwsFind(xmlNodePtr node, const char *name)
+{
+	for (xmlNodePtr n = node; n != NULL; n = n->next)
+	{
+		xmlNodePtr	found;
+
+		if (AwsIsElement(n, name))
+			return n;
+		if ((found = AwsFind(n->children, name)) != NULL)
+			return found;
+	}
+	return NULL;
+}
+
+/* Text of an element (palloc'd), or NULL. */
+static char *
+AwsText(xmlNodePtr n)
+{
+	xmlChar    *content;
+	char	   *s;
+
+	if (n == NULL)
+		return NULL;
+	content = xmlNodeGetContent(n);
+	if (content == NULL)
+		return NULL;
+	s = pstrdup((const char *) content);
+	xmlFree(content);
+	return s;
+}
+
+static char *
+AwsChildText(xmlNodePtr parent, const char *name)
+{
+	return AwsText(AwsChild(parent, name));
+}
+
+/* ------------------------------------------------------------------------
+ * Caller credentials
+ * ------------------------------------------------------------------------ */
+
+static char *
+AwsCredentialsPath(void)
+{
+	const char *env = getenv("AWS_SHARED_CREDENTIALS_FILE");
+	const char *home;
+	struct passwd *pw;
+
+	if (cloudconn_aws_credentials_file && cloudconn_aws_credentials_file[0])
+		return pstrdup(cloudconn_aws_credentials_file);
+	if (env && env[0])
+		return pstrdup(env);
+	pw = getpwuid(geteuid());
+	home = pw ? pw->pw_dir : getenv("HOME");
+	return home ? psprintf("%s/.aws/credentials", home) : NULL;
+}
+
+static char *
+AwsTrim(char *s)
+{
+	char	   *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+		*--end = '\0';
+	return s;
+}
+
+/*
+ * The caller's keys, by the AWS convention: the server's environment, else
+ * the profile cloudconn.aws_profile of the shared credentials file.
+ */
+static bool
+AwsCallerCredentials(AwsCredentials *out, char **error)
+{
+	const char *id = getenv("AWS_ACCESS_KEY_ID");
+	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
+	char	   *path;
+	FILE	   *f;
+	char		line[4096];
+	bool		in_profile = false;
+
+	memset(out, 0, sizeof(*out));
+	if (id && id[0] && secret && secret[0])
+	{
+		const char *token = getenv("AWS_SESSION_TOKEN");
+
+		out->access_key_id = pstrdup(id);
+		out->secret_access_key = AwsSecretCopy(secret);
+		out->session_token = (token && token[0]) ? AwsSecretCopy(token) : NULL;
+		return true;
+	}
+
+	path = AwsCredentialsPath();
+	f = path ? AllocateFile(path, "r") : NULL;
+	if (f == NULL)
+	{
+		*error = psprintf("no AWS credentials for the platform caller: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set in the server's environment, and the shared credentials file %s%s%s could not be read",
+						  path ? "\"" : "", path ? path : "(none)", path ? "\"" : "");
+		return false;
+	}
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		char	   *l = AwsTrim(line);
+		char	   *eq;
+
+		if (l[0] == '[')
+		{
+			char	   *end = strchr(l, ']');
+
+			if (end)
+				*end = '\0';
+			in_profile = strcmp(AwsTrim(l + 1), cloudconn_aws_profile) == 0;
+			continue;
+		}
+		if (!in_profile || l[0] == '#' || l[0] == ';' || (eq = strchr(l, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		if (strcmp(AwsTrim(l), "aws_access_key_id") == 0)
+			out->access_key_id = pstrdup(AwsTrim(eq + 1));
+		else if (strcmp(AwsTrim(l), "aws_secret_access_key") == 0)
+			out->secret_access_key = AwsSecretCopy(AwsTrim(eq + 1));
+		else if (strcmp(AwsTrim(l), "aws_session_token") == 0)
+			out->session_token = AwsSecretCopy(AwsTrim(eq + 1));
+	}
+	explicit_bzero(line, sizeof(line));
+	FreeFile(f);
+	if (out->access_key_id == NULL || out->secret_access_key == NULL)
+	{
+		*error = psprintf("no AWS credentials for the platform caller in profile \"%s\" of \"%s\"",
+						  cloudconn_aws_profile, path);
+		return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Signed Query API requests
+ * ------------------------------------------------------------------------ */
+
+static char *
+AwsEndpoint(const char *pattern, const char *region)
+{
+	StringInfoData buf;
+	const char *p = pattern;
+	const char *at;
+
+	initStringInfo(&buf);
+	while ((at = strstr(p, "{region}")) != NULL)
+	{
+		appendBinaryStringInfo(&buf, p, at - p);
+		appendStringInfoString(&buf, region);
+		p = at + strlen("{region}");
+	}
+	appendStringInfoString(&buf, p);
+	return buf.data;
+}
+
+static char *
+AwsStsEndpoint(void)
+{
+	if (cloudconn_aws_sts_endpoint && cloudconn_aws_sts_endpoint[0])
+		return AwsEndpoint(cloudconn_aws_sts_endpoint, cloudconn_aws_region);
+	return psprintf("https://sts.%s.amazonaws.com", cloudconn_aws_region);
+}
+
+/* "host" or "host:port" of an https URL, as the Host header carries it. */
+static char *
+AwsHostHeader(const char *url)
+{
+	char	   *origin = HttpUrlOrigin(url);
+	char	   *host;
+	size_t		len;
+
+	if (origin == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("AWS endpoint \"%s\" is not an https URL", url)));
+	host = origin + strlen("https://");
+	len = strlen(host);
+	if (len > 4 && strcmp(host + len - 4, ":443") == 0)
+		host[len - 4] = '\0';
+	return host;
+}
+
+/*
+ * POST a signed Query API request.  Returns the parsed XML body of a 200,
+ * or NULL with *err describing the failure (AWS's code and message, or the
+ * transport error).
+ */
+static xmlDocPtr
+AwsCall(HttpClient *http, const char *url, const char *region, const char *service,
+		const AwsCredentials *cred, const char *body, AwsError *err)
+{
+	SigV4Request sreq;
+	SigV4Credentials scred;
+	SigV4Signature sig;
+	HttpRequest hreq;
+	HttpResponse resp;
+	const char *headers[4];
+	char	   *host = AwsHostHeader(url);
+	char	   *auth;
+	char	   *token_header = NULL;
+	xmlDocPtr	doc;
+	bool		ok;
+	int			nheaders = 0;
+
+	memset(err, 0, sizeof(*err));
+	memset(&sreq, 0, sizeof(sreq));
+	sreq.method = "POST";
+	sreq.path = "/";
+	sreq.header_names = list_make2("host", "content-type");
+	sreq.header_values = list_make2(host, "application/x-www-form-urlencoded; charset=utf-8");
+	sreq.body = body;
+	sreq.body_len = strlen(body);
+	sreq.region = region;
+	sreq.service = service;
+	sreq.amz_date = SigV4AmzDate(GetCurrentTimestamp());
+	sreq.sign_session_token = true;
+	scred.access_key_id = cred->access_key_id;
+	scred.secret_access_key = cred->secret_access_key;
+	scred.session_token = cred->session_token;
+	SigV4Sign(&sreq, &scred, &sig);
+
+	auth = AwsSecretCopy(psprintf("Authorization: %s", sig.authorization));
+	headers[nheaders++] = psprintf("Host: %s", host);
+	headers[nheaders++] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8";
+	headers[nheaders++] = psprintf("X-Amz-Date: %s", sreq.amz_date);
+	if (cred->session_token)
+	{
+		token_header = AwsSecretCopy(psprintf("X-Amz-Security-Token: %s", cred->session_token));
+		headers[nheaders++] = token_header;
+	}
+	{
+		const char *all[5];
+
+		for (int i = 0; i < nheaders; i++)
+			all[i] = headers[i];
+		all[nheaders] = auth;
+		memset(&hreq, 0, sizeof(hreq));
+		hreq.method = "POST";
+		hreq.url = url;
+		hreq.headers = all;
+		hreq.nheaders = nheaders + 1;
+		hreq.body = body;
+		hreq.body_len = strlen(body);
+		ok = HttpPerform(http, &hreq, &resp);
+	}
+
+	if (!ok)
+	{
+		err->message = resp.transport_error;
+		return NULL;
+	}
+	doc = AwsParseXml(resp.body.data, resp.body.len);
+	if (resp.status == 200 && doc != NULL)
+		return doc;
+
+	err->status = resp.status;
+	if (doc != NULL)
+	{
+		xmlNodePtr	e = AwsFind(xmlDocGetRootElement(doc), "Error");
+
+		err->code = AwsChildText(e, "Code");
+		err->message = AwsChildText(e, "Message");
+	}
+	if (err->message == NULL)
+		err->message = resp.status == 200 ? pstrdup("the response is not well-formed XML")
+			: psprintf("HTTP %ld", resp.status);
+	return NULL;
+}
+
+static char *
+AwsFormValue(const char *v)
+{
+	return SigV4UriEncode(v, false);
+}
+
+/* STS AssumeRole; the new credentials live in the current context. */
+static bool
+AwsAssumeRole(HttpClient *http, const AwsCredentials *cred, const char *role_arn,
+			  const char *session_name, const char *external_id,
+			  AwsCredentials *out, char **assumed_arn, AwsError *err)
+{
+	StringInfoData body;
+	xmlDocPtr	doc;
+	xmlNodePtr	result,
+				creds;
+	char	   *expiration;
+
+	initStringInfo(&body);
+	appendStringInfo(&body, "Action=AssumeRole&Version=%s&RoleArn=%s&RoleSessionName=%s&DurationSeconds=%d",
+					 AWS_STS_VERSION, AwsFormValue(role_arn), AwsFormValue(session_name), AWS_SESSION_SECONDS);
+	if (external_id)
+		appendStringInfo(&body, "&ExternalId=%s", AwsFormValue(external_id));
+	doc = AwsCall(http, AwsStsEndpoint(), cloudconn_aws_region, "sts", cred, body.data, err);
+	explicit_bzero(body.data, body.len);
+	if (doc == NULL)
+		return false;
+
+	result = AwsFind(xmlDocGetRootElement(doc), "AssumeRoleResult");
+	creds = AwsChild(result, "Credentials");
+	memset(out, 0, sizeof(*out));
+	out->access_key_id = AwsChildText(creds, "AccessKeyId");
+	{
+		char	   *secret = AwsChildText(creds, "SecretAccessKey");
+		char	   *token = AwsChildText(creds, "SessionToken");
+
+		out->secret_access_key = secret ? AwsSecretCopy(secret) : NULL;
+		out->session_token = token ? AwsSecretCopy(token) : NULL;
+		if (secret)
+			explicit_bzero(secret, strlen(secret));
+		if (token)
+			explicit_bzero(token, strlen(token));
+	}
+	expiration = AwsChildText(creds, "Expiration");
+	if (assumed_arn)
+		*assumed_arn = AwsChildText(AwsChild(result, "AssumedRoleUser"), "Arn");
+	if (out->access_key_id == NULL || out->secret_access_key == NULL || out->session_token == NULL)
+	{
+		err->message = pstrdup("the AssumeRole response has no credentials");
+		return false;
+	}
+	out->expiration = expiration
+		? DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(expiration),
+												  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))
+		: GetCurrentTimestamp() + (TimestampTz) AWS_SESSION_SECONDS * USECS_PER_SEC;
+	return true;
+}
+
+/* What a customer reads when a hop fails (never the external id). */
+static char *
+AwsExplainHop(int hop, const char *role_arn, const AwsError *err)
+{
+	const char *code = err->code ? err->code : "";
+
+	if (err->status == 0)
+		return psprintf("hop %d (AssumeRole into %s): could not reach AWS STS: %s", hop, role_arn, err->message);
+	if (hop == 2 && strcmp(code, "AccessDenied") == 0)
+		return psprintf("hop 2 (AssumeRole into %s) was denied: the role may not exist, the CloudFormation stack of aws_cloudformation_template() may not be applied in that account, or its external id may not match this connector's",
+						role_arn);
+	if (hop == 1 && (strcmp(code, "AccessDenied") == 0 || strcmp(code, "InvalidClientTokenId") == 0 ||
+					 strcmp(code, "SignatureDoesNotMatch") == 0))
+		return psprintf("hop 1 (AssumeRole into the platform's discovery role %s) failed with %s: the platform's caller credentials are not allowed to assume it; check cloudconn.aws_discovery_role_arn and the caller's keys",
+						role_arn, code);
+	return psprintf("hop %d (AssumeRole into %s) failed: HTTP %ld %s: %s", hop, role_arn, err->status,
+					code, err->message);
+}
+
+/*
+ * The two-hop chain.  Returns the customer role's credentials, or false
+ * with *error set (a message naming the hop).
+ */
+static bool
+AwsChain(HttpClient *http, ProviderConnector *conn, AwsCredentials *customer, char **assumed_arn,
+		 char **error)
+{
+	AwsCredentials caller,
+				discovery;
+	AwsError	err;
+	char	   *account = ProviderJsonbString(&conn->settings->root, "account_id");
+	char	   *customer_role;
+	char	   *session = psprintf("cloudconn-connector-" INT64_FORMAT, conn->id);
+
+	if (cloudconn_aws_discovery_role_arn == NULL || cloudconn_aws_discovery_role_arn[0] == '\0')
+	{
+		*error = pstrdup("cloudconn.aws_discovery_role_arn is not set");
+		return false;
+	}
+	if (account == NULL || conn->external_id == NULL)
+	{
+		*error = pstrdup("the connector has no AWS account id or external id");
+		return false;
+	}
+	if (!AwsCallerCredentials(&caller, error))
+		return false;
+	if (!AwsAssumeRole(http, &caller, cloudconn_aws_discovery_role_arn, "cloudconn-discovery", NULL,
+					   &discovery, NULL, &err))
+	{
+		*error = AwsExplainHop(1, cloudconn_aws_discovery_role_arn, &err);
+		return false;
+	}
+	customer_role = psprintf("arn:aws:iam::%s:role/%s", account, cloudconn_aws_customer_role_name);
+	if (!AwsAssumeRole(http, &discovery, customer_role, session, conn->external_id,
+					   customer, assumed_arn, &err))
+	{
+		*error = AwsExplainHop(2, customer_role, &err);
+		return false;
+	}
+	return true;
+}
+
+static Jsonb *
+AwsTest(ProviderConnector *conn, HttpClient *http)
+{
+	AwsCredentials customer;
+	char	   *assumed = NULL;
+	char	   *error = NULL;
+
+	if (!AwsChain(http, conn, &customer, &assumed, &error))
+		return ProviderJsonbOk(false, "error", error, NULL);
+	return ProviderJsonbOk(true, "assumed_role_arn", assumed ? assumed : "", NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Discovery
+ * ------------------------------------------------------------------------ */
+
+typedef struct AwsSession
+{
+	HttpClient *http;
+	ProviderConnector *conn;
+	AwsCredentials customer;
+	MemoryContext cxt;			/* holds the current credentials */
+} AwsSession;
+
+/* (Re)assume the chain when the credentials are about to expire. */
+static void
+AwsEnsureCredentials(AwsSession *s, bool force)
+{
+	char	   *error = NULL;
+	MemoryContext old;
+
+	if (!force && s->customer.access_key_id != NULL &&
+		s->customer.expiration - GetCurrentTimestamp() > (TimestampTz) AWS_RENEW_MARGIN_SECS * USECS_PER_SEC)
+		return;
+	MemoryContextReset(s->cxt);	/* wipes the old secrets */
+	old = MemoryContextSwitchTo(s->cxt);
+	if (!AwsChain(s->http, s->conn, &s->customer, NULL, &error))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("%s", error)));
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+AwsExpiredError(const AwsError *err)
+{
+	return err->code && (strcmp(err->code, "ExpiredToken") == 0 || strcmp(err->code, "RequestExpired") == 0 ||
+						 strcmp(err->code, "ExpiredTokenException") == 0);
+}
+
+/* An EC2 call in a region, renewing the credentials once if they expired. */
+static xmlDocPtr
+AwsEc2(AwsSession *s, const char *region, const char *body, AwsError *err)
+{
+	char	   *url = AwsEndpoint(cloudconn_aws_ec2_endpoint, region);
+	xmlDocPtr	doc;
+
+	AwsEnsureCredentials(s, false);
+	doc = AwsCall(s->http, url, region, "ec2", &s->customer, body, err);
+	if (doc == NULL && AwsExpiredError(err))
+	{
+		AwsEnsureCredentials(s, true);
+		doc = AwsCall(s->http, url, region, "ec2", &s->customer, body, err);
+	}
+	return doc;
+}
+
+static List *
+AwsRegions(AwsSession *s)
+{
+	JsonbValue *configured = ProviderJsonbGet(&s->conn->settings->root, "regions");
+	List	   *regions = NIL;
+	AwsError	err;
+	xmlDocPtr	doc;
+	xmlNodePtr	info;
+
+	if (configured && configured->type == jbvBinary && JsonContainerSize(configured->val.binary.data) > 0)
+	{
+		for (int i = 0; i < (int) JsonContainerSize(configured->val.binary.data); i++)
+		{
+			JsonbValue *v = getIthJsonbValueFromContainer(configured->val.binary.data, i);
+
+			if (v && v->type == jbvString)
+				regions = lappend(regions, pnstrdup(v->val.string.val, v->val.string.len));
+		}
+		return regions;
+	}
+	doc = AwsEc2(s, cloudconn_aws_region, "Action=DescribeRegions&Version=" AWS_EC2_VERSION, &err);
+	if (doc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("EC2 DescribeRegions failed: HTTP %ld %s: %s", err.status,
+						err.code ? err.code : "", err.message)));
+	info = AwsFind(xmlDocGetRootElement(doc), "regionInfo");
+	for (xmlNodePtr item = info ? info->children : NULL; item; item = item->next)
+	{
+		char	   *name;
+
+		if (!AwsIsElement(item, "item"))
+			continue;
+		name = AwsChildText(item, "regionName");
+		if (name)
+			regions = lappend(regions, name);
+	}
+	return regions;
+}
+
+static void
+AwsAppendMember(StringInfo buf, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	if (buf->len > 1)
+		appendStringInfoString(buf, ", ");
+	escape_json(buf, key);
+	appendStringInfoString(buf, ": ");
+	escape_json(buf, value);
+}
+
+/* An instance as a JSON object: the raw resource handed to AwsMap. */
+static char *
+AwsInstanceJson(xmlNodePtr inst, const char *region, const char *account)
+{
+	StringInfoData buf;
+	static const char *const fields[] = {"instanceId", "imageId", "privateDnsName", "dnsName",
+		"instanceType", "launchTime", "platformDetails", "privateIpAddress", "ipAddress",
+	"subnetId", "vpcId"};
+	xmlNodePtr	tags = AwsChild(inst, "tagSet");
+	bool		first = true;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	AwsAppendMember(&buf, "region", region);
+	AwsAppendMember(&buf, "account", account);
+	for (int i = 0; i < (int) lengthof(fields); i++)
+	{
+		char	   *v = AwsChildText(inst, fields[i]);
+
+		if (v && v[0])
+			AwsAppendMember(&buf, fields[i], v);
+	}
+	AwsAppendMember(&buf, "state", AwsChildText(AwsChild(inst, "instanceState"), "name"));
+	AwsAppendMember(&buf, "availabilityZone", AwsChildText(AwsChild(inst, "placement"), "availabilityZone"));
+	appendStringInfoString(&buf, ", \"tags\": {");
+	for (xmlNodePtr item = tags ? tags->children : NULL; item; item = item->next)
+	{
+		char	   *k,
+				   *v;
+
+		if (!AwsIsElement(item, "item"))
+			continue;
+		k = AwsChildText(item, "key");
+		v = AwsChildText(item, "value");
+		if (k == NULL)
+			continue;
+		if (!first)
+			appendStringInfoString(&buf, ", ");
+		first = false;
+		escape_json(&buf, k);
+		appendStringInfoString(&buf, ": ");
+		escape_json(&buf, v ? v : "");
+	}
+	appendStringInfoString(&buf, "}}");
+	return buf.data;
+}
+
+/* List one region page by page; false with *error if the region failed. */
+static bool
+AwsDiscoverRegion(DiscoveryContext *ctx, AwsSession *s, const char *region, const char *account,
+				  char **error)
+{
+	char	   *next = NULL;
+	MemoryContext pagecxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn aws page",
+												  ALLOCSET_DEFAULT_SIZES);
+
+	do
+	{
+		MemoryContext old = MemoryContextSwitchTo(pagecxt);
+		StringInfoData body;
+		AwsError	err;
+		xmlDocPtr	doc;
+		xmlNodePtr	root,
+					reservations;
+		List	   *raw = NIL;
+		char	   *token;
+
+		initStringInfo(&body);
+		appendStringInfo(&body, "Action=DescribeInstances&Version=%s&MaxResults=1000", AWS_EC2_VERSION);
+		if (next)
+			appendStringInfo(&body, "&NextToken=%s", AwsFormValue(next));
+		doc = AwsEc2(s, region, body.data, &err);
+		if (doc == NULL)
+		{
+			MemoryContextSwitchTo(old);
+			*error = err.status
+				? psprintf("region %s: EC2 DescribeInstances failed: HTTP %ld %s: %s", region, err.status,
+						   err.code ? err.code : "", err.message)
+				: psprintf("region %s: %s", region, err.message);
+			MemoryContextDelete(pagecxt);
+			return false;
+		}
+		root = xmlDocGetRootElement(doc);
+		reservations = AwsFind(root, "reservationSet");
+		for (xmlNodePtr r = reservations ? reservations->children : NULL; r; r = r->next)
+		{
+			xmlNodePtr	instances;
+
+			if (!AwsIsElement(r, "item"))
+				continue;
+			instances = AwsChild(r, "instancesSet");
+			for (xmlNodePtr i = instances ? instances->children : NULL; i; i = i->next)
+			{
+				char	   *json;
+
+				if (!AwsIsElement(i, "item"))
+					continue;
+				json = AwsInstanceJson(i, region, account);
+				raw = lappend(raw, &ProviderJsonbParse(json, strlen(json), "an EC2 instance")->root);
+			}
+		}
+		token = AwsChildText(root, "nextToken");
+		ctx->page_done(ctx, raw);
+		MemoryContextSwitchTo(old);
+		if (next)
+			pfree(next);
+		next = (token && token[0]) ? pstrdup(token) : NULL;
+		MemoryContextReset(pagecxt);
+	} while (next != NULL);
+	MemoryContextDelete(pagecxt);
+	return true;
+}
+
+static void
+AwsDiscover(DiscoveryContext *ctx)
+{
+	AwsSession	s;
+	List	   *regions;
+	ListCell   *lc;
+	char	   *account = ProviderJsonbString(&ctx->connector->settings->root, "account_id");
+
+	memset(&s, 0, sizeof(s));
+	s.http = ctx->http;
+	s.conn = ctx->connector;
+	s.cxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn aws credentials", ALLOCSET_SMALL_SIZES);
+	AwsEnsureCredentials(&s, true);
+	regions = AwsRegions(&s);
+
+	/* one failing region makes the run partial; the others still merge */
+	foreach(lc, regions)
+	{
+		char	   *region = (char *) lfirst(lc);
+		char	   *error = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!AwsDiscoverRegion(ctx, &s, region, account, &error))
+		{
+			ctx->failed_scopes = lappend(ctx->failed_scopes, region);
+			ctx->scope_errors = lappend(ctx->scope_errors, error);
+		}
+	}
+	if (regions != NIL && list_length(ctx->failed_scopes) == list_length(regions))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("no region could be listed: %s", (char *) linitial(ctx->scope_errors))));
+	MemoryContextDelete(s.cxt);
+}
+
+static bool
+AwsMap(ProviderConnector *conn, JsonbContainer *raw, MappedResource *out, char **error)
+{
+	char	   *id = ProviderJsonbString(raw, "instanceId");
+	char	   *region = ProviderJsonbString(raw, "region");
+	char	   *account = ProviderJsonbString(raw, "account");
+	char	   *state = ProviderJsonbString(raw, "state");
+	JsonbValue *tags = ProviderJsonbGet(raw, "tags");
+	char	   *name = NULL;
+	char	   *public_ip = ProviderJsonbString(raw, "ipAddress");
+	char	   *private_ip = ProviderJsonbString(raw, "privateIpAddress");
+	char	   *dns = ProviderJsonbString(raw, "dnsName");
+	StringInfoData attrs;
+
+	memset(out, 0, sizeof(*out));
+	if (id == NULL || strncmp(id, "i-", 2) != 0 || strlen(id) > 32 || region == NULL || account == NULL)
+	{
+		*error = pstrdup("an EC2 instance in the listing has no valid instance id");
+		return false;
+	}
+	out->external_id = psprintf("arn:aws:ec2:%s:%s:instance/%s", region, account, id);
+	if (tags && tags->type == jbvBinary)
+		name = ProviderJsonbString(tags->val.binary.data, "Name");
+	out->ci_type = "aws_ec2_instance";
+	out->name = (name && name[0]) ? name : id;
+	out->hostname = (dns && dns[0]) ? dns : ProviderJsonbString(raw, "privateDnsName");
+	out->ip_address = (public_ip && public_ip[0]) ? public_ip : private_ip;
+	out->os_info = ProviderJsonbString(raw, "platformDetails");
+	out->scope = region;
+	/* a terminated instance refreshes its CI but never creates one */
+	out->create_if_new = state == NULL || strcmp(state, "terminated") != 0;
+
+	initStringInfo(&attrs);
+	appendStringInfoChar(&attrs, '{');
+	AwsAppendMember(&attrs, "region", region);
+	AwsAppendMember(&attrs, "state", state);
+	AwsAppendMember(&attrs, "instance_type", ProviderJsonbString(raw, "instanceType"));
+	AwsAppendMember(&attrs, "availability_zone", ProviderJsonbString(raw, "availabilityZone"));
+	AwsAppendMember(&attrs, "vpc_id", ProviderJsonbString(raw, "vpcId"));
+	AwsAppendMember(&attrs, "subnet_id", ProviderJsonbString(raw, "subnetId"));
+	AwsAppendMember(&attrs, "image_id", ProviderJsonbString(raw, "imageId"));
+	AwsAppendMember(&attrs, "launch_time", ProviderJsonbString(raw, "launchTime"));
+	AwsAppendMember(&attrs, "private_ip", private_ip);
+	if (tags && tags->type == jbvBinary)
+	{
+		appendStringInfoString(&attrs, ", \"tags\": ");
+		(void) JsonbToCString(&attrs, tags->val.binary.data, tags->val.binary.len);
+	}
+	appendStringInfoChar(&attrs, '}');
+	out->attributes = attrs.data;
+	return true;
+}
+
+const Provider aws_provider = {
+	.name = "aws",
+	.test = AwsTest,
+	.discover = AwsDiscover,
+	.map = AwsMap,
+};

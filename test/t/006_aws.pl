@@ -1,0 +1,93 @@
+# AWS end to end against the simulator (test/sim/aws_sim.py), which verifies
+# SigV4 on every request and enforces the two-hop chain with the trust
+# policy of the template aws_cloudformation_template() produced.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::Bin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use CloudconnSim;
+
+my $sim = CloudconnSim::start_aws();
+my $account = '444455556666';
+my $creds = PostgreSQL::Test::Utils::tempdir('aws') . '/credentials';
+open(my $fh, '>', $creds) or die $!;
+print $fh "[default]\naws_access_key_id = AKIASIMULATORCALLER2\naws_secret_access_key = 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\n";
+close $fh;
+chmod 0600, $creds;
+
+my $node = CloudconnSim::cluster('aws', $sim->ca_file, qq{
+cloudconn.aws_credentials_file = '$creds'
+cloudconn.aws_sts_endpoint = '@{[$sim->url]}'
+cloudconn.aws_ec2_endpoint = '@{[$sim->url]}/'
+cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole'
+cloudconn.http_max_retries = 1
+log_min_messages = debug5
+log_statement = none
+log_min_error_statement = panic
+});
+sub sql { $node->safe_psql('postgres', $_[0]) }
+
+sql(q{CREATE EXTENSION cloudconn CASCADE; INSERT INTO cloudconn.entity (id, name) VALUES (1, 'root');});
+my $c = sql(qq{SELECT cloudconn.connector_create(1, 'prod', 'aws', 'manual',
+	'{"account_id": "$account", "regions": ["eu-west-1", "us-east-1", "ap-southeast-2"]}')});
+my $external_id = sql("SELECT external_id FROM cloudconn.connector WHERE id = $c");
+
+# before the customer applied the template: hop 2 is denied, and says why
+like(sql("SELECT cloudconn.connector_test($c)"),
+	qr/"ok": false, "error": "hop 2 \(AssumeRole into arn:aws:iam::$account:role\/AnzenCustomerDiscoveryRole\) was denied: the role may not exist, the CloudFormation stack/,
+	'without the customer role: hop 2 denied, with what to check');
+
+$sim->control('POST', "/_sim/accounts/$account/apply-template", sql("SELECT cloudconn.aws_cloudformation_template($c)"));
+is(sql("SELECT cloudconn.connector_test($c)"),
+	qq({"ok": true, "assumed_role_arn": "arn:aws:sts::$account:assumed-role/AnzenCustomerDiscoveryRole/cloudconn-connector-$c"}),
+	'with the template applied: the exact assumed-role ARN');
+
+# another connector for the same account has another external id: denied
+my $other = sql(qq{SELECT cloudconn.connector_create(1, 'other', 'aws', 'manual', '{"account_id": "$account"}')});
+like(sql("SELECT cloudconn.connector_test($other)"), qr/"ok": false, "error": "hop 2 .* external id may not match/,
+	'a wrong external id: denied at hop 2');
+unlike(sql("SELECT cloudconn.connector_test($other)"), qr/\Q$external_id\E/, 'the message never shows an external id');
+
+# three regions, several pages in one, some terminated instances
+$sim->control('POST', "/_sim/accounts/$account/regions/eu-west-1/instances/generate", { count => 2300, seed => 1, states => ['running'] });
+$sim->control('POST', "/_sim/accounts/$account/regions/us-east-1/instances/generate", { count => 40, seed => 2, states => ['running', 'stopped'] });
+$sim->control('POST', "/_sim/accounts/$account/regions/ap-southeast-2/instances/generate", { count => 20, seed => 3, states => ['running', 'terminated'] });
+$sim->control('DELETE', '/_sim/log');
+my $run = sql("SELECT cloudconn.connector_run($c)");
+is(sql("SELECT status, discovered, created, unchanged FROM cloudconn.runs WHERE id = $run"), 'succeeded|2360|2350|10',
+	'a run over three regions: terminated instances are not created');
+is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $c
+	AND external_id ~ '^arn:aws:ec2:(eu-west-1|us-east-1|ap-southeast-2):$account:instance/i-[0-9a-f]+\$'
+	AND ci_type = 'aws_ec2_instance'}), '2350', 'CIs carry instance ARNs');
+
+my $log = $sim->log_entries;
+is(scalar(grep { !$_->{signature_valid} } @$log), 0, 'every request was signed and verified');
+is(scalar(grep { $_->{external_id_present} && $_->{service} ne 'sts' } @$log), 0, 'the external id went only to STS');
+cmp_ok(scalar(grep { ($_->{action} // '') eq 'DescribeInstances' && ($_->{region} // '') eq 'eu-west-1' } @$log), '>=', 3,
+	'eu-west-1 took several pages');
+
+my $rerun = sql("SELECT cloudconn.connector_run($c)");
+is(sql("SELECT status, created, updated, unchanged FROM cloudconn.runs WHERE id = $rerun"), 'succeeded|0|0|2360',
+	'an unchanged re-run changes nothing');
+
+# a failing region: partial, the others merged, nothing in it marked missing
+# (the region's instances are gone too: only its failure keeps them from
+# being marked missing)
+$sim->control('POST', "/_sim/accounts/$account/regions/us-east-1/instances", []);
+$sim->faults({ kind => 'auth_failure', service => 'ec2', region => 'us-east-1', times => -1 });
+my $partial = sql("SELECT cloudconn.connector_run($c)");
+is(sql("SELECT status FROM cloudconn.runs WHERE id = $partial"), 'partial', 'a failing region makes the run partial');
+like(sql("SELECT message FROM cloudconn.run_errors WHERE run_id = $partial"), qr/^region us-east-1: EC2 DescribeInstances failed: HTTP 401 AuthFailure/,
+	'the region error is recorded');
+is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $c AND missing_since IS NOT NULL}),
+	'0', 'nothing in the failed region was marked missing');
+
+$node->stop;
+my $server_log = slurp_file($node->logfile);
+unlike($server_log, qr/\Q$external_id\E/, 'the external id is not in the server log (debug5)');
+unlike($server_log, qr/wJalrXUtnFEMI\/K7MDENG\/bPxRfiCYSIMCALLER1/, 'nor the caller secret');
+$sim->stop;
+done_testing();
