@@ -68,17 +68,25 @@ AwsWipeString(void *arg)
 	explicit_bzero(s, strlen(s));
 }
 
-/* A copy of a secret in the current context, wiped when the context goes. */
+/*
+ * A string holding a secret, allocated in the current context: it is wiped
+ * when the context is reset or deleted, ERROR included.
+ */
 static char *
-AwsSecretCopy(const char *s)
+AwsWipeLater(char *s)
 {
-	char	   *copy = pstrdup(s);
 	MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
 
 	cb->func = AwsWipeString;
-	cb->arg = copy;
+	cb->arg = s;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
-	return copy;
+	return s;
+}
+
+static char *
+AwsSecretCopy(const char *s)
+{
+	return AwsWipeLater(pstrdup(s));
 }
 
 static void
@@ -103,6 +111,12 @@ AwsParseXml(const char *body, size_t len)
 						XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	if (doc == NULL)
 		return NULL;
+	/* AWS never sends a DTD; one here could only declare entities to expand */
+	if (doc->intSubset != NULL || doc->extSubset != NULL)
+	{
+		xmlFreeDoc(doc);
+		return NULL;
+	}
 	cb = palloc(sizeof(MemoryContextCallback));
 	cb->func = AwsFreeXml;
 	cb->arg = doc;
@@ -358,13 +372,13 @@ AwsCall(HttpClient *http, const char *url, const char *region, const char *servi
 	scred.session_token = cred->session_token;
 	SigV4Sign(&sreq, &scred, &sig);
 
-	auth = AwsSecretCopy(psprintf("Authorization: %s", sig.authorization));
+	auth = AwsWipeLater(psprintf("Authorization: %s", sig.authorization));
 	headers[nheaders++] = psprintf("Host: %s", host);
 	headers[nheaders++] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8";
 	headers[nheaders++] = psprintf("X-Amz-Date: %s", sreq.amz_date);
 	if (cred->session_token)
 	{
-		token_header = AwsSecretCopy(psprintf("X-Amz-Security-Token: %s", cred->session_token));
+		token_header = AwsWipeLater(psprintf("X-Amz-Security-Token: %s", cred->session_token));
 		headers[nheaders++] = token_header;
 	}
 	{
