@@ -15,6 +15,7 @@ my $account = '444455556666';
 my $creds = PostgreSQL::Test::Utils::tempdir('aws') . '/credentials';
 open(my $fh, '>', $creds) or die $!;
 print $fh "[default]\naws_access_key_id = AKIASIMULATORCALLER2\naws_secret_access_key = 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\n";
+print $fh "[unprivileged]\naws_access_key_id = AKIASIMULATOROTHER23\naws_secret_access_key = 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\n";
 close $fh;
 chmod 0600, $creds;
 
@@ -51,6 +52,17 @@ like(sql("SELECT cloudconn.connector_test($other)"), qr/"ok": false, "error": "h
 	'a wrong external id: denied at hop 2');
 unlike(sql("SELECT cloudconn.connector_test($other)"), qr/\Q$external_id\E/, 'the message never shows an external id');
 
+# a caller without the right to assume the discovery role: hop 1, with what to check
+$node->append_conf('postgresql.conf', "cloudconn.aws_profile = 'unprivileged'");
+$node->reload;
+$node->poll_query_until('postgres', "SELECT current_setting('cloudconn.aws_profile') = 'unprivileged'") or die;
+like(sql("SELECT cloudconn.connector_test($c)"),
+	qr/"ok": false, "error": "hop 1 \(AssumeRole into the platform's discovery role arn:aws:iam::111122223333:role\/AnzenDiscoveryRole\) failed with AccessDenied/,
+	'a caller without rights: hop 1, naming the discovery role');
+$node->append_conf('postgresql.conf', "cloudconn.aws_profile = 'default'");
+$node->reload;
+$node->poll_query_until('postgres', "SELECT current_setting('cloudconn.aws_profile') = 'default'") or die;
+
 # three regions, several pages in one, some terminated instances
 $sim->control('POST', "/_sim/accounts/$account/regions/eu-west-1/instances/generate", { count => 2300, seed => 1, states => ['running'] });
 $sim->control('POST', "/_sim/accounts/$account/regions/us-east-1/instances/generate", { count => 40, seed => 2, states => ['running', 'stopped'] });
@@ -72,6 +84,19 @@ cmp_ok(scalar(grep { ($_->{action} // '') eq 'DescribeInstances' && ($_->{region
 my $rerun = sql("SELECT cloudconn.connector_run($c)");
 is(sql("SELECT status, created, updated, unchanged FROM cloudconn.runs WHERE id = $rerun"), 'succeeded|0|0|2360',
 	'an unchanged re-run changes nothing');
+
+# throttling is retried; credentials that expire mid-run are renewed
+$sim->faults({ kind => 'throttle', service => 'ec2', action => 'DescribeInstances', times => 1 },
+	{ kind => 'expire_credentials', which => 'customer', service => 'ec2', action => 'DescribeInstances', skip => 2, times => 1 });
+$sim->control('DELETE', '/_sim/log');
+my $bumpy = sql("SELECT cloudconn.connector_run($c)");
+is(sql("SELECT status, unchanged FROM cloudconn.runs WHERE id = $bumpy"), 'succeeded|2360',
+	'a throttled request and expired credentials: the run still succeeds');
+my @errors = map { $_->{error_code} // $_->{code} // '' } grep { ($_->{status} // 200) != 200 } @{ $sim->log_entries };
+like(join(',', @errors), qr/RequestLimitExceeded/, 'the simulator throttled once');
+like(join(',', @errors), qr/RequestExpired/, 'and the credentials expired during the run');
+cmp_ok(scalar(grep { ($_->{action} // '') eq 'AssumeRole' } @{ $sim->log_entries }), '>=', 4,
+	'the chain was assumed again');
 
 # a failing region: partial, the others merged, nothing in it marked missing
 # (the region's instances are gone too: only its failure keeps them from
