@@ -173,6 +173,7 @@ AwsText(xmlNodePtr n)
 	if (content == NULL)
 		return NULL;
 	s = pstrdup((const char *) content);
+	explicit_bzero(content, xmlStrlen(content));	/* may be a secret */
 	xmlFree(content);
 	return s;
 }
@@ -403,6 +404,10 @@ AwsCall(HttpClient *http, const char *url, const char *region, const char *servi
 		return NULL;
 	}
 	doc = AwsParseXml(resp.body.data, resp.body.len);
+	/* an STS answer carries secrets: the raw body goes as soon as it is parsed */
+	explicit_bzero(resp.body.data, resp.body.len);
+	explicit_bzero(sig.authorization, strlen(sig.authorization));
+	explicit_bzero(sig.canonical_request, strlen(sig.canonical_request));
 	if (resp.status == 200 && doc != NULL)
 		return doc;
 
@@ -448,6 +453,11 @@ AwsAssumeRole(HttpClient *http, const AwsCredentials *cred, const char *role_arn
 	if (doc == NULL)
 		return false;
 
+	if (!AwsIsElement(xmlDocGetRootElement(doc), "AssumeRoleResponse"))
+	{
+		err->message = pstrdup("the AssumeRole response is not an AssumeRoleResponse");
+		return false;
+	}
 	result = AwsFind(xmlDocGetRootElement(doc), "AssumeRoleResult");
 	creds = AwsChild(result, "Credentials");
 	memset(out, 0, sizeof(*out));
@@ -633,30 +643,30 @@ AwsRegions(AwsSession *s)
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("EC2 DescribeRegions failed: HTTP %ld %s: %s", err.status,
 						err.code ? err.code : "", err.message)));
-	info = AwsFind(xmlDocGetRootElement(doc), "regionInfo");
-	for (xmlNodePtr item = info ? info->children : NULL; item; item = item->next)
+	info = AwsChild(xmlDocGetRootElement(doc), "regionInfo");
+	if (!AwsIsElement(xmlDocGetRootElement(doc), "DescribeRegionsResponse") || info == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("EC2 DescribeRegions answered with an unexpected document")));
+	for (xmlNodePtr item = info->children; item; item = item->next)
 	{
 		char	   *name;
 
 		if (!AwsIsElement(item, "item"))
 			continue;
 		name = AwsChildText(item, "regionName");
-		if (name)
-			regions = lappend(regions, name);
+		/* it goes into an endpoint's host name: region names only */
+		if (name == NULL || strlen(name) > 32 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(name))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("EC2 DescribeRegions answered with an invalid region name")));
+		regions = lappend(regions, name);
 	}
+	if (regions == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("EC2 DescribeRegions listed no region")));
 	return regions;
-}
-
-static void
-AwsAppendMember(StringInfo buf, const char *key, const char *value)
-{
-	if (value == NULL)
-		return;
-	if (buf->len > 1)
-		appendStringInfoString(buf, ", ");
-	escape_json(buf, key);
-	appendStringInfoString(buf, ": ");
-	escape_json(buf, value);
 }
 
 /* An instance as a JSON object: the raw resource handed to AwsMap. */
@@ -672,17 +682,17 @@ AwsInstanceJson(xmlNodePtr inst, const char *region, const char *account)
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	AwsAppendMember(&buf, "region", region);
-	AwsAppendMember(&buf, "account", account);
+	ProviderJsonAppendString(&buf, "region", region);
+	ProviderJsonAppendString(&buf, "account", account);
 	for (int i = 0; i < (int) lengthof(fields); i++)
 	{
 		char	   *v = AwsChildText(inst, fields[i]);
 
 		if (v && v[0])
-			AwsAppendMember(&buf, fields[i], v);
+			ProviderJsonAppendString(&buf, fields[i], v);
 	}
-	AwsAppendMember(&buf, "state", AwsChildText(AwsChild(inst, "instanceState"), "name"));
-	AwsAppendMember(&buf, "availabilityZone", AwsChildText(AwsChild(inst, "placement"), "availabilityZone"));
+	ProviderJsonAppendString(&buf, "state", AwsChildText(AwsChild(inst, "instanceState"), "name"));
+	ProviderJsonAppendString(&buf, "availabilityZone", AwsChildText(AwsChild(inst, "placement"), "availabilityZone"));
 	appendStringInfoString(&buf, ", \"tags\": {");
 	for (xmlNodePtr item = tags ? tags->children : NULL; item; item = item->next)
 	{
@@ -742,7 +752,15 @@ AwsDiscoverRegion(DiscoveryContext *ctx, AwsSession *s, const char *region, cons
 			return false;
 		}
 		root = xmlDocGetRootElement(doc);
-		reservations = AwsFind(root, "reservationSet");
+		reservations = AwsChild(root, "reservationSet");
+		if (!AwsIsElement(root, "DescribeInstancesResponse") || reservations == NULL)
+		{
+			/* never an empty listing: that would mark every CI missing */
+			MemoryContextSwitchTo(old);
+			*error = psprintf("region %s: EC2 DescribeInstances answered with an unexpected document", region);
+			MemoryContextDelete(pagecxt);
+			return false;
+		}
 		for (xmlNodePtr r = reservations ? reservations->children : NULL; r; r = r->next)
 		{
 			xmlNodePtr	instances;
@@ -763,6 +781,12 @@ AwsDiscoverRegion(DiscoveryContext *ctx, AwsSession *s, const char *region, cons
 		token = AwsChildText(root, "nextToken");
 		ctx->page_done(ctx, raw);
 		MemoryContextSwitchTo(old);
+		if (next && token && strcmp(next, token) == 0)
+		{
+			*error = psprintf("region %s: EC2 DescribeInstances returned the same NextToken twice", region);
+			MemoryContextDelete(pagecxt);
+			return false;
+		}
 		if (next)
 			pfree(next);
 		next = (token && token[0]) ? pstrdup(token) : NULL;
@@ -841,15 +865,15 @@ AwsMap(ProviderConnector *conn, JsonbContainer *raw, MappedResource *out, char *
 
 	initStringInfo(&attrs);
 	appendStringInfoChar(&attrs, '{');
-	AwsAppendMember(&attrs, "region", region);
-	AwsAppendMember(&attrs, "state", state);
-	AwsAppendMember(&attrs, "instance_type", ProviderJsonbString(raw, "instanceType"));
-	AwsAppendMember(&attrs, "availability_zone", ProviderJsonbString(raw, "availabilityZone"));
-	AwsAppendMember(&attrs, "vpc_id", ProviderJsonbString(raw, "vpcId"));
-	AwsAppendMember(&attrs, "subnet_id", ProviderJsonbString(raw, "subnetId"));
-	AwsAppendMember(&attrs, "image_id", ProviderJsonbString(raw, "imageId"));
-	AwsAppendMember(&attrs, "launch_time", ProviderJsonbString(raw, "launchTime"));
-	AwsAppendMember(&attrs, "private_ip", private_ip);
+	ProviderJsonAppendString(&attrs, "region", region);
+	ProviderJsonAppendString(&attrs, "state", state);
+	ProviderJsonAppendString(&attrs, "instance_type", ProviderJsonbString(raw, "instanceType"));
+	ProviderJsonAppendString(&attrs, "availability_zone", ProviderJsonbString(raw, "availabilityZone"));
+	ProviderJsonAppendString(&attrs, "vpc_id", ProviderJsonbString(raw, "vpcId"));
+	ProviderJsonAppendString(&attrs, "subnet_id", ProviderJsonbString(raw, "subnetId"));
+	ProviderJsonAppendString(&attrs, "image_id", ProviderJsonbString(raw, "imageId"));
+	ProviderJsonAppendString(&attrs, "launch_time", ProviderJsonbString(raw, "launchTime"));
+	ProviderJsonAppendString(&attrs, "private_ip", private_ip);
 	if (tags && tags->type == jbvBinary)
 	{
 		appendStringInfoString(&attrs, ", \"tags\": ");

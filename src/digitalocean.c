@@ -123,34 +123,6 @@ DoExplainFailure(const char *what, const HttpResponse *resp)
 	}
 }
 
-/* Append "key": <json of v> to an object being built. */
-static void
-DoAppendMember(StringInfo out, const char *key, JsonbValue *v)
-{
-	if (out->len > 1)
-		appendStringInfoString(out, ", ");
-	escape_json(out, key);
-	appendStringInfoString(out, ": ");
-	if (v == NULL || v->type == jbvNull)
-		appendStringInfoString(out, "null");
-	else if (v->type == jbvBinary)
-		(void) JsonbToCString(out, v->val.binary.data, v->val.binary.len);
-	else if (v->type == jbvString)
-	{
-		char	   *str = pnstrdup(v->val.string.val, v->val.string.len);
-
-		escape_json(out, str);
-		pfree(str);
-	}
-	else if (v->type == jbvNumeric)
-		appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
-																		 NumericGetDatum(v->val.numeric))));
-	else if (v->type == jbvBool)
-		appendStringInfoString(out, v->val.boolean ? "true" : "false");
-	else
-		appendStringInfoString(out, "null");
-}
-
 static Jsonb *
 DoTest(ProviderConnector *conn, HttpClient *http)
 {
@@ -178,7 +150,7 @@ DoTest(ProviderConnector *conn, HttpClient *http)
 		JsonbValue *v = ProviderJsonbGet(account->val.binary.data, keys[i]);
 
 		if (v != NULL && v->type != jbvBinary)
-			DoAppendMember(&out, keys[i], v);
+			ProviderJsonAppendValue(&out, keys[i], v);
 	}
 	team = ProviderJsonbGet(account->val.binary.data, "team");
 	if (team != NULL && team->type == jbvBinary)
@@ -263,7 +235,6 @@ DoMap(ProviderConnector *conn, JsonbContainer *d, MappedResource *out, char **er
 	char	   *public_v6;
 	bool		malformed = false;
 	StringInfoData attrs;
-	JsonbValue	strval;
 
 	memset(out, 0, sizeof(*out));
 	if (d == NULL || !JsonContainerIsObject(d))
@@ -325,32 +296,16 @@ DoMap(ProviderConnector *conn, JsonbContainer *d, MappedResource *out, char **er
 	/* attributes: the provider detail of SPEC §5, nothing secret */
 	initStringInfo(&attrs);
 	appendStringInfoChar(&attrs, '{');
-	strval.type = jbvString;
-	if (region_slug != NULL)
-	{
-		strval.val.string.val = region_slug;
-		strval.val.string.len = strlen(region_slug);
-		DoAppendMember(&attrs, "region", &strval);
-	}
-	DoAppendMember(&attrs, "status", ProviderJsonbGet(d, "status"));
-	DoAppendMember(&attrs, "size", ProviderJsonbGet(d, "size_slug"));
-	DoAppendMember(&attrs, "vcpus", ProviderJsonbGet(d, "vcpus"));
-	DoAppendMember(&attrs, "memory", ProviderJsonbGet(d, "memory"));
-	DoAppendMember(&attrs, "disk", ProviderJsonbGet(d, "disk"));
-	DoAppendMember(&attrs, "tags", ProviderJsonbGet(d, "tags"));
-	DoAppendMember(&attrs, "vpc_uuid", ProviderJsonbGet(d, "vpc_uuid"));
-	if (private_v4 != NULL)
-	{
-		strval.val.string.val = private_v4;
-		strval.val.string.len = strlen(private_v4);
-		DoAppendMember(&attrs, "private_ipv4", &strval);
-	}
-	if (public_v6 != NULL)
-	{
-		strval.val.string.val = public_v6;
-		strval.val.string.len = strlen(public_v6);
-		DoAppendMember(&attrs, "ipv6", &strval);
-	}
+	ProviderJsonAppendString(&attrs, "region", region_slug);
+	ProviderJsonAppendValue(&attrs, "status", ProviderJsonbGet(d, "status"));
+	ProviderJsonAppendValue(&attrs, "size", ProviderJsonbGet(d, "size_slug"));
+	ProviderJsonAppendValue(&attrs, "vcpus", ProviderJsonbGet(d, "vcpus"));
+	ProviderJsonAppendValue(&attrs, "memory", ProviderJsonbGet(d, "memory"));
+	ProviderJsonAppendValue(&attrs, "disk", ProviderJsonbGet(d, "disk"));
+	ProviderJsonAppendValue(&attrs, "tags", ProviderJsonbGet(d, "tags"));
+	ProviderJsonAppendValue(&attrs, "vpc_uuid", ProviderJsonbGet(d, "vpc_uuid"));
+	ProviderJsonAppendString(&attrs, "private_ipv4", private_v4);
+	ProviderJsonAppendString(&attrs, "ipv6", public_v6);
 	appendStringInfoChar(&attrs, '}');
 	out->attributes = attrs.data;
 	return true;
@@ -417,6 +372,10 @@ DoDiscover(DiscoveryContext *ctx)
 			char	   *next_origin = HttpUrlOrigin(next);
 
 			/* the token goes nowhere but the configured API origin */
+			if (strcmp(next, url) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("DigitalOcean's response to %s links the next page to the same page", what)));
 			if (next_origin == NULL || strcmp(next_origin, origin) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_PROTOCOL_VIOLATION),

@@ -239,7 +239,7 @@ PermissionCompute(PermittedKind kind, Oid role, const char *perm, const int64 *e
 
 		for (int i = 0; i < nentities; i++)
 			elems[i] = Int64GetDatum(entity_ids[i]);
-		args[0] = PointerGetDatum(construct_array(elems, nentities, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		args[0] = PointerGetDatum(construct_array(elems, nentities, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		if (SPI_execute_plan(PermissionPlan(&connectors_of_entities_plan, connectors_of_entities_sql, 1, argtypes),
 							 args, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not compute the permitted connectors");
@@ -450,7 +450,7 @@ cloudconn_permitted_entities(PG_FUNCTION_ARGS)
 	elems = palloc(sizeof(Datum) * Max(set->count, 1));
 	for (int i = 0; i < set->count; i++)
 		elems[i] = Int64GetDatum(set->ids[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, set->count, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, set->count, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 /* cloudconn.entity_permitted(entity_id bigint, permission text): for policies */

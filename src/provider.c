@@ -125,6 +125,47 @@ ProviderJsonbParse(const char *text, size_t len, const char *what)
 	return result;
 }
 
+/* Append "key": <v as JSON> to an object being built ('{' already there). */
+void
+ProviderJsonAppendValue(StringInfo out, const char *key, JsonbValue *v)
+{
+	if (out->len > 1)
+		appendStringInfoString(out, ", ");
+	escape_json(out, key);
+	appendStringInfoString(out, ": ");
+	if (v == NULL || v->type == jbvNull)
+		appendStringInfoString(out, "null");
+	else if (v->type == jbvBinary)
+		(void) JsonbToCString(out, v->val.binary.data, v->val.binary.len);
+	else if (v->type == jbvString)
+	{
+		char	   *str = pnstrdup(v->val.string.val, v->val.string.len);
+
+		escape_json(out, str);
+		pfree(str);
+	}
+	else if (v->type == jbvNumeric)
+		appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
+																		 NumericGetDatum(v->val.numeric))));
+	else if (v->type == jbvBool)
+		appendStringInfoString(out, v->val.boolean ? "true" : "false");
+	else
+		appendStringInfoString(out, "null");
+}
+
+/* Append "key": "value" to an object being built; nothing if value is NULL. */
+void
+ProviderJsonAppendString(StringInfo out, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	if (out->len > 1)
+		appendStringInfoString(out, ", ");
+	escape_json(out, key);
+	appendStringInfoString(out, ": ");
+	escape_json(out, value);
+}
+
 /* {"ok": ok, key: value} with value a JSON string (or detail as an object). */
 Jsonb *
 ProviderJsonbOk(bool ok, const char *key, const char *value, Jsonb *detail)

@@ -65,6 +65,7 @@ PG_FUNCTION_INFO_V1(cloudconn_run_progress);
 typedef struct RunSlot
 {
 	bool		in_use;
+	uint64		generation;		/* which claim this is: guards late releases */
 	Oid			dbid;
 	int64		connector_id;
 	int64		run_id;			/* 0 until the worker has recorded the run */
@@ -78,6 +79,7 @@ typedef struct RunSlot
 typedef struct RunShared
 {
 	LWLock	   *lock;
+	uint64		next_generation;
 	RunSlot		slots[RUN_SLOTS];
 	SchedulerShared scheduler;
 } RunShared;
@@ -88,8 +90,12 @@ typedef struct RunWorkerArgs
 	Oid			dbid;
 	Oid			userid;
 	int64		connector_id;
+	uint64		generation;		/* of the slot claimed for this worker */
 	char		trigger[16];
 } RunWorkerArgs;
+
+/* In a run worker: the claim of the slot it holds. */
+static uint64 my_slot_generation = 0;
 
 static RunShared *run_shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -180,7 +186,7 @@ RunLiveConnectors(void)
 			ids[n++] = Int64GetDatum(slot->connector_id);
 	}
 	LWLockRelease(run_shared->lock);
-	return PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	return PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 /*
@@ -228,6 +234,12 @@ RunSlotRelease(int code, Datum arg)
 	int			procno;
 
 	LWLockAcquire(run_shared->lock, LW_EXCLUSIVE);
+	if (slot->generation != my_slot_generation)
+	{
+		/* the slot was freed and claimed again: not ours to release */
+		LWLockRelease(run_shared->lock);
+		return;
+	}
 	procno = slot->waiter_procno;
 	slot->in_use = false;
 	slot->executing = false;
@@ -513,10 +525,17 @@ cloudconn_run_worker_main(Datum main_arg)
 	if (run_shared == NULL)
 		elog(FATAL, "cloudconn run worker started without shared memory");
 	slot = &run_shared->slots[slotno];
-	before_shmem_exit(RunSlotRelease, Int32GetDatum(slotno));
 	LWLockAcquire(run_shared->lock, LW_EXCLUSIVE);
+	if (!slot->in_use || slot->generation != args.generation)
+	{
+		/* connector_run() gave up on this claim before the worker started */
+		LWLockRelease(run_shared->lock);
+		proc_exit(0);
+	}
 	slot->worker_pid = MyProcPid;
+	my_slot_generation = args.generation;
 	LWLockRelease(run_shared->lock);
+	before_shmem_exit(RunSlotRelease, Int32GetDatum(slotno));
 
 	BackgroundWorkerInitializeConnectionByOid(args.dbid, args.userid, 0);
 
@@ -633,7 +652,7 @@ RunDiscoverAndRecord(int64 run_id, RunWorkerArgs *args, RunSlot *slot, Timestamp
 
 /* Claim the connector's slot, or find the one a run already holds. */
 static int
-RunClaimSlot(int64 connector_id, bool *already)
+RunClaimSlot(int64 connector_id, bool *already, uint64 *generation)
 {
 	int			free_slot = -1;
 
@@ -659,6 +678,8 @@ RunClaimSlot(int64 connector_id, bool *already)
 		RunSlot    *slot = &run_shared->slots[free_slot];
 
 		slot->in_use = true;
+		slot->generation = ++run_shared->next_generation;
+		*generation = slot->generation;
 		slot->dbid = MyDatabaseId;
 		slot->connector_id = connector_id;
 		slot->run_id = 0;
@@ -671,12 +692,15 @@ RunClaimSlot(int64 connector_id, bool *already)
 	return free_slot;
 }
 
+/* Give back a claim whose worker never started (only that very claim). */
 static void
-RunFreeUnstartedSlot(int slotno)
+RunFreeUnstartedSlot(int slotno, uint64 generation)
 {
+	RunSlot    *slot = &run_shared->slots[slotno];
+
 	LWLockAcquire(run_shared->lock, LW_EXCLUSIVE);
-	if (run_shared->slots[slotno].worker_pid == 0)
-		run_shared->slots[slotno].in_use = false;
+	if (slot->in_use && slot->generation == generation && slot->worker_pid == 0)
+		slot->in_use = false;
 	LWLockRelease(run_shared->lock);
 }
 
@@ -695,10 +719,13 @@ RunStart(int64 connector_id, const char *trigger, bool soft, BackgroundWorkerHan
 	BackgroundWorker worker;
 	RunWorkerArgs wargs;
 	pid_t		pid;
+	uint64		generation = 0;
+	Oid			owner;
 
 	RunRequireShmem();
 	*handle = NULL;
-	slotno = RunClaimSlot(connector_id, already);
+	owner = RunTableOwner();	/* before the claim: nothing may raise between claim and start */
+	slotno = RunClaimSlot(connector_id, already, &generation);
 	if (slotno < 0)
 	{
 		if (soft)
@@ -723,14 +750,15 @@ RunStart(int64 connector_id, const char *trigger, bool soft, BackgroundWorkerHan
 	worker.bgw_notify_pid = MyProcPid;
 	memset(&wargs, 0, sizeof(wargs));
 	wargs.dbid = MyDatabaseId;
-	wargs.userid = RunTableOwner();
+	wargs.userid = owner;
 	wargs.connector_id = connector_id;
+	wargs.generation = generation;
 	strlcpy(wargs.trigger, trigger, sizeof(wargs.trigger));
 	memcpy(worker.bgw_extra, &wargs, sizeof(wargs));
 
 	if (!RegisterDynamicBackgroundWorker(&worker, handle))
 	{
-		RunFreeUnstartedSlot(slotno);
+		RunFreeUnstartedSlot(slotno, generation);
 		if (soft)
 			return -1;
 		ereport(ERROR,
@@ -740,7 +768,7 @@ RunStart(int64 connector_id, const char *trigger, bool soft, BackgroundWorkerHan
 	}
 	if (WaitForBackgroundWorkerStartup(*handle, &pid) != BGWH_STARTED)
 	{
-		RunFreeUnstartedSlot(slotno);
+		RunFreeUnstartedSlot(slotno, generation);
 		if (soft)
 			return -1;
 		ereport(ERROR,

@@ -404,10 +404,10 @@ cloudconn_sigv4_sign(PG_FUNCTION_ARGS)
 	deconstruct_array(headers, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
 	for (int i = 0; i < nelems; i++)
 	{
-		char	   *line = TextDatumGetCString(elems[i]);
-		char	   *colon = strchr(line, ':');
+		char	   *line = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+		char	   *colon = line ? strchr(line, ':') : NULL;
 
-		if (nulls[i] || colon == NULL)
+		if (colon == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("headers are \"Name:value\" lines")));
