@@ -85,6 +85,26 @@ my $rerun = sql("SELECT cloudconn.connector_run($c)");
 is(sql("SELECT status, created, updated, unchanged FROM cloudconn.runs WHERE id = $rerun"), 'succeeded|0|0|2360',
 	'an unchanged re-run changes nothing');
 
+# the delta: a rename, a removal and an addition; an unchanged run writes nothing
+my $insts = $sim->control('GET', "/_sim/accounts/$account/regions/ap-southeast-2/instances")->{instances};
+my ($keep, $gone) = map { $_->{instanceId} } grep { $_->{instanceState}{name} ne 'terminated' } @$insts;
+$sim->control('PATCH', "/_sim/accounts/$account/regions/ap-southeast-2/instances/$keep", { tags => { Name => 'renamed-box' } });
+$sim->control('DELETE', "/_sim/accounts/$account/regions/ap-southeast-2/instances/$gone");
+$sim->control('POST', "/_sim/accounts/$account/regions/ap-southeast-2/instances/add", { state => 'running' });
+my $delta = sql("SELECT cloudconn.connector_run($c)");
+is(sql("SELECT status, discovered, created, updated, unchanged FROM cloudconn.runs WHERE id = $delta"), 'succeeded|2360|1|1|2358',
+	'after a rename, a removal and an addition: created 1, updated 1');
+is(sql("SELECT name FROM cloudconn.configuration_item WHERE external_id LIKE '%/$keep'"), 'renamed-box', 'the Name tag is the CI name');
+is(sql("SELECT missing_since IS NOT NULL FROM cloudconn.configuration_item WHERE external_id LIKE '%/$gone'"), 't',
+	'the removed instance stays, marked missing');
+$node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'cloudconn run'") or die;
+my $stats = "SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables WHERE relid = 'cloudconn.configuration_item'::regclass";
+my $before = sql($stats);
+my $same = sql("SELECT cloudconn.connector_run($c)");
+$node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'cloudconn run'") or die;
+is(sql("SELECT status, created, updated FROM cloudconn.runs WHERE id = $same") . ' ' . sql($stats), "succeeded|0|0 $before",
+	'an unchanged run writes no row of configuration_item');
+
 # throttling is retried; credentials that expire mid-run are renewed
 $sim->faults({ kind => 'throttle', service => 'ec2', action => 'DescribeInstances', times => 1 },
 	{ kind => 'expire_credentials', which => 'customer', service => 'ec2', action => 'DescribeInstances', skip => 2, times => 1 });
@@ -107,7 +127,8 @@ my $partial = sql("SELECT cloudconn.connector_run($c)");
 is(sql("SELECT status FROM cloudconn.runs WHERE id = $partial"), 'partial', 'a failing region makes the run partial');
 like(sql("SELECT message FROM cloudconn.run_errors WHERE run_id = $partial"), qr/^region us-east-1: EC2 DescribeInstances failed: HTTP 401 AuthFailure/,
 	'the region error is recorded');
-is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $c AND missing_since IS NOT NULL}),
+is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $c AND missing_since IS NOT NULL
+	AND attributes->>'region' = 'us-east-1'}),
 	'0', 'nothing in the failed region was marked missing');
 
 $node->stop;
