@@ -544,6 +544,9 @@ AwsChain(HttpClient *http, ProviderConnector *conn, AwsCredentials *customer, ch
 	if (!AwsAssumeRole(http, &discovery, customer_role, session, conn->external_id,
 					   customer, assumed_arn, &err))
 	{
+		/* AWS messages may quote a rejected parameter: never the external id */
+		if (err.message && strstr(err.message, conn->external_id) != NULL)
+			err.message = pstrdup("(AWS's message quoted the external id and is not shown)");
 		*error = AwsExplainHop(2, customer_role, &err);
 		return false;
 	}

@@ -852,6 +852,12 @@ cloudconn_connector_run(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("connector_id must not be null")));
+	/* the run commits in its own transaction, which this snapshot cannot see */
+	if (wait && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("connector_run(wait => true) cannot wait inside a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errhint("Use wait => false and read cloudconn.runs from a later transaction, or call it in READ COMMITTED.")));
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
 

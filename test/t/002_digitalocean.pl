@@ -223,6 +223,11 @@ like(run($c), qr/^succeeded\|/, 'the next run succeeds');
 like(sql("SELECT status || ': ' || error FROM cloudconn.run WHERE id = $r1"), qr/^failed: the run was interrupted/,
 	'the killed run is marked failed as interrupted');
 
+# ---- waiting needs to see the run's own commits: refused under REPEATABLE READ
+my (undef, undef, $rr_err) = $node->psql('postgres',
+	"BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT cloudconn.connector_run($c); COMMIT;");
+like($rr_err, qr/cannot wait inside a REPEATABLE READ or SERIALIZABLE transaction/, 'wait => true is refused under REPEATABLE READ');
+
 # ---- a search_path set on the database cannot reach the run worker, which
 # acts as a superuser
 sql(q{CREATE SCHEMA evil;
