@@ -97,6 +97,10 @@ is(sql("SELECT status, discovered, created, updated, unchanged FROM cloudconn.ru
 is(sql("SELECT name FROM cloudconn.configuration_item WHERE external_id LIKE '%/$keep'"), 'renamed-box', 'the Name tag is the CI name');
 is(sql("SELECT missing_since IS NOT NULL FROM cloudconn.configuration_item WHERE external_id LIKE '%/$gone'"), 't',
 	'the removed instance stays, marked missing');
+$sim->control('POST', "/_sim/accounts/$account/regions/ap-southeast-2/instances/add", { instanceId => $gone, state => 'running' });
+my $back = sql("SELECT cloudconn.connector_run($c)");
+is(sql("SELECT missing_since IS NULL FROM cloudconn.configuration_item WHERE external_id LIKE '%/$gone'"), 't',
+	'missing_since is cleared when the instance comes back');
 $node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'cloudconn run'") or die;
 my $stats = "SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables WHERE relid = 'cloudconn.configuration_item'::regclass";
 my $before = sql($stats);
@@ -110,7 +114,7 @@ $sim->faults({ kind => 'throttle', service => 'ec2', action => 'DescribeInstance
 	{ kind => 'expire_credentials', which => 'customer', service => 'ec2', action => 'DescribeInstances', skip => 2, times => 1 });
 $sim->control('DELETE', '/_sim/log');
 my $bumpy = sql("SELECT cloudconn.connector_run($c)");
-is(sql("SELECT status, unchanged FROM cloudconn.runs WHERE id = $bumpy"), 'succeeded|2360',
+is(sql("SELECT status, unchanged FROM cloudconn.runs WHERE id = $bumpy"), 'succeeded|2361',
 	'a throttled request and expired credentials: the run still succeeds');
 my @errors = map { $_->{error_code} // $_->{code} // '' } grep { ($_->{status} // 200) != 200 } @{ $sim->log_entries };
 like(join(',', @errors), qr/RequestLimitExceeded/, 'the simulator throttled once');
