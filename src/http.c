@@ -4,12 +4,18 @@
  *
  * A client is one curl easy handle (kept across requests, so connections
  * are reused) plus the rate-limit state of one credential; a request is one
- * HttpPerform call; an attempt is one curl_easy_perform within it.  Memory
- * rule: libcurl callbacks run on curl's stack, so they never ereport and
- * never allocate in a way that can ERROR; they set flags that are turned
- * into errors once curl has returned.  The easy handle and header list are
- * released by a reset callback of the client's memory context and by
- * PG_FINALLY, so an ERROR anywhere leaks neither.
+ * HttpPerform call, or one HttpBatchStart; an attempt is one transfer within
+ * it: curl_easy_perform for HttpPerform, the handle's turn in a curl multi
+ * handle for a batch.  Both go through the same steps (HttpAttemptBegin,
+ * HttpAttemptEnd, HttpAfterAttempt), so retries, backoff, pacing and
+ * messages are the same whichever way a request is sent.
+ *
+ * Memory rule: libcurl callbacks run on curl's stack, so they never ereport
+ * and never allocate in a way that can ERROR; they set flags that are turned
+ * into errors once curl has returned.  The easy handle, the header list and
+ * the multi handle are released by reset callbacks of their memory contexts
+ * (and the header list of HttpPerform by PG_FINALLY), so an ERROR anywhere
+ * leaks none of them.
  */
 #include "postgres.h"
 
@@ -24,10 +30,14 @@
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
+#include "storage/ipc.h"
+#include "pgstat.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "callback_buffer.h"
 #include "guc.h"
 #include "http.h"
 
@@ -58,21 +68,11 @@
 /* Pacing starts when this many requests or fewer are left. */
 #define HTTP_PACE_REMAINING 5
 
-struct HttpClient
-{
-	CURL	   *curl;
-
-	/* Header list of the request in flight, so the reset callback frees it */
-	struct curl_slist *headers;
-	MemoryContextCallback release;
-
-	/* Last ratelimit-remaining / ratelimit-reset seen (see HttpPace) */
-	bool		have_ratelimit;
-	int64		ratelimit_remaining;
-	int64		ratelimit_reset;	/* Unix time, seconds */
-
-	char		errbuf[CURL_ERROR_SIZE];
-};
+/*
+ * The longest a batch sleeps in curl before looking at interrupts again
+ * (a signal usually ends the sleep sooner).
+ */
+#define HTTP_BATCH_POLL_MS 200
 
 /* Where a request goes, as shown in messages: never the query string. */
 typedef struct HttpTarget
@@ -84,10 +84,11 @@ typedef struct HttpTarget
 
 /*
  * What the callbacks of one attempt share.  They append to the buffers and
- * set the flags, and never ERROR: HttpAttemptOnce reports afterwards.
+ * set the flags, and never ERROR: HttpAttemptEnd reports afterwards.
  */
 typedef struct HttpAttempt
 {
+	CURL	   *curl;
 	StringInfo	body;
 	StringInfoData raw_headers; /* header lines of the last response */
 	const char *ca_file;
@@ -97,6 +98,47 @@ typedef struct HttpAttempt
 	bool		ca_failed;
 	char		ca_error[256];
 } HttpAttempt;
+
+
+struct HttpClient
+{
+	CURL	   *curl;
+
+	/* Header list of the request in flight, so the reset callback frees it */
+	struct curl_slist *headers;
+	MemoryContextCallback release;
+
+	/* Last ratelimit-remaining / ratelimit-reset seen (see HttpPaceDelayMs) */
+	bool		have_ratelimit;
+	int64		ratelimit_remaining;
+	int64		ratelimit_reset;	/* Unix time, seconds */
+
+	char		errbuf[CURL_ERROR_SIZE];
+
+	/* The request this client runs in a batch (see HttpBatchStart) */
+	HttpBatch  *batch;			/* NULL unless a request is in one */
+	const HttpRequest *req;
+	HttpResponse *resp;
+	MemoryContext resp_cxt;		/* where resp's contents are allocated */
+	HttpTarget	target;
+	bool		is_post;
+	bool		in_multi;		/* the handle is added to batch->multi */
+	bool		finished;		/* waiting to be handed back by HttpBatchWait */
+	bool		result;			/* what HttpPerform would have returned */
+	int			attempt;		/* attempts made so far */
+	int64		next_attempt_ms;	/* Unix ms; the next attempt waits until then */
+	TimestampTz attempt_start;
+	HttpAttempt at;				/* what the callbacks of the transfer share */
+};
+
+/* Requests of several clients at once: see HttpBatchStart. */
+struct HttpBatch
+{
+	CURLM	   *multi;
+	List	   *clients;		/* of HttpClient *: each with a request here */
+	MemoryContext cxt;			/* holds the list */
+	MemoryContextCallback release;
+};
 
 /*
  * Set a curl option or fail loudly: every option here is a security or
@@ -119,12 +161,32 @@ HttpFreeHeaders(struct curl_slist *list)
 	curl_slist_free_all(list);
 }
 
+/*
+ * Take a client out of its batch: its handle out of the multi handle, the
+ * client out of the list.  Nothing here can ERROR, as reset callbacks call it.
+ */
+static void
+HttpBatchDetach(HttpClient *client)
+{
+	HttpBatch  *batch = client->batch;
+
+	if (batch == NULL)
+		return;
+	if (client->in_multi)
+		curl_multi_remove_handle(batch->multi, client->curl);
+	client->in_multi = false;
+	batch->clients = list_delete_ptr(batch->clients, client);
+	client->batch = NULL;
+	client->finished = false;
+}
+
 /* Reset callback of the client's memory context: runs on ERROR paths too. */
 static void
 HttpClientRelease(void *arg)
 {
 	HttpClient *client = (HttpClient *) arg;
 
+	HttpBatchDetach(client);
 	if (client->headers != NULL)
 	{
 		HttpFreeHeaders(client->headers);
@@ -266,56 +328,21 @@ HttpParseCount(const char *s, int64 *out)
 	return true;
 }
 
-/*
- * Append to a StringInfo from inside a libcurl callback.  An ERROR there
- * would longjmp across curl's stack, so the cap is checked first and the
- * buffer grows with an allocation that returns NULL on OOM (flagged in
- * *oom) instead of raising; repalloc and enlargeStringInfo would raise.
- */
-static bool
-HttpBufferAppend(StringInfo buf, const char *data, size_t len, size_t cap,
-				 bool *oom)
-{
-	size_t		needed;
-
-	if (len > cap || (size_t) buf->len > cap - len)
-		return false;
-	needed = (size_t) buf->len + len + 1;
-	if (needed > (size_t) buf->maxlen)
-	{
-		size_t		newlen = (size_t) buf->maxlen;
-		char	   *newdata;
-
-		while (newlen < needed)
-			newlen *= 2;
-		if (newlen > cap + 1)
-			newlen = cap + 1;
-		newdata = MemoryContextAllocExtended(GetMemoryChunkContext(buf->data),
-											 newlen, MCXT_ALLOC_NO_OOM);
-		if (newdata == NULL)
-		{
-			*oom = true;
-			return false;
-		}
-		memcpy(newdata, buf->data, (size_t) buf->len + 1);
-		pfree(buf->data);
-		buf->data = newdata;
-		buf->maxlen = (int) newlen;
-	}
-	memcpy(buf->data + buf->len, data, len);
-	buf->len += (int) len;
-	buf->data[buf->len] = '\0';
-	return true;
-}
-
 /* CURLOPT_WRITEFUNCTION: the body, up to HTTP_MAX_BODY_BYTES. */
 static size_t
 HttpWriteCallback(char *data, size_t size, size_t nmemb, void *arg)
 {
 	HttpAttempt *at = (HttpAttempt *) arg;
 	size_t		len = size * nmemb;
+	curl_off_t	announced;
 
-	if (!HttpBufferAppend(at->body, data, len, HTTP_MAX_BODY_BYTES,
+	/* the whole body at once when its size is announced: no regrowing */
+	if (at->body->len == 0 &&
+		curl_easy_getinfo(at->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced) == CURLE_OK &&
+		announced > 0 && announced <= HTTP_MAX_BODY_BYTES &&
+		!CallbackBufferReserve(at->body, (size_t) announced, HTTP_MAX_BODY_BYTES, &at->out_of_memory))
+		return 0;
+	if (!CallbackBufferAppend(at->body, data, len, HTTP_MAX_BODY_BYTES,
 						  &at->out_of_memory))
 	{
 		if (!at->out_of_memory)
@@ -339,7 +366,7 @@ HttpHeaderCallback(char *data, size_t size, size_t nitems, void *arg)
 
 	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
 		resetStringInfo(&at->raw_headers);
-	if (!HttpBufferAppend(&at->raw_headers, data, len, HTTP_MAX_HEADER_BYTES,
+	if (!CallbackBufferAppend(&at->raw_headers, data, len, HTTP_MAX_HEADER_BYTES,
 						  &at->out_of_memory))
 	{
 		if (!at->out_of_memory)
@@ -435,6 +462,7 @@ HttpSetOptions(HttpClient *client, const HttpRequest *req, bool is_post,
 	CURL	   *curl = client->curl;
 
 	HttpSetopt(curl, CURLOPT_URL, req->url);
+	HttpSetopt(curl, CURLOPT_PRIVATE, client);
 	HttpSetopt(curl, CURLOPT_NOSIGNAL, 1L);
 	HttpSetopt(curl, CURLOPT_VERBOSE, 0L);
 	HttpSetopt(curl, CURLOPT_ERRORBUFFER, client->errbuf);
@@ -686,36 +714,45 @@ HttpDescribeFailure(HttpClient *client, CURLcode rc, const HttpAttempt *at,
 }
 
 /*
- * One attempt: reset the handle, set every option, perform, and fill resp.
- * Returns curl's code; on failure resp->transport_error is set and
- * *retryable says whether another attempt may help.
+ * The first step of an attempt: reset the handle and set every option.  The
+ * request is client->req, the answer goes to client->resp.
  */
-static CURLcode
-HttpAttemptOnce(HttpClient *client, const HttpRequest *req, bool is_post,
-				struct curl_slist *headers, const HttpTarget *target,
-				int attempt, HttpResponse *resp, bool *retryable)
+static void
+HttpAttemptBegin(HttpClient *client)
 {
-	HttpAttempt at;
-	CURLcode	rc;
-	TimestampTz start;
-	long		elapsed_ms;
+	HttpAttempt *at = &client->at;
 
-	HttpResetResponse(resp);
-	memset(&at, 0, sizeof(at));
-	at.body = &resp->body;
-	initStringInfo(&at.raw_headers);
+	HttpResetResponse(client->resp);
+	memset(at, 0, sizeof(HttpAttempt));
+	at->curl = client->curl;
+	at->body = &client->resp->body;
+	initStringInfo(&at->raw_headers);
 	if (cloudconn_ca_file != NULL && cloudconn_ca_file[0] != '\0')
-		at.ca_file = cloudconn_ca_file;
+		at->ca_file = cloudconn_ca_file;
 
 	curl_easy_reset(client->curl);
-	HttpSetOptions(client, req, is_post, headers, &at);
+	HttpSetOptions(client, client->req, client->is_post, client->headers, at);
 	client->errbuf[0] = '\0';
+	client->attempt_start = GetCurrentTimestamp();
+}
 
-	start = GetCurrentTimestamp();
-	rc = curl_easy_perform(client->curl);
-	elapsed_ms = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+/*
+ * The last step of an attempt, once curl has returned its code: fill
+ * client->resp.  On failure resp->transport_error is set and *retryable
+ * says whether another attempt may help.
+ */
+static void
+HttpAttemptEnd(HttpClient *client, CURLcode rc, bool *retryable)
+{
+	HttpAttempt *at = &client->at;
+	HttpResponse *resp = client->resp;
+	const HttpTarget *target = &client->target;
+	long		elapsed_ms = TimestampDifferenceMilliseconds(client->attempt_start,
+															 GetCurrentTimestamp());
 
-	if (at.out_of_memory)
+	client->attempt++;
+	resp->attempts = client->attempt;
+	if (at->out_of_memory)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory"),
@@ -725,24 +762,24 @@ HttpAttemptOnce(HttpClient *client, const HttpRequest *req, bool is_post,
 		CHECK_FOR_INTERRUPTS();
 
 	curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &resp->status);
-	HttpParseHeaders(&at.raw_headers, resp);
-	pfree(at.raw_headers.data);
+	HttpParseHeaders(&at->raw_headers, resp);
+	pfree(at->raw_headers.data);
+	at->raw_headers.data = NULL;
 
 	*retryable = false;
 	if (rc != CURLE_OK)
 	{
-		resp->transport_error = HttpDescribeFailure(client, rc, &at, target, retryable);
+		resp->transport_error = HttpDescribeFailure(client, rc, at, target, retryable);
 		ereport(DEBUG1,
 				(errmsg_internal("cloudconn: %s https %s %s -> failed (attempt %d, %ld ms): %s",
 								 target->method, target->host, target->path,
-								 attempt + 1, elapsed_ms, resp->transport_error)));
+								 client->attempt, elapsed_ms, resp->transport_error)));
 	}
 	else
 		ereport(DEBUG1,
 				(errmsg_internal("cloudconn: %s https %s %s -> %ld (attempt %d, %ld ms)",
 								 target->method, target->host, target->path,
-								 resp->status, attempt + 1, elapsed_ms)));
-	return rc;
+								 resp->status, client->attempt, elapsed_ms)));
 }
 
 /*
@@ -820,7 +857,7 @@ HttpRetryDelayMs(const HttpResponse *resp, int retry)
 /*
  * Remember the rate-limit state a response reports.  A 429's own headers
  * say "0 left" about the request it refused; its wait is handled by
- * HttpRetryDelayMs, so it clears the state rather than making HttpPace wait
+ * HttpRetryDelayMs, so it clears the state rather than making HttpPaceDelayMs wait
  * a second time on top of Retry-After.
  */
 static void
@@ -849,109 +886,119 @@ HttpNoteRateLimit(HttpClient *client, const HttpResponse *resp)
  * left and the reset lies ahead, the remaining requests are spread evenly
  * over the time to the reset: wait (reset - now) / (remaining + 1) before
  * the next one.  A single wait is capped at HTTP_MAX_WAIT_MS; beyond that
- * the request goes ahead and any 429 is handled as such.
+ * the request goes ahead and any 429 is handled as such.  Returns the wait
+ * before the client's next attempt, 0 for none.  After a 429 the retry
+ * delay has already obeyed the server, so there is no pacing on top.
  */
-static void
-HttpPace(HttpClient *client, const HttpTarget *target)
+static long
+HttpPaceDelayMs(HttpClient *client)
 {
 	int64		now_ms;
 	int64		wait_ms;
 
+	if (client->attempt > 0 && client->resp->status == 429)
+		return 0;
 	if (!client->have_ratelimit || client->ratelimit_remaining > HTTP_PACE_REMAINING)
-		return;
+		return 0;
 	now_ms = HttpUnixTimeMs();
 	if (client->ratelimit_reset * 1000 <= now_ms)
-		return;
+		return 0;
 	wait_ms = (client->ratelimit_reset * 1000 - now_ms) / (client->ratelimit_remaining + 1);
 	wait_ms = Min(wait_ms, HTTP_MAX_WAIT_MS);
 	ereport(DEBUG1,
 			(errmsg_internal("cloudconn: pacing %s https %s %s: " INT64_FORMAT " requests left, waiting " INT64_FORMAT " ms",
-							 target->method, target->host, target->path,
+							 client->target.method, client->target.host, client->target.path,
 							 client->ratelimit_remaining, wait_ms)));
-	HttpWait((long) wait_ms);
+	return (long) wait_ms;
 }
 
-/* The attempts of one request; see HttpPerform. */
+/*
+ * After an attempt: true when the request is over (client->result is then
+ * what HttpPerform returns), else false with the wait before the next
+ * attempt in *delay_ms.  429 and 5xx answers and retryable transport
+ * failures are retried up to cloudconn.http_max_retries times.
+ */
 static bool
-HttpRetryLoop(HttpClient *client, const HttpRequest *req, bool is_post,
-			  struct curl_slist *headers, const HttpTarget *target,
-			  HttpResponse *resp)
+HttpAfterAttempt(HttpClient *client, CURLcode rc, bool retryable, long *delay_ms)
 {
-	int			max_retries = cloudconn_http_max_retries;
+	HttpResponse *resp = client->resp;
+	const HttpTarget *target = &client->target;
+	int			retries_done = client->attempt - 1;
 
-	for (int attempt = 0;; attempt++)
+	if (rc == CURLE_OK)
 	{
-		CURLcode	rc;
-		bool		retryable;
-		long		delay_ms;
-
-		/* after a 429 the retry delay already obeyed the server */
-		if (attempt == 0 || resp->status != 429)
-			HttpPace(client, target);
-
-		rc = HttpAttemptOnce(client, req, is_post, headers, target, attempt,
-							 resp, &retryable);
-		resp->attempts = attempt + 1;
-
-		if (rc == CURLE_OK)
+		HttpNoteRateLimit(client, resp);
+		client->result = true;
+		if (resp->status != 429 && (resp->status < 500 || resp->status > 599))
+			return true;
+		if (retries_done >= cloudconn_http_max_retries)
+			return true;
+		*delay_ms = HttpRetryDelayMs(resp, retries_done);
+		if (*delay_ms < 0)
 		{
-			HttpNoteRateLimit(client, resp);
-			if (resp->status != 429 && (resp->status < 500 || resp->status > 599))
-				return true;
-			if (attempt >= max_retries)
-				return true;
-			delay_ms = HttpRetryDelayMs(resp, attempt);
-			if (delay_ms < 0)
-			{
-				ereport(DEBUG1,
-						(errmsg_internal("cloudconn: not retrying %s https %s %s: the server asks to wait more than %d s",
-										 target->method, target->host, target->path,
-										 HTTP_MAX_WAIT_MS / 1000)));
-				return true;
-			}
+			ereport(DEBUG1,
+					(errmsg_internal("cloudconn: not retrying %s https %s %s: the server asks to wait more than %d s",
+									 target->method, target->host, target->path,
+									 HTTP_MAX_WAIT_MS / 1000)));
+			return true;
 		}
-		else
-		{
-			if (!retryable || attempt >= max_retries)
-				return false;
-			delay_ms = HttpBackoffMs(attempt);
-		}
-
-		ereport(DEBUG1,
-				(errmsg_internal("cloudconn: retrying %s https %s %s in %ld ms",
-								 target->method, target->host, target->path, delay_ms)));
-		HttpWait(delay_ms);
 	}
+	else
+	{
+		client->result = false;
+		if (!retryable || retries_done >= cloudconn_http_max_retries)
+			return true;
+		*delay_ms = HttpBackoffMs(retries_done);
+	}
+	ereport(DEBUG1,
+			(errmsg_internal("cloudconn: retrying %s https %s %s in %ld ms",
+							 target->method, target->host, target->path, *delay_ms)));
+	return false;
 }
 
-bool
-HttpPerform(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
+/* The request is over: its header list goes (wiped). */
+static void
+HttpRequestDone(HttpClient *client)
 {
-	HttpTarget	target;
-	char	   *port;
-	bool		is_post;
-	volatile bool result = false;
-	struct curl_slist *volatile headers = NULL;
+	HttpFreeHeaders(client->headers);
+	client->headers = NULL;
+}
 
+/*
+ * Make a request the client's: resp emptied, the target parsed for
+ * messages, the header list built (in client->headers, so that the reset
+ * callback frees it if an ERROR comes first).  Returns false, with
+ * resp->transport_error set, for a URL that is not a well-formed https URL.
+ */
+static bool
+HttpPrepare(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
+{
+	char	   *port;
+
+	HttpRequestDone(client);	/* what an ERROR may have left */
 	memset(resp, 0, sizeof(HttpResponse));
 	initStringInfo(&resp->body);
+	client->req = req;
+	client->resp = resp;
+	client->attempt = 0;
+	client->result = false;
 
 	if (strcmp(req->method, "GET") == 0)
-		is_post = false;
+		client->is_post = false;
 	else if (strcmp(req->method, "POST") == 0)
-		is_post = true;
+		client->is_post = true;
 	else
 		elog(ERROR, "unsupported HTTP method \"%s\"", req->method);
 
-	target.method = req->method;
-	if (!HttpParseUrl(req->url, &target.host, &port, &target.path))
+	client->target.method = req->method;
+	if (!HttpParseUrl(req->url, &client->target.host, &port, &client->target.path))
 	{
 		resp->transport_error = psprintf("refusing to send %s to a URL that is not a well-formed https URL",
 										 req->method);
 		return false;
 	}
 	if (strcmp(port, "443") != 0)
-		target.host = psprintf("%s:%s", target.host, port);
+		client->target.host = psprintf("%s:%s", client->target.host, port);
 
 	/*
 	 * A line break in a header line would let its value add headers of its
@@ -962,30 +1009,269 @@ HttpPerform(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
 		if (strpbrk(req->headers[i], "\r\n") != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("an HTTP request header for %s contains a line break", target.host)));
+					 errmsg("an HTTP request header for %s contains a line break",
+							client->target.host)));
 	}
+
+	for (int i = 0; i < req->nheaders; i++)
+	{
+		struct curl_slist *next = curl_slist_append(client->headers, req->headers[i]);
+
+		if (next == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+		client->headers = next;
+	}
+	return true;
+}
+
+bool
+HttpPerform(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
+{
+	if (client->batch != NULL)
+		elog(ERROR, "HTTP client already has a request in a batch");
 
 	PG_TRY();
 	{
-		for (int i = 0; i < req->nheaders; i++)
+		if (HttpPrepare(client, req, resp))
 		{
-			struct curl_slist *next = curl_slist_append(headers, req->headers[i]);
+			for (;;)
+			{
+				CURLcode	rc;
+				bool		retryable;
+				long		delay_ms = HttpPaceDelayMs(client);
 
-			if (next == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_OUT_OF_MEMORY),
-						 errmsg("out of memory")));
-			headers = next;
-			client->headers = next;
+				if (delay_ms > 0)
+					HttpWait(delay_ms);
+				HttpAttemptBegin(client);
+				rc = curl_easy_perform(client->curl);
+				HttpAttemptEnd(client, rc, &retryable);
+				if (HttpAfterAttempt(client, rc, retryable, &delay_ms))
+					break;
+				HttpWait(delay_ms);
+			}
 		}
-		result = HttpRetryLoop(client, req, is_post, headers, &target, resp);
 	}
 	PG_FINALLY();
 	{
-		client->headers = NULL;
-		HttpFreeHeaders(headers);
+		HttpRequestDone(client);
 	}
 	PG_END_TRY();
 
-	return result;
+	return client->result;
+}
+
+/* ------------------------------------------------------------------------
+ * Batches: concurrent requests over one curl multi handle
+ * ------------------------------------------------------------------------ */
+
+/* Reset callback of the batch's memory context: runs on ERROR paths too. */
+static void
+HttpBatchRelease(void *arg)
+{
+	HttpBatch  *batch = (HttpBatch *) arg;
+
+	while (batch->clients != NIL)
+		HttpBatchDetach((HttpClient *) linitial(batch->clients));
+	if (batch->multi != NULL)
+	{
+		curl_multi_cleanup(batch->multi);
+		batch->multi = NULL;
+	}
+}
+
+HttpBatch *
+HttpBatchCreate(void)
+{
+	HttpBatch  *batch = palloc0(sizeof(HttpBatch));
+
+	batch->cxt = CurrentMemoryContext;
+	batch->release.func = HttpBatchRelease;
+	batch->release.arg = batch;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &batch->release);
+
+	batch->multi = curl_multi_init();
+	if (batch->multi == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl multi handle")));
+	return batch;
+}
+
+void
+HttpBatchStart(HttpBatch *batch, HttpClient *client, const HttpRequest *req,
+			   HttpResponse *resp)
+{
+	MemoryContext old;
+
+	bool		prepared;
+
+	if (client->batch != NULL)
+		elog(ERROR, "HTTP client already has a request in a batch");
+	prepared = HttpPrepare(client, req, resp);
+
+	old = MemoryContextSwitchTo(batch->cxt);
+	batch->clients = lappend(batch->clients, client);
+	MemoryContextSwitchTo(old);
+	client->batch = batch;
+	client->in_multi = false;
+	client->resp_cxt = CurrentMemoryContext;
+	client->next_attempt_ms = 0;
+	/* a malformed URL is an answer of its own, handed back at once */
+	client->finished = !prepared;
+}
+
+/*
+ * Start the attempts that are due, and return the earliest time (Unix ms)
+ * at which a waiting one will be, or -1 if none waits.  *transfers says
+ * whether any transfer is under way.
+ */
+static int64
+HttpBatchStartDue(HttpBatch *batch, bool *transfers)
+{
+	int64		now_ms = HttpUnixTimeMs();
+	int64		next_ms = -1;
+	ListCell   *lc;
+
+	*transfers = false;
+	foreach(lc, batch->clients)
+	{
+		HttpClient *client = (HttpClient *) lfirst(lc);
+
+		if (client->finished)
+			continue;
+		if (!client->in_multi && client->next_attempt_ms <= now_ms)
+		{
+			long		pace_ms = HttpPaceDelayMs(client);
+
+			if (pace_ms > 0)
+				client->next_attempt_ms = now_ms + pace_ms;
+			else
+			{
+				MemoryContext old = MemoryContextSwitchTo(client->resp_cxt);
+				CURLMcode	mc;
+
+				HttpAttemptBegin(client);
+				MemoryContextSwitchTo(old);
+				mc = curl_multi_add_handle(batch->multi, client->curl);
+				if (mc != CURLM_OK)
+					ereport(ERROR,
+							(errcode(ERRCODE_INTERNAL_ERROR),
+							 errmsg("could not start %s %s to %s: %s", client->target.method,
+									client->target.path, client->target.host,
+									curl_multi_strerror(mc))));
+				client->in_multi = true;
+			}
+		}
+		if (client->in_multi)
+			*transfers = true;
+		else if (next_ms < 0 || client->next_attempt_ms < next_ms)
+			next_ms = client->next_attempt_ms;
+	}
+	return next_ms;
+}
+
+/* Let curl move the transfers on, and end the attempts that are over. */
+static void
+HttpBatchPerform(HttpBatch *batch)
+{
+	CURLMsg    *msg;
+	CURLMcode	mc;
+	int			running;
+	int			queued;
+
+	mc = curl_multi_perform(batch->multi, &running);
+	if (mc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("libcurl failed: %s", curl_multi_strerror(mc))));
+
+	while ((msg = curl_multi_info_read(batch->multi, &queued)) != NULL)
+	{
+		HttpClient *client = NULL;
+		CURLcode	rc;
+		bool		retryable;
+		long		delay_ms;
+		MemoryContext old;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		/* msg does not survive curl_multi_remove_handle: read it first */
+		rc = msg->data.result;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &client);
+		Assert(client != NULL && client->batch == batch && client->in_multi);
+		curl_multi_remove_handle(batch->multi, client->curl);
+		client->in_multi = false;
+
+		old = MemoryContextSwitchTo(client->resp_cxt);
+		HttpAttemptEnd(client, rc, &retryable);
+		if (HttpAfterAttempt(client, rc, retryable, &delay_ms))
+			client->finished = true;
+		else
+			client->next_attempt_ms = HttpUnixTimeMs() + delay_ms;
+		MemoryContextSwitchTo(old);
+	}
+}
+
+HttpClient *
+HttpBatchWait(HttpBatch *batch, bool *ok)
+{
+	for (;;)
+	{
+		ListCell   *lc;
+		bool		transfers;
+		int64		next_ms;
+		long		timeout_ms = HTTP_BATCH_POLL_MS;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!PostmasterIsAlive())
+			proc_exit(1);
+
+		foreach(lc, batch->clients)
+		{
+			HttpClient *client = (HttpClient *) lfirst(lc);
+
+			if (client->finished)
+			{
+				*ok = client->result;
+				HttpRequestDone(client);
+				HttpBatchDetach(client);
+				return client;
+			}
+		}
+		if (batch->clients == NIL)
+			return NULL;
+
+		next_ms = HttpBatchStartDue(batch, &transfers);
+		if (next_ms >= 0)
+			timeout_ms = (long) Min(Max(next_ms - HttpUnixTimeMs(), 0), timeout_ms);
+		if (transfers)
+		{
+			long		curl_ms = -1;
+			CURLMcode	mc;
+
+			HttpBatchPerform(batch);
+			if (curl_multi_timeout(batch->multi, &curl_ms) == CURLM_OK && curl_ms >= 0)
+				timeout_ms = Min(timeout_ms, curl_ms);
+			/* a finished transfer is handed back without waiting */
+			foreach(lc, batch->clients)
+			{
+				if (((HttpClient *) lfirst(lc))->finished)
+					timeout_ms = 0;
+			}
+			if (timeout_ms > 0)
+			{
+				pgstat_report_wait_start(PG_WAIT_EXTENSION);
+				mc = curl_multi_poll(batch->multi, NULL, 0, (int) timeout_ms, NULL);
+				pgstat_report_wait_end();
+				if (mc != CURLM_OK)
+					ereport(ERROR,
+							(errcode(ERRCODE_INTERNAL_ERROR),
+							 errmsg("libcurl failed: %s", curl_multi_strerror(mc))));
+			}
+		}
+		else if (timeout_ms > 0)
+			HttpWait(timeout_ms);
+	}
 }

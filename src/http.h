@@ -5,7 +5,8 @@
  *		retries with backoff, rate-limit pacing, interruptible waits.
  *
  * An HttpClient owns one curl easy handle (reused, so connections are kept
- * alive across pages) and the rate-limit state of one credential.  It is
+ * alive across pages) and the rate-limit state of one credential; an
+ * HttpBatch runs the requests of several clients concurrently.  It is
  * freed with the memory context it was created in, ERROR paths included.
  * Header values given to a request are treated as secrets: they never
  * appear in a message, a log line or curl's verbose output.
@@ -60,6 +61,32 @@ extern HttpClient *HttpClientCreate(void);
  * usual ERROR via CHECK_FOR_INTERRUPTS, within about a second.
  */
 extern bool HttpPerform(HttpClient *client, const HttpRequest *req, HttpResponse *resp);
+
+/*
+ * Concurrent requests.  A batch runs the requests of several clients at
+ * once (one each) over a curl multi handle, so that waiting on one does not
+ * hold up the others; each request gets the retries, backoff and pacing of
+ * HttpPerform.  The batch is freed with the memory context it was created
+ * in; a client freed first leaves the batch by itself.
+ */
+typedef struct HttpBatch HttpBatch;
+
+extern HttpBatch *HttpBatchCreate(void);
+
+/*
+ * Start req on client, answered into resp.  req, its strings and resp must
+ * stay valid until HttpBatchWait hands the client back; resp's contents are
+ * allocated in the memory context current here, which must live as long.
+ */
+extern void HttpBatchStart(HttpBatch *batch, HttpClient *client,
+						   const HttpRequest *req, HttpResponse *resp);
+
+/*
+ * Wait until one of the batch's requests is over and hand back its client,
+ * with *ok what HttpPerform would have returned for it; NULL if the batch
+ * has no request.  Interrupts are acted on within a fraction of a second.
+ */
+extern HttpClient *HttpBatchWait(HttpBatch *batch, bool *ok);
 
 /* A response header by lower-case name, or NULL. */
 extern const char *HttpResponseHeader(const HttpResponse *resp, const char *name);
