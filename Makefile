@@ -6,6 +6,8 @@ MODULE_big = cloudconn
 OBJS = \
 	src/cloudconn.o \
 	src/aws.o \
+	src/aws_instances.o \
+	src/callback_buffer.o \
 	src/guc.o \
 	src/caller.o \
 	src/digitalocean.o \

@@ -4,7 +4,8 @@
  *		the shared credentials file), STS AssumeRole into the platform's
  *		discovery role (hop 1), then into the customer's role with the
  *		connector's external id (hop 2), then EC2 DescribeRegions and
- *		DescribeInstances (MaxResults=1000, NextToken) region by region.
+ *		DescribeInstances (MaxResults=1000, NextToken) in several regions
+ *		at once (cloudconn.aws_max_parallel_regions).
  *		Every request is signed with SigV4 (sigv4.c).  Instances become CIs
  *		of type aws_ec2_instance with their ARN as external_id (SPEC §5).
  *
@@ -29,6 +30,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "aws_instances.h"
 #include "guc.h"
 #include "http.h"
 #include "provider.h"
@@ -335,28 +337,29 @@ AwsHostHeader(const char *url)
 }
 
 /*
- * POST a signed Query API request.  Returns the parsed XML body of a 200,
- * or NULL with *err describing the failure (AWS's code and message, or the
- * transport error).
+ * One signed Query API request: what is sent, and what came back.  The
+ * request's strings live in the memory context current when it was
+ * prepared; the header lines carrying secrets are wiped with it.
  */
-static xmlDocPtr
-AwsCall(HttpClient *http, const char *url, const char *region, const char *service,
-		const AwsCredentials *cred, const char *body, AwsError *err)
+typedef struct AwsCallState
+{
+	SigV4Signature sig;
+	const char *headers[5];
+	HttpRequest request;
+	HttpResponse response;
+} AwsCallState;
+
+/* Sign a POST of body to url, ready to send (HttpPerform or a batch). */
+static void
+AwsCallPrepare(AwsCallState *call, const char *url, const char *region, const char *service,
+			   const AwsCredentials *cred, const char *body)
 {
 	SigV4Request sreq;
 	SigV4Credentials scred;
-	SigV4Signature sig;
-	HttpRequest hreq;
-	HttpResponse resp;
-	const char *headers[4];
 	char	   *host = AwsHostHeader(url);
-	char	   *auth;
-	char	   *token_header = NULL;
-	xmlDocPtr	doc;
-	bool		ok;
 	int			nheaders = 0;
 
-	memset(err, 0, sizeof(*err));
+	memset(call, 0, sizeof(*call));
 	memset(&sreq, 0, sizeof(sreq));
 	sreq.method = "POST";
 	sreq.path = "/";
@@ -371,47 +374,47 @@ AwsCall(HttpClient *http, const char *url, const char *region, const char *servi
 	scred.access_key_id = cred->access_key_id;
 	scred.secret_access_key = cred->secret_access_key;
 	scred.session_token = cred->session_token;
-	SigV4Sign(&sreq, &scred, &sig);
+	SigV4Sign(&sreq, &scred, &call->sig);
 
-	auth = AwsWipeLater(psprintf("Authorization: %s", sig.authorization));
-	headers[nheaders++] = psprintf("Host: %s", host);
-	headers[nheaders++] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8";
-	headers[nheaders++] = psprintf("X-Amz-Date: %s", sreq.amz_date);
+	call->headers[nheaders++] = psprintf("Host: %s", host);
+	call->headers[nheaders++] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8";
+	call->headers[nheaders++] = psprintf("X-Amz-Date: %s", sreq.amz_date);
 	if (cred->session_token)
-	{
-		token_header = AwsWipeLater(psprintf("X-Amz-Security-Token: %s", cred->session_token));
-		headers[nheaders++] = token_header;
-	}
-	{
-		const char *all[5];
+		call->headers[nheaders++] = AwsWipeLater(psprintf("X-Amz-Security-Token: %s", cred->session_token));
+	call->headers[nheaders++] = AwsWipeLater(psprintf("Authorization: %s", call->sig.authorization));
+	explicit_bzero(call->sig.authorization, strlen(call->sig.authorization));
+	explicit_bzero(call->sig.canonical_request, strlen(call->sig.canonical_request));
 
-		for (int i = 0; i < nheaders; i++)
-			all[i] = headers[i];
-		all[nheaders] = auth;
-		memset(&hreq, 0, sizeof(hreq));
-		hreq.method = "POST";
-		hreq.url = url;
-		hreq.headers = all;
-		hreq.nheaders = nheaders + 1;
-		hreq.body = body;
-		hreq.body_len = strlen(body);
-		ok = HttpPerform(http, &hreq, &resp);
-	}
+	call->request.method = "POST";
+	call->request.url = url;
+	call->request.headers = call->headers;
+	call->request.nheaders = nheaders;
+	call->request.body = body;
+	call->request.body_len = strlen(body);
+}
 
+/*
+ * Whether a sent call (ok: what HttpPerform or HttpBatchWait said) was
+ * answered with a 200.  If not, *err describes the failure: AWS's code and
+ * message, or the transport error.
+ */
+static bool
+AwsCallSucceeded(AwsCallState *call, bool ok, AwsError *err)
+{
+	HttpResponse *resp = &call->response;
+	xmlDocPtr	doc;
+
+	memset(err, 0, sizeof(*err));
 	if (!ok)
 	{
-		err->message = resp.transport_error;
-		return NULL;
+		err->message = resp->transport_error;
+		return false;
 	}
-	doc = AwsParseXml(resp.body.data, resp.body.len);
-	/* an STS answer carries secrets: the raw body goes as soon as it is parsed */
-	explicit_bzero(resp.body.data, resp.body.len);
-	explicit_bzero(sig.authorization, strlen(sig.authorization));
-	explicit_bzero(sig.canonical_request, strlen(sig.canonical_request));
-	if (resp.status == 200 && doc != NULL)
-		return doc;
-
-	err->status = resp.status;
+	if (resp->status == 200)
+		return true;
+	err->status = resp->status;
+	doc = AwsParseXml(resp->body.data, resp->body.len);
+	explicit_bzero(resp->body.data, resp->body.len);
 	if (doc != NULL)
 	{
 		xmlNodePtr	e = AwsFind(xmlDocGetRootElement(doc), "Error");
@@ -420,9 +423,44 @@ AwsCall(HttpClient *http, const char *url, const char *region, const char *servi
 		err->message = AwsChildText(e, "Message");
 	}
 	if (err->message == NULL)
-		err->message = resp.status == 200 ? pstrdup("the response is not well-formed XML")
-			: psprintf("HTTP %ld", resp.status);
-	return NULL;
+		err->message = psprintf("HTTP %ld", resp->status);
+	return false;
+}
+
+/*
+ * The parsed XML body of a call answered with a 200, or NULL with *err
+ * describing the failure.
+ */
+static xmlDocPtr
+AwsCallFinish(AwsCallState *call, bool ok, AwsError *err)
+{
+	HttpResponse *resp = &call->response;
+	xmlDocPtr	doc;
+
+	if (!AwsCallSucceeded(call, ok, err))
+		return NULL;
+	doc = AwsParseXml(resp->body.data, resp->body.len);
+	/* an STS answer carries secrets: the raw body goes as soon as it is parsed */
+	explicit_bzero(resp->body.data, resp->body.len);
+	if (doc == NULL)
+	{
+		err->status = resp->status;
+		err->message = pstrdup("the response is not well-formed XML");
+	}
+	return doc;
+}
+
+/* A signed Query API call, waited for. */
+static xmlDocPtr
+AwsCall(HttpClient *http, const char *url, const char *region, const char *service,
+		const AwsCredentials *cred, const char *body, AwsError *err)
+{
+	AwsCallState call;
+	bool		ok;
+
+	AwsCallPrepare(&call, url, region, service, cred, body);
+	ok = HttpPerform(http, &call.request, &call.response);
+	return AwsCallFinish(&call, ok, err);
 }
 
 static char *
@@ -575,6 +613,7 @@ typedef struct AwsSession
 	ProviderConnector *conn;
 	AwsCredentials customer;
 	MemoryContext cxt;			/* holds the current credentials */
+	uint64		generation;		/* counts the credentials assumed so far */
 } AwsSession;
 
 /* (Re)assume the chain when the credentials are about to expire. */
@@ -594,6 +633,7 @@ AwsEnsureCredentials(AwsSession *s, bool force)
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("%s", error)));
 	MemoryContextSwitchTo(old);
+	s->generation++;
 }
 
 static bool
@@ -672,140 +712,137 @@ AwsRegions(AwsSession *s)
 	return regions;
 }
 
-/* An instance as a JSON object: the raw resource handed to AwsMap. */
-static char *
-AwsInstanceJson(xmlNodePtr inst, const char *region, const char *account)
+/*
+ * The listing of one region: DescribeInstances page by page.  The regions
+ * being listed each have a page in flight in one HttpBatch, so waiting on
+ * one region's answer does not hold up the others.
+ */
+typedef struct AwsRegionListing
 {
-	StringInfoData buf;
-	static const char *const fields[] = {"instanceId", "imageId", "privateDnsName", "dnsName",
-		"instanceType", "launchTime", "platformDetails", "privateIpAddress", "ipAddress",
-	"subnetId", "vpcId"};
-	xmlNodePtr	tags = AwsChild(inst, "tagSet");
-	bool		first = true;
+	const char *region;
+	HttpClient *http;			/* the region's own handle in the batch */
+	MemoryContext cxt;			/* long-lived: the token, failures */
+	MemoryContext pagecxt;		/* the page in flight: request, answer, document */
+	char	   *next_token;		/* NextToken of the page in flight, or NULL */
+	AwsCallState call;
+	uint64		generation;		/* of the credentials the page was signed with */
+	bool		renewed;		/* the page was sent again after ExpiredToken */
+	bool		listing;		/* a page is in flight */
+} AwsRegionListing;
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	ProviderJsonAppendString(&buf, "region", region);
-	ProviderJsonAppendString(&buf, "account", account);
-	for (int i = 0; i < (int) lengthof(fields); i++)
-	{
-		char	   *v = AwsChildText(inst, fields[i]);
+/* Sign the region's next page with the current credentials and send it. */
+static void
+AwsRegionSendPage(AwsSession *s, AwsRegionListing *l, HttpBatch *batch)
+{
+	MemoryContext old;
+	StringInfoData body;
 
-		if (v && v[0])
-			ProviderJsonAppendString(&buf, fields[i], v);
-	}
-	ProviderJsonAppendString(&buf, "state", AwsChildText(AwsChild(inst, "instanceState"), "name"));
-	ProviderJsonAppendString(&buf, "availabilityZone", AwsChildText(AwsChild(inst, "placement"), "availabilityZone"));
-	appendStringInfoString(&buf, ", \"tags\": {");
-	for (xmlNodePtr item = tags ? tags->children : NULL; item; item = item->next)
-	{
-		char	   *k,
-				   *v;
-
-		if (!AwsIsElement(item, "item"))
-			continue;
-		k = AwsChildText(item, "key");
-		v = AwsChildText(item, "value");
-		if (k == NULL)
-			continue;
-		if (!first)
-			appendStringInfoString(&buf, ", ");
-		first = false;
-		escape_json(&buf, k);
-		appendStringInfoString(&buf, ": ");
-		escape_json(&buf, v ? v : "");
-	}
-	appendStringInfoString(&buf, "}}");
-	return buf.data;
+	AwsEnsureCredentials(s, false);
+	MemoryContextReset(l->pagecxt);
+	old = MemoryContextSwitchTo(l->pagecxt);
+	initStringInfo(&body);
+	appendStringInfo(&body, "Action=DescribeInstances&Version=%s&MaxResults=1000", AWS_EC2_VERSION);
+	if (l->next_token)
+		appendStringInfo(&body, "&NextToken=%s", AwsFormValue(l->next_token));
+	AwsCallPrepare(&l->call, AwsEndpoint(cloudconn_aws_ec2_endpoint, l->region), l->region, "ec2",
+				   &s->customer, body.data);
+	l->generation = s->generation;
+	HttpBatchStart(batch, l->http, &l->call.request, &l->call.response);
+	MemoryContextSwitchTo(old);
+	l->listing = true;
 }
 
-/* List one region page by page; false with *error if the region failed. */
-static bool
-AwsDiscoverRegion(DiscoveryContext *ctx, AwsSession *s, const char *region, const char *account,
-				  char **error)
+/* The region could not be listed (the run becomes partial). */
+static void
+AwsRegionFailed(DiscoveryContext *ctx, AwsRegionListing *l, const char *message)
 {
-	char	   *next = NULL;
-	MemoryContext pagecxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn aws page",
-												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(l->cxt);
 
-	do
+	ctx->failed_scopes = lappend(ctx->failed_scopes, pstrdup(l->region));
+	ctx->scope_errors = lappend(ctx->scope_errors, psprintf("region %s: %s", l->region, message));
+	MemoryContextSwitchTo(old);
+	l->listing = false;
+}
+
+/*
+ * The answer to a region's page: its instances go to the engine and the
+ * next page is sent; expired credentials are renewed and the page sent
+ * again, once; anything else fails the region.
+ */
+static void
+AwsRegionAnswer(DiscoveryContext *ctx, AwsSession *s, AwsRegionListing *l, HttpBatch *batch,
+				bool ok, const char *account)
+{
+	MemoryContext old = MemoryContextSwitchTo(l->pagecxt);
+	HttpResponse *resp = &l->call.response;
+	AwsError	err;
+	List	   *instances;
+	char	   *token;
+	const char *problem;
+
+	l->listing = false;
+	if (!AwsCallSucceeded(&l->call, ok, &err))
 	{
-		MemoryContext old = MemoryContextSwitchTo(pagecxt);
-		StringInfoData body;
-		AwsError	err;
-		xmlDocPtr	doc;
-		xmlNodePtr	root,
-					reservations;
-		List	   *raw = NIL;
-		char	   *token;
-
-		initStringInfo(&body);
-		appendStringInfo(&body, "Action=DescribeInstances&Version=%s&MaxResults=1000", AWS_EC2_VERSION);
-		if (next)
-			appendStringInfo(&body, "&NextToken=%s", AwsFormValue(next));
-		doc = AwsEc2(s, region, body.data, &err);
-		if (doc == NULL)
+		if (AwsExpiredError(&err) && !l->renewed)
 		{
 			MemoryContextSwitchTo(old);
-			*error = err.status
-				? psprintf("region %s: EC2 DescribeInstances failed: HTTP %ld %s: %s", region, err.status,
-						   err.code ? err.code : "", err.message)
-				: psprintf("region %s: %s", region, err.message);
-			MemoryContextDelete(pagecxt);
-			return false;
+			/* regions answering so at once renew once: not if renewed since */
+			if (l->generation == s->generation)
+				AwsEnsureCredentials(s, true);
+			l->renewed = true;
+			AwsRegionSendPage(s, l, batch);
+			return;
 		}
-		root = xmlDocGetRootElement(doc);
-		reservations = AwsChild(root, "reservationSet");
-		if (!AwsIsElement(root, "DescribeInstancesResponse") || reservations == NULL)
+		AwsRegionFailed(ctx, l, err.status
+						? psprintf("EC2 DescribeInstances failed: HTTP %ld %s: %s", err.status,
+								   err.code ? err.code : "", err.message)
+						: err.message);
+	}
+	else if (!AwsReadInstancesPage(resp->body.data, resp->body.len, l->region, account,
+								   &instances, &token, &problem))
+		AwsRegionFailed(ctx, l, psprintf("EC2 DescribeInstances: %s", problem));
+	else
+	{
+		/* the body is read: its memory goes before the engine's work */
+		pfree(resp->body.data);
+		resp->body.data = NULL;
+		ctx->page_done(ctx, instances);
+		if (l->next_token && token && strcmp(l->next_token, token) == 0)
+			AwsRegionFailed(ctx, l, "EC2 DescribeInstances returned the same NextToken twice");
+		else
 		{
-			/* never an empty listing: that would mark every CI missing */
-			MemoryContextSwitchTo(old);
-			*error = psprintf("region %s: EC2 DescribeInstances answered with an unexpected document", region);
-			MemoryContextDelete(pagecxt);
-			return false;
-		}
-		for (xmlNodePtr r = reservations ? reservations->children : NULL; r; r = r->next)
-		{
-			xmlNodePtr	instances;
-
-			if (!AwsIsElement(r, "item"))
-				continue;
-			instances = AwsChild(r, "instancesSet");
-			for (xmlNodePtr i = instances ? instances->children : NULL; i; i = i->next)
+			if (l->next_token)
+				pfree(l->next_token);
+			l->next_token = (token && token[0]) ? MemoryContextStrdup(l->cxt, token) : NULL;
+			l->renewed = false;
+			if (l->next_token)
 			{
-				char	   *json;
-
-				if (!AwsIsElement(i, "item"))
-					continue;
-				json = AwsInstanceJson(i, region, account);
-				raw = lappend(raw, &ProviderJsonbParse(json, strlen(json), "an EC2 instance")->root);
+				MemoryContextSwitchTo(old);
+				AwsRegionSendPage(s, l, batch);
+				return;
 			}
 		}
-		token = AwsChildText(root, "nextToken");
-		ctx->page_done(ctx, raw);
-		MemoryContextSwitchTo(old);
-		if (next && token && strcmp(next, token) == 0)
-		{
-			*error = psprintf("region %s: EC2 DescribeInstances returned the same NextToken twice", region);
-			MemoryContextDelete(pagecxt);
-			return false;
-		}
-		if (next)
-			pfree(next);
-		next = (token && token[0]) ? pstrdup(token) : NULL;
-		MemoryContextReset(pagecxt);
-	} while (next != NULL);
-	MemoryContextDelete(pagecxt);
-	return true;
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(l->pagecxt);
 }
 
+/*
+ * Every region, at most cloudconn.aws_max_parallel_regions of them listed
+ * at once.  One failing region makes the run partial; the others still
+ * merge.
+ */
 static void
 AwsDiscover(DiscoveryContext *ctx)
 {
 	AwsSession	s;
 	List	   *regions;
-	ListCell   *lc;
 	char	   *account = ProviderJsonbString(&ctx->connector->settings->root, "account_id");
+	AwsRegionListing *listings;
+	HttpBatch  *batch;
+	int			nregions;
+	int			started = 0;
+	int			listing = 0;
 
 	memset(&s, 0, sizeof(s));
 	s.http = ctx->http;
@@ -813,21 +850,43 @@ AwsDiscover(DiscoveryContext *ctx)
 	s.cxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn aws credentials", ALLOCSET_SMALL_SIZES);
 	AwsEnsureCredentials(&s, true);
 	regions = AwsRegions(&s);
+	nregions = list_length(regions);
+	listings = palloc0(sizeof(AwsRegionListing) * nregions);
+	batch = HttpBatchCreate();
 
-	/* one failing region makes the run partial; the others still merge */
-	foreach(lc, regions)
+	for (;;)
 	{
-		char	   *region = (char *) lfirst(lc);
-		char	   *error = NULL;
+		HttpClient *client;
+		AwsRegionListing *l = NULL;
+		bool		ok;
 
-		CHECK_FOR_INTERRUPTS();
-		if (!AwsDiscoverRegion(ctx, &s, region, account, &error))
+		while (listing < cloudconn_aws_max_parallel_regions && started < nregions)
 		{
-			ctx->failed_scopes = lappend(ctx->failed_scopes, region);
-			ctx->scope_errors = lappend(ctx->scope_errors, error);
+			l = &listings[started];
+			l->region = list_nth(regions, started++);
+			l->cxt = CurrentMemoryContext;
+			l->pagecxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn aws page",
+											   ALLOCSET_DEFAULT_SIZES);
+			l->http = HttpClientCreate();
+			AwsRegionSendPage(&s, l, batch);
+			listing++;
 		}
+		if (listing == 0)
+			break;
+
+		client = HttpBatchWait(batch, &ok);
+		for (int i = 0; i < started && client != NULL; i++)
+		{
+			if (listings[i].http == client)
+				l = &listings[i];
+		}
+		if (client == NULL || l == NULL || !l->listing)
+			elog(ERROR, "AWS region listing lost track of its requests");
+		AwsRegionAnswer(ctx, &s, l, batch, ok, account);
+		if (!l->listing)
+			listing--;
 	}
-	if (regions != NIL && list_length(ctx->failed_scopes) == list_length(regions))
+	if (nregions > 0 && list_length(ctx->failed_scopes) == nregions)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("no region could be listed: %s", (char *) linitial(ctx->scope_errors))));

@@ -25,6 +25,7 @@ int			cloudconn_http_max_retries = 5;
 char	   *cloudconn_ca_file = NULL;
 char	   *cloudconn_key_file = NULL;
 char	   *cloudconn_aws_region = NULL;
+int			cloudconn_aws_max_parallel_regions = 4;
 char	   *cloudconn_aws_sts_endpoint = NULL;
 char	   *cloudconn_aws_ec2_endpoint = NULL;
 char	   *cloudconn_aws_discovery_role_arn = NULL;
@@ -132,6 +133,11 @@ GucDefineAll(void)
 	DefineCustomIntVariable("cloudconn.max_parallel_runs",
 							"Discovery runs executing at once, scheduled and manual together.",
 							NULL, &cloudconn_max_parallel_runs, 2, 1, 64,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cloudconn.aws_max_parallel_regions",
+							"AWS regions of one run listed at once.",
+							NULL, &cloudconn_aws_max_parallel_regions, 4, 1, 32,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("cloudconn.http_timeout_ms",

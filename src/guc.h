@@ -19,6 +19,7 @@ extern int	cloudconn_http_max_retries;
 extern char *cloudconn_ca_file;
 extern char *cloudconn_key_file;
 extern char *cloudconn_aws_region;
+extern int	cloudconn_aws_max_parallel_regions;
 extern char *cloudconn_aws_sts_endpoint;
 extern char *cloudconn_aws_ec2_endpoint;
 extern char *cloudconn_aws_discovery_role_arn;
