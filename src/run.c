@@ -203,7 +203,7 @@ RunMarkInterrupted(int64 connector_id, bool own_slot)
 	Oid			types[3] = {INT8ARRAYOID, INT8OID, BOOLOID};
 	Datum		args[3] = {RunLiveConnectors(), Int64GetDatum(connector_id), BoolGetDatum(own_slot)};
 
-	if (SPI_execute_with_args("UPDATE cloudconn.run SET status = 'failed', finished_at = now(),"
+	if (SPI_execute_with_args("UPDATE cloudconn.run SET status = 'failed', finished_at = clock_timestamp(),"
 							  "  error = 'the run was interrupted: its worker exited before finishing (server crash, shutdown or termination)'"
 							  " WHERE status = 'running'"
 							  "   AND CASE WHEN $3 THEN connector_id = $2 OR connector_id <> ALL ($1)"
@@ -477,7 +477,7 @@ RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts,
 					elog(ERROR, "could not record a failed scope");
 			}
 		}
-		if (SPI_execute_with_args("UPDATE cloudconn.run SET status = $2, finished_at = now(),"
+		if (SPI_execute_with_args("UPDATE cloudconn.run SET status = $2, finished_at = clock_timestamp(),"
 								  "  discovered = $3, created = $4, updated = $5, unchanged = $6,"
 								  "  error_count = $7, pages_fetched = $8"
 								  " WHERE id = $1",
@@ -627,7 +627,7 @@ RunDiscoverAndRecord(int64 run_id, RunWorkerArgs *args, RunSlot *slot, Timestamp
 		Int64GetDatum(pg_atomic_read_u64(&slot->pages_fetched))};
 
 		RunBeginTransaction();
-		if (SPI_execute_with_args("UPDATE cloudconn.run SET status = 'failed', finished_at = now(), error = $2,"
+		if (SPI_execute_with_args("UPDATE cloudconn.run SET status = 'failed', finished_at = clock_timestamp(), error = $2,"
 								  "  pages_fetched = $3 WHERE id = $1",
 								  3, types, a, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record the failed run");
