@@ -26,29 +26,65 @@ bench_cluster_stop() {
 	rm -rf "$BENCH_DIR"
 }
 
-# Start the DigitalOcean simulator of test/sim on HTTPS with a fresh test CA,
-# with the generator spec given (JSON), and point the cluster at it.  The
-# per-minute burst limit is off: the benchmarks measure cloudconn, not
-# DigitalOcean's quota.  Extra simulator flags follow the spec.  Sets
-# DO_URL and DO_TOKEN (the simulator's default read token).
+# Start a simulator of test/sim (script name, then its own flags) on HTTPS
+# with a fresh test CA shared by every simulator of the bench; sets
+# BENCH_SIM_URL.  Every simulator started is stopped on exit.
+bench_start_sim() {
+	local script=$1
+	shift
+	local sim name
+	sim="$(cd "$(dirname "${BASH_SOURCE[0]}")/../sim" && pwd)"
+	name=${script%.py}
+	[ -s "$BENCH_DIR/ca/ca.crt" ] || bash "$sim/make_test_ca.sh" "$BENCH_DIR/ca" >/dev/null
+	/usr/bin/python3 "$sim/$script" --cert "$BENCH_DIR/ca/server.crt" --key "$BENCH_DIR/ca/server.key" \
+		--port 0 --port-file "$BENCH_DIR/$name.port" --exit-with-parent "$@" >"$BENCH_DIR/$name.out" 2>&1 &
+	BENCH_SIM_PIDS="${BENCH_SIM_PIDS:-} $!"
+	trap 'kill $BENCH_SIM_PIDS 2>/dev/null; bench_cluster_stop' EXIT
+	for _ in $(seq 100); do [ -s "$BENCH_DIR/$name.port" ] && break; sleep 0.1; done
+	[ -s "$BENCH_DIR/$name.port" ] || { cat "$BENCH_DIR/$name.out"; return 1; }
+	BENCH_SIM_URL="https://127.0.0.1:$(cat "$BENCH_DIR/$name.port")"
+	cat >>"$BENCH_DIR/data/postgresql.conf" <<CONF
+cloudconn.ca_file = '$BENCH_DIR/ca/ca.crt'
+CONF
+}
+
+# A control request to a simulator: method, URL path, JSON body.
+bench_sim_control() {
+	curl -sS --fail-with-body --cacert "$BENCH_DIR/ca/ca.crt" -X "$1" "$BENCH_SIM_URL$2" -d "$3"
+}
+
+# Start the DigitalOcean simulator with the generator spec given (JSON) and
+# point the cluster at it.  The per-minute burst limit is off: the
+# benchmarks measure cloudconn, not DigitalOcean's quota.  Extra simulator
+# flags follow the spec.  Sets DO_URL and DO_TOKEN (the simulator's default
+# read token).
 #   bench_start_digitalocean '{"count": 100, "regions": ["ams3"], "seed": 1}' [--latency-ms 20]
 bench_start_digitalocean() {
 	local spec=$1
 	shift
-	local sim
-	sim="$(cd "$(dirname "${BASH_SOURCE[0]}")/../sim" && pwd)"
-	bash "$sim/make_test_ca.sh" "$BENCH_DIR/ca" >/dev/null
-	/usr/bin/python3 "$sim/digitalocean_sim.py" --cert "$BENCH_DIR/ca/server.crt" --key "$BENCH_DIR/ca/server.key" \
-		--port 0 --port-file "$BENCH_DIR/do.port" --no-burst-limit --hourly-limit 100000000 \
-		--exit-with-parent "$@" >"$BENCH_DIR/do.out" 2>&1 &
-	BENCH_SIM_PID=$!
-	trap 'kill $BENCH_SIM_PID 2>/dev/null; bench_cluster_stop' EXIT
-	for _ in $(seq 100); do [ -s "$BENCH_DIR/do.port" ] && break; sleep 0.1; done
-	DO_URL="https://127.0.0.1:$(cat "$BENCH_DIR/do.port")"
+	bench_start_sim digitalocean_sim.py --no-burst-limit --hourly-limit 100000000 "$@"
+	DO_URL=$BENCH_SIM_URL
 	DO_TOKEN="dop_v1_$(printf '5317%.0s' $(seq 16))"
-	curl -sS --cacert "$BENCH_DIR/ca/ca.crt" -X POST "$DO_URL/_sim/droplets/generate" -d "$spec" >/dev/null
+	bench_sim_control POST /_sim/droplets/generate "$spec" >/dev/null
 	cat >>"$BENCH_DIR/data/postgresql.conf" <<CONF
-cloudconn.ca_file = '$BENCH_DIR/ca/ca.crt'
 cloudconn.digitalocean_api_url = '$DO_URL'
+CONF
+}
+
+# Start the AWS simulator (STS and EC2) and point the cluster at it, with
+# the simulator's default caller in a credentials file.  Extra simulator
+# flags are passed on.  Sets AWS_URL.
+#   bench_start_aws [--latency-ms 50]
+bench_start_aws() {
+	bench_start_sim aws_sim.py "$@"
+	AWS_URL=$BENCH_SIM_URL
+	printf '[default]\naws_access_key_id = AKIASIMULATORCALLER2\naws_secret_access_key = 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\n' \
+		>"$BENCH_DIR/aws-credentials"
+	chmod 0600 "$BENCH_DIR/aws-credentials"
+	cat >>"$BENCH_DIR/data/postgresql.conf" <<CONF
+cloudconn.aws_credentials_file = '$BENCH_DIR/aws-credentials'
+cloudconn.aws_sts_endpoint = '$AWS_URL'
+cloudconn.aws_ec2_endpoint = '$AWS_URL/'
+cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole'
 CONF
 }

@@ -214,6 +214,24 @@ def _text(value):
     return str(value)
 
 
+class RawXml(str):
+    """XML lines already rendered (an instance's <item>, see rendered_instance): appended as
+    they are."""
+
+
+def rendered_instance(inst):
+    """An instance as the <item> of an instancesSet, rendered once and kept in the instance
+    (as "_xml") until _overlay changes it.  A page of 1000 instances is about 7.7 MB of
+    XML; rendering it anew for every request would make the simulator, not the client,
+    what a benchmark measures."""
+    xml = inst.get("_xml")
+    if xml is None:
+        out = []
+        _xml_node("item", inst, 4, 4, out)
+        xml = inst["_xml"] = RawXml("\n".join(out))
+    return xml
+
+
 def _xml_node(name, value, level, indent, out):
     """Renders a value as AWS query-protocol XML: a dict becomes child elements in its key order
     (keys starting with "_" are internal and skipped, None values are left out), a list becomes
@@ -236,7 +254,10 @@ def _xml_node(name, value, level, indent, out):
             return
         out.append("%s<%s>" % (pad, name))
         for v in value:
-            _xml_node("item", v, level + 1, indent, out)
+            if isinstance(v, RawXml):
+                out.append(v)
+            else:
+                _xml_node("item", v, level + 1, indent, out)
         out.append("%s</%s>" % (pad, name))
     else:
         text = _text(value)
@@ -1783,10 +1804,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for inst in chunk:
             rid = inst.get("_reservationId")
             if reservations and reservations[-1]["reservationId"] == rid:
-                reservations[-1]["instancesSet"].append(inst)
+                reservations[-1]["instancesSet"].append(rendered_instance(inst))
             else:
                 reservations.append({"reservationId": rid, "ownerId": inst.get("_ownerId", acct),
-                                     "groupSet": [], "instancesSet": [inst]})
+                                     "groupSet": [], "instancesSet": [rendered_instance(inst)]})
         fields = [("reservationSet", reservations)]
         if more:
             fields.append(("nextToken", make_token(sim, acct, region, offset + len(chunk), page + 1, fingerprint)))
@@ -1856,6 +1877,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return 200, self._set_config(sim, data)
         if seg == ["identities"] and m == "GET":
             return 200, sim.identities_view()
+        if seg == ["issued-secrets"] and m == "GET":
+            # The one place the simulator shows a secret: what it issued, so that a test can
+            # prove the client never wrote any of it to its own logs.
+            with sim.lock:
+                return 200, {"secret_access_keys": [s["secret_access_key"] for s in sim.sessions.values()],
+                             "session_tokens": [s["session_token"] for s in sim.sessions.values()]}
         if seg == ["users"] and m == "POST":
             items = data if isinstance(data, list) else [data]
             for u in items:
@@ -2023,6 +2050,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     store[region] = items + new
                 else:
                     store[region] = new = generate_instances(acct, region, data)
+                for inst in new:
+                    rendered_instance(inst)
                 total = store[region]
                 return 200, {"ok": True, "count": len(total),
                              "instance_ids": [i["instanceId"] for i in total] if len(total) <= 2000 else None}
@@ -2055,6 +2084,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Top-level fields replace the instance's (null removes one).  Shorthands: "state"
         (with the fields that follow from it), "tags" ({"k":"v"} or a list) and
         "instanceType"."""
+        inst.pop("_xml", None)
         d = dict(data)
         state = d.pop("state", None)
         tags = d.pop("tags", "-")

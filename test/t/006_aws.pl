@@ -85,6 +85,29 @@ my $rerun = sql("SELECT cloudconn.connector_run($c)");
 is(sql("SELECT status, created, updated, unchanged FROM cloudconn.runs WHERE id = $rerun"), 'succeeded|0|0|2360',
 	'an unchanged re-run changes nothing');
 
+# regions are listed concurrently, never more at once than the bound: with
+# a slow simulator, the most requests it saw at once is the bound
+sub set_parallel_regions
+{
+	my ($n) = @_;
+	sql("ALTER SYSTEM SET cloudconn.aws_max_parallel_regions = $n");
+	$node->reload;
+	$node->poll_query_until('postgres', "SELECT current_setting('cloudconn.aws_max_parallel_regions') = '$n'") or die;
+}
+$sim->config(latency_ms => 300);
+for my $bound (2, 1)
+{
+	set_parallel_regions($bound);
+	$sim->control('DELETE', '/_sim/stats');
+	my $bounded = sql("SELECT cloudconn.connector_run($c)");
+	is(sql("SELECT status, unchanged, finished_at - started_at > interval '0.6 s' FROM cloudconn.runs WHERE id = $bounded")
+		. ' max_in_flight ' . $sim->control('GET', '/_sim/stats')->{max_in_flight},
+		"succeeded|2360|t max_in_flight $bound", "aws_max_parallel_regions = $bound: that many regions listed at once");
+}
+$sim->config(latency_ms => 0);
+sql("ALTER SYSTEM RESET cloudconn.aws_max_parallel_regions");
+$node->reload;
+
 # the delta: a rename, a removal and an addition; an unchanged run writes nothing
 my $insts = $sim->control('GET', "/_sim/accounts/$account/regions/ap-southeast-2/instances")->{instances};
 my ($keep, $gone) = map { $_->{instanceId} } grep { $_->{instanceState}{name} ne 'terminated' } @$insts;
@@ -135,8 +158,35 @@ is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connect
 	AND attributes->>'region' = 'us-east-1'}),
 	'0', 'nothing in the failed region was marked missing');
 
+# a page cut short is retried; one that is not XML, or that has a DTD,
+# fails its region (partial), never read as an empty listing
+$sim->faults();
+$sim->control('POST', "/_sim/accounts/$account/regions/us-east-1/instances/generate", { count => 40, seed => 2, states => ['running', 'stopped'] });
+$sim->faults({ kind => 'truncate', service => 'ec2', action => 'DescribeInstances', region => 'eu-west-1', times => 1 });
+$sim->control('DELETE', '/_sim/stats');
+my $cut = sql("SELECT cloudconn.connector_run($c)");
+is(sql("SELECT status, discovered FROM cloudconn.runs WHERE id = $cut") . ' faults ' . ($sim->control('GET', '/_sim/stats')->{faults_applied}{truncate} // 0),
+	'succeeded|2361 faults 1', 'a page cut short is fetched again');
+$sim->faults({ kind => 'malformed', service => 'ec2', action => 'DescribeInstances', region => 'us-east-1', times => -1 },
+	{ kind => 'malformed', service => 'ec2', action => 'DescribeInstances', region => 'ap-southeast-2', times => -1,
+	  body => '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><DescribeInstancesResponse><reservationSet/></DescribeInstancesResponse>' });
+my $bad = sql("SELECT cloudconn.connector_run($c)");
+is(sql("SELECT status FROM cloudconn.runs WHERE id = $bad") . ' '
+	. sql("SELECT string_agg(message, ' / ' ORDER BY message) FROM cloudconn.run_errors WHERE run_id = $bad"),
+	'partial region ap-southeast-2: EC2 DescribeInstances: the response has a DTD, which AWS never sends / '
+	. 'region us-east-1: EC2 DescribeInstances: the response is not well-formed XML',
+	'malformed pages and a DTD fail their regions');
+is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $c AND missing_since IS NOT NULL
+	AND attributes->>'region' IN ('us-east-1', 'ap-southeast-2')}), '0', 'nothing in those regions was marked missing');
+$sim->faults();
+
+my $issued = $sim->control('GET', '/_sim/issued-secrets');
 $node->stop;
 my $server_log = slurp_file($node->logfile);
+my @session_secrets = (@{ $issued->{secret_access_keys} }, @{ $issued->{session_tokens} });
+cmp_ok(scalar(@session_secrets), '>=', 8, 'the simulator issued temporary credentials at both hops');
+is(scalar(grep { index($server_log, $_) >= 0 } @session_secrets), 0,
+	'no temporary secret access key or session token is in the server log (debug5)');
 unlike($server_log, qr/\Q$external_id\E/, 'the external id is not in the server log (debug5)');
 unlike($server_log, qr/wJalrXUtnFEMI\/K7MDENG\/bPxRfiCYSIMCALLER1/, 'nor the caller secret');
 $sim->stop;

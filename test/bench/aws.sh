@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Benchmark: AWS discovery over the simulator, with 50 ms of latency added
+# to every request.  After an initial run, the same unchanged account is
+# listed twice more in the same cluster: once with regions fetched
+# concurrently (cloudconn.aws_max_parallel_regions at its default) and once
+# forced sequential (the setting at 1).  Prints both wall times and their
+# ratio, the rows the unchanged re-runs wrote, and the workers' peak memory.
+# Targets: ratio <= 0.35; 0 rows written by a re-run; peak < 100 MB.
+#   usage: aws.sh [smoke|full]   (full: 10 regions x 10,000 instances)
+set -euo pipefail
+scale=${1:-full}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+case "$scale" in
+	full)  per_region=10000 ;;
+	smoke) per_region=1100 ;;
+	*) echo "usage: $0 [smoke|full]" >&2; exit 2 ;;
+esac
+latency_ms=50
+account=444455556666
+regions=(us-east-1 us-east-2 us-west-1 us-west-2 eu-west-1 eu-west-2 eu-central-1 ap-northeast-1 ap-southeast-1 ap-southeast-2)
+regions_json=$(printf '"%s",' "${regions[@]}")
+regions_json="[${regions_json%,}]"
+
+bench_cluster_start aws
+bench_start_aws --latency-ms "$latency_ms"
+pg_ctl -D "$BENCH_DIR/data" reload >/dev/null
+sleep 0.5
+
+psql -qX -v ON_ERROR_STOP=1 -v settings="{\"account_id\": \"$account\", \"regions\": $regions_json}" <<'SQL'
+CREATE EXTENSION cloudconn CASCADE;
+INSERT INTO cloudconn.entity (id, name) VALUES (1, 'bench');
+SELECT cloudconn.connector_create(1, 'bench', 'aws', 'manual', :'settings') \gset
+SQL
+psql -qAtX -c "SELECT cloudconn.aws_cloudformation_template(1)" >"$BENCH_DIR/template.json"
+bench_sim_control POST "/_sim/accounts/$account/apply-template" "@$BENCH_DIR/template.json" >/dev/null
+seed=1
+for r in "${regions[@]}"; do
+	bench_sim_control POST "/_sim/accounts/$account/regions/$r/instances/generate" \
+		"{\"count\": $per_region, \"seed\": $seed, \"states\": [\"running\", \"stopped\"]}" >/dev/null
+	seed=$((seed + 1))
+done
+
+now() { date +%s.%N; }
+run_once() {
+	psql -qAtX -v ON_ERROR_STOP=1 -c "SELECT cloudconn.connector_run(1)" >/dev/null
+}
+written() {
+	psql -qAtX -c "SELECT pg_stat_force_next_flush()" -c "SELECT pg_stat_clear_snapshot()" \
+		-c "SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relid = 'cloudconn.configuration_item'::regclass" | tail -1
+}
+set_parallel() {
+	psql -qAtX -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET cloudconn.aws_max_parallel_regions = $1" -c "SELECT pg_reload_conf()" >/dev/null
+	sleep 0.5
+}
+parallel_default=$(psql -qAtX -c "SELECT boot_val FROM pg_settings WHERE name = 'cloudconn.aws_max_parallel_regions'")
+
+t0=$(now); run_once; t1=$(now)
+sleep 1   # the worker's table statistics are flushed when it exits
+w0=$(written)
+t2=$(now); run_once; t3=$(now)
+sleep 1
+w1=$(written)
+set_parallel 1
+t4=$(now); run_once; t5=$(now)
+sleep 1
+w2=$(written)
+
+psql -qAtX -c "SELECT status, discovered, created, unchanged FROM cloudconn.runs ORDER BY id" >"$BENCH_DIR/runs.txt"
+for n in 1 2 3; do
+	grep -A1 "cloudconn: run $n of connector" "$BENCH_DIR/server.log" |
+		sed -n 's/.*Peak memory: \([0-9]*\) kB in memory contexts, \([0-9]*\) kB private resident.*/\2/p' | head -1
+done | paste -sd' ' >"$BENCH_DIR/peaks.txt"
+
+python3 - "$per_region" "${#regions[@]}" "$latency_ms" "$parallel_default" "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" \
+	"$w0" "$w1" "$w2" "$BENCH_DIR/runs.txt" "$BENCH_DIR/peaks.txt" <<'PY'
+import sys
+a = sys.argv
+per_region, nregions, latency, parallel = int(a[1]), int(a[2]), int(a[3]), a[4]
+t0, t1, t2, t3, t4, t5 = map(float, a[5:11])
+w0, w1, w2 = map(int, a[11:14])
+runs = open(a[14]).read().split()
+peaks = open(a[15]).read().split()
+initial, concurrent, sequential = t1 - t0, t3 - t2, t5 - t4
+pages = nregions * (per_region // 1000 + 1)
+print(f"AWS benchmark: {nregions} regions x {per_region} instances, {latency} ms latency per request, "
+      f"about {pages} DescribeInstances pages per run")
+print(f"  runs (status|discovered|created|unchanged): {', '.join(runs)}")
+print(f"  initial run (concurrent):        {initial:.2f} s")
+print(f"  unchanged re-run, concurrent:    {concurrent:.2f} s   (aws_max_parallel_regions = {parallel})")
+print(f"  unchanged re-run, sequential:    {sequential:.2f} s   (aws_max_parallel_regions = 1)")
+print(f"  ratio concurrent / sequential:   {concurrent / sequential:.2f}   (target <= 0.35)")
+print(f"  rows written by the re-runs:     {w1 - w0}, {w2 - w1}   (target 0)")
+print(f"  worker peak private resident memory (kB), runs 1-3: {' '.join(peaks)}   (target < 100 MB)")
+PY
