@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The newcomer's first command (Debian 12, as root): installs, builds, starts
-# a throwaway cluster that preloads cloudconn and the bundled DigitalOcean
-# simulator (with a throwaway test CA), walks through test/demo.sql, and
-# removes everything again.
+# a throwaway cluster that preloads cloudconn and the bundled AWS and
+# DigitalOcean simulators (with a throwaway test CA), walks through
+# test/demo.sql, and removes everything again.
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/../.ci/setup"
@@ -13,15 +13,35 @@ work=$1
 export PATH="$(pg_config --bindir):$PATH"
 sim="$work/src/test/sim"
 
-# the DigitalOcean simulator, on HTTPS with a test CA made just now
+# the simulators, on HTTPS with a test CA made just now
 bash "$sim/make_test_ca.sh" "$work/ca" >/dev/null
-/usr/bin/python3 "$sim/digitalocean_sim.py" --cert "$work/ca/server.crt" --key "$work/ca/server.key" \
-	--port 0 --port-file "$work/do.port" --exit-with-parent >"$work/do.out" 2>&1 &
-sim_pid=$!
-for _ in $(seq 100); do [ -s "$work/do.port" ] && break; sleep 0.1; done
-do_url="https://127.0.0.1:$(cat "$work/do.port")"
-curl -sS --cacert "$work/ca/ca.crt" -X POST "$do_url/_sim/droplets/generate" \
-	-d '{"count": 450, "regions": ["ams3", "nyc1", "fra1"], "seed": 1}' >/dev/null
+sim_pids=
+start_sim() {	# script name -> prints its URL once it listens
+	local name=${1%.py}
+	/usr/bin/python3 "$sim/$1" --cert "$work/ca/server.crt" --key "$work/ca/server.key" \
+		--port 0 --port-file "$work/$name.port" --exit-with-parent >"$work/$name.out" 2>&1 &
+	sim_pids="$sim_pids $!"
+	for _ in $(seq 100); do [ -s "$work/$name.port" ] && break; sleep 0.1; done
+	[ -s "$work/$name.port" ] || { cat "$work/$name.out" >&2; exit 1; }
+}
+control() {	# method URL [curl args...]: a control request to a simulator
+	curl -sS --fail-with-body --cacert "$work/ca/ca.crt" -X "$@"
+}
+start_sim digitalocean_sim.py
+do_url="https://127.0.0.1:$(cat "$work/digitalocean_sim.port")"
+control POST "$do_url/_sim/droplets/generate" -d '{"count": 450, "regions": ["ams3", "nyc1", "fra1"], "seed": 1}' >/dev/null
+start_sim aws_sim.py
+aws_url="https://127.0.0.1:$(cat "$work/aws_sim.port")"
+for r in eu-west-1:120:1 eu-central-1:60:2; do
+	IFS=: read -r region count seed <<<"$r"
+	control POST "$aws_url/_sim/accounts/123456789012/regions/$region/instances/generate" \
+		-d "{\"count\": $count, \"seed\": $seed, \"states\": [\"running\", \"running\", \"stopped\"]}" >/dev/null
+done
+# the platform's caller: the simulator's default keys, in a credentials file
+# as the AWS convention has it (only the server's OS user can read it)
+printf '[default]\naws_access_key_id = AKIASIMULATORCALLER2\naws_secret_access_key = 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\n' \
+	>"$work/aws-credentials"
+chmod 0600 "$work/aws-credentials"
 
 initdb -D "$work/demo-cluster" -A trust -U postgres >/dev/null
 mkdir -p "$work/sock"
@@ -32,14 +52,22 @@ unix_socket_directories = '$work/sock'
 port = 55433
 cloudconn.ca_file = '$work/ca/ca.crt'
 cloudconn.digitalocean_api_url = '$do_url'
+cloudconn.aws_sts_endpoint = '$aws_url'
+cloudconn.aws_ec2_endpoint = '$aws_url/'
+cloudconn.aws_credentials_file = '$work/aws-credentials'
+cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole'
 CONF
 pg_ctl -D "$work/demo-cluster" -l "$work/demo-cluster.log" -w start >/dev/null
-trap 'pg_ctl -D "$work/demo-cluster" -m fast -w stop >/dev/null; kill $sim_pid 2>/dev/null' EXIT
+trap 'pg_ctl -D "$work/demo-cluster" -m fast -w stop >/dev/null; kill $sim_pids 2>/dev/null' EXIT
 echo
 echo "=== cloudconn demo (throwaway cluster in $work)"
-echo "    DigitalOcean simulator at $do_url, 450 droplets in 3 regions"
+echo "    AWS simulator (STS and EC2) at $aws_url: account 123456789012, 180 instances in 2 regions"
+echo "    DigitalOcean simulator at $do_url: 450 droplets in 3 regions"
+# demo.sql applies the CloudFormation template to the simulator's account
+# with this command (the customer's step), the template read from a file
+export DEMO_APPLY_TEMPLATE="curl -sS --fail-with-body --cacert $work/ca/ca.crt -X POST $aws_url/_sim/accounts/123456789012/apply-template --data-binary @$work/template.json"
 # the simulator's read-only token, passed as a psql variable (a bind-style
 # parameter, never pasted into SQL text by the application)
 psql -X -h "$work/sock" -p 55433 -d postgres -v do_token="dop_v1_$(printf '5317%.0s' $(seq 16))" \
-	-f "$work/src/test/demo.sql"
+	-v template_file="$work/template.json" -f "$work/src/test/demo.sql"
 SCRIPT

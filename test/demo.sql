@@ -1,6 +1,7 @@
 -- The newcomer's tour (run by test/demo.sh in a throwaway cluster): an
 -- entity tree, grants, an AWS and a DigitalOcean connector created by an
--- application role, the CloudFormation template, and what the views show.
+-- application role, the CloudFormation template applied to the simulated
+-- account, connector tests, discovery runs, and what the views show.
 \set ON_ERROR_STOP on
 \pset footer off
 CREATE EXTENSION cloudconn CASCADE;
@@ -25,14 +26,15 @@ SELECT role, entity_id, permission FROM cloudconn.role_assignment ORDER BY 1, 2,
 \echo '--- the wizard picker'
 SELECT * FROM cloudconn.providers;
 
--- the platform's discovery role, set once by the operator
-SET cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole';
+-- the platform's discovery role, caller credentials and (here) the
+-- simulator's endpoints are set once by the operator, in postgresql.conf
+SELECT current_setting('cloudconn.aws_discovery_role_arn') AS platform_discovery_role;
 
 \echo '--- as the EU admin (the application does SET LOCAL ROLE per request)'
 BEGIN;
 SET LOCAL ROLE demo_eu_admin;
 SELECT cloudconn.connector_create(2, 'Production AWS', 'aws',
-	settings => '{"account_id": "123456789012", "regions": ["eu-west-1", "eu-central-1"]}') AS aws_connector;
+	settings => '{"account_id": "123456789012", "regions": ["eu-west-1", "eu-central-1"]}') AS aws_connector \gset
 SELECT cloudconn.connector_create(2, 'Droplets', 'digitalocean', 'manual', '{}',
 	:'do_token') AS do_connector \gset
 COMMIT;
@@ -40,12 +42,14 @@ COMMIT;
 \echo '--- the CloudFormation template the customer applies (external id pre-filled)'
 BEGIN;
 SET LOCAL ROLE demo_eu_admin;
+\set QUIET on
 \pset format unaligned
 \pset tuples_only on
 SELECT cloudconn.aws_cloudformation_template(id) AS template
   FROM cloudconn.connectors WHERE provider = 'aws';
 \pset format aligned
 \pset tuples_only off
+\set QUIET off
 COMMIT;
 
 \echo '--- the connectors view: has_token, never the token'
@@ -60,6 +64,35 @@ COMMIT;
 \echo '--- what is stored: ciphertext only'
 SELECT id, provider, substr(token::text, 1, 34) || '...' AS stored_token, external_id
   FROM cloudconn.connector ORDER BY id;
+
+\echo '--- before the customer applied the template, the AWS test says what to check'
+BEGIN;
+SET LOCAL ROLE demo_eu_admin;
+SELECT jsonb_pretty(cloudconn.connector_test(:aws_connector)) AS connector_test;
+COMMIT;
+
+\echo '--- the customer applies the template in account 123456789012 (here: the simulator)'
+BEGIN;
+SET LOCAL ROLE demo_eu_admin;
+\set QUIET on
+\pset format unaligned
+\pset tuples_only on
+\o :template_file
+SELECT cloudconn.aws_cloudformation_template(:aws_connector);
+\o
+\pset format aligned
+\pset tuples_only off
+\set QUIET off
+COMMIT;
+\! $DEMO_APPLY_TEMPLATE; echo
+
+\echo '--- now the chain holds: platform caller -> discovery role -> customer role (with the external id)'
+BEGIN;
+SET LOCAL ROLE demo_eu_admin;
+SELECT jsonb_pretty(cloudconn.connector_test(:aws_connector)) AS connector_test;
+\echo '--- an AWS run: DescribeInstances in both regions at once, every request signed with SigV4'
+SELECT cloudconn.connector_run(:aws_connector) AS run_id;
+COMMIT;
 
 \echo '--- the DigitalOcean connector, tested end to end against the simulator'
 BEGIN;
@@ -90,8 +123,12 @@ COMMIT;
 \echo '--- some of the discovered CIs (as the EU admin, who may read CIs)'
 BEGIN;
 SET LOCAL ROLE demo_eu_admin;
-SELECT count(*) AS configuration_items FROM cloudconn.configuration_items;
+SELECT discovered_by_provider AS provider, ci_type, count(*) AS configuration_items
+  FROM cloudconn.configuration_items GROUP BY 1, 2 ORDER BY 1;
+SELECT name, ip_address, os_info, attributes->>'region' AS region, attributes->>'state' AS state,
+	   attributes->>'instance_type' AS type, external_id
+  FROM cloudconn.configuration_items WHERE discovered_by_provider = 'aws' ORDER BY id LIMIT 6;
 SELECT name, ip_address, os_info, attributes->>'region' AS region, attributes->>'size' AS size,
-	   external_id, discovered_by_provider, discovered_by_connector
-  FROM cloudconn.configuration_items ORDER BY id LIMIT 8;
+	   external_id, discovered_by_connector
+  FROM cloudconn.configuration_items WHERE discovered_by_provider = 'digitalocean' ORDER BY id LIMIT 6;
 COMMIT;

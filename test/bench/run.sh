@@ -9,3 +9,5 @@ echo
 bash "$here/digitalocean.sh" "$scale"
 echo
 bash "$here/scheduler.sh" "$scale"
+echo
+bash "$here/aws.sh" "$scale"
