@@ -8,6 +8,7 @@ use lib $FindBin::Bin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(gettimeofday tv_interval usleep);
 use CloudconnSim;
 
 my $sim = CloudconnSim::start_aws();
@@ -179,6 +180,27 @@ is(sql("SELECT status FROM cloudconn.runs WHERE id = $bad") . ' '
 is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $c AND missing_since IS NOT NULL
 	AND attributes->>'region' IN ('us-east-1', 'ap-southeast-2')}), '0', 'nothing in those regions was marked missing');
 $sim->faults();
+
+# a run waiting on slow regions stops at once when its worker is told to
+$sim->faults({ kind => 'slow', service => 'ec2', action => 'DescribeInstances', delay_ms => 30000, times => -1 });
+$sim->control('DELETE', '/_sim/stats');
+my $stuck = sql("SELECT cloudconn.connector_run($c, wait => false)");
+for (1 .. 200)
+{
+	last if $sim->control('GET', '/_sim/stats')->{in_flight} >= 2;
+	usleep(50_000);
+}
+is($sim->control('GET', '/_sim/stats')->{in_flight}, 3, 'three regions wait on the simulator at once');
+my $t0 = [gettimeofday];
+sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'cloudconn run'");
+$node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'cloudconn run'") or die;
+my $took = tv_interval($t0);
+cmp_ok($took, '<', 2, "the worker left its waits when terminated ($took s)");
+$sim->faults();
+like(sql("SELECT status FROM cloudconn.runs WHERE id = " . sql("SELECT cloudconn.connector_run($c)")), qr/^succeeded$/,
+	'the next run succeeds');
+like(sql("SELECT status || ': ' || error FROM cloudconn.run WHERE id = $stuck"), qr/^failed: the run was interrupted/,
+	'and the terminated one is marked failed as interrupted');
 
 my $issued = $sim->control('GET', '/_sim/issued-secrets');
 $node->stop;
