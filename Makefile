@@ -18,7 +18,8 @@ OBJS = \
 	src/run.o \
 	src/scheduler.o \
 	src/secrets.o \
-	src/sigv4.o
+	src/sigv4.o \
+	src/xml_guard.o
 
 DATA = $(wildcard sql/cloudconn--*.sql)
 

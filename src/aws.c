@@ -35,6 +35,7 @@
 #include "http.h"
 #include "provider.h"
 #include "sigv4.h"
+#include "xml_guard.h"
 
 #define AWS_STS_VERSION "2011-06-15"
 #define AWS_EC2_VERSION "2016-11-15"
@@ -91,6 +92,22 @@ AwsSecretCopy(const char *s)
 	return AwsWipeLater(pstrdup(s));
 }
 
+/*
+ * "Name: value" for a header whose value is a secret, allocated once at its
+ * size (psprintf may try a smaller buffer first and free it unwiped).
+ */
+static char *
+AwsSecretHeader(const char *name, const char *value)
+{
+	size_t		nlen = strlen(name);
+	size_t		vlen = strlen(value);
+	char	   *line = palloc(nlen + vlen + 1);
+
+	memcpy(line, name, nlen);
+	memcpy(line + nlen, value, vlen + 1);
+	return AwsWipeLater(line);
+}
+
 static void
 AwsFreeXml(void *arg)
 {
@@ -107,7 +124,7 @@ AwsParseXml(const char *body, size_t len)
 	xmlDocPtr	doc;
 	MemoryContextCallback *cb;
 
-	if (len == 0 || len > AWS_MAX_XML_BYTES)
+	if (len == 0 || len > AWS_MAX_XML_BYTES || !XmlMarkupIsBounded(body, len, 4096))
 		return NULL;
 	doc = xmlReadMemory(body, (int) len, NULL, NULL,
 						XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
@@ -380,8 +397,8 @@ AwsCallPrepare(AwsCallState *call, const char *url, const char *region, const ch
 	call->headers[nheaders++] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8";
 	call->headers[nheaders++] = psprintf("X-Amz-Date: %s", sreq.amz_date);
 	if (cred->session_token)
-		call->headers[nheaders++] = AwsWipeLater(psprintf("X-Amz-Security-Token: %s", cred->session_token));
-	call->headers[nheaders++] = AwsWipeLater(psprintf("Authorization: %s", call->sig.authorization));
+		call->headers[nheaders++] = AwsSecretHeader("X-Amz-Security-Token: ", cred->session_token);
+	call->headers[nheaders++] = AwsSecretHeader("Authorization: ", call->sig.authorization);
 	explicit_bzero(call->sig.authorization, strlen(call->sig.authorization));
 	explicit_bzero(call->sig.canonical_request, strlen(call->sig.canonical_request));
 
@@ -407,6 +424,8 @@ AwsCallSucceeded(AwsCallState *call, bool ok, AwsError *err)
 	memset(err, 0, sizeof(*err));
 	if (!ok)
 	{
+		/* whatever came before the failure may be part of a secret */
+		explicit_bzero(resp->body.data, resp->body.len);
 		err->message = resp->transport_error;
 		return false;
 	}
@@ -806,7 +825,9 @@ AwsRegionAnswer(DiscoveryContext *ctx, AwsSession *s, AwsRegionListing *l, HttpB
 		/* the body is read: its memory goes before the engine's work */
 		pfree(resp->body.data);
 		resp->body.data = NULL;
+		HttpBatchProgress(batch);
 		ctx->page_done(ctx, instances);
+		HttpBatchProgress(batch);
 		if (l->next_token && token && strcmp(l->next_token, token) == 0)
 			AwsRegionFailed(ctx, l, "EC2 DescribeInstances returned the same NextToken twice");
 		else
@@ -875,6 +896,7 @@ AwsDiscover(DiscoveryContext *ctx)
 			break;
 
 		client = HttpBatchWait(batch, &ok);
+		l = NULL;
 		for (int i = 0; i < started && client != NULL; i++)
 		{
 			if (listings[i].http == client)

@@ -23,12 +23,21 @@
 #include "aws_instances.h"
 #include "callback_buffer.h"
 #include "provider.h"
+#include "xml_guard.h"
 
-/* The JSON of a page; escaping can at most grow the XML's text sixfold. */
-#define AWS_PAGE_JSON_MAX (128 * 1024 * 1024)
+/*
+ * Bounds on what one page may hold, so that its memory is bounded too: we
+ * ask for MaxResults=1000; AWS allows 50 tags per instance besides its own
+ * aws: ones, keys of 128 and values of 256 characters; ids, names and
+ * addresses are shorter still.  A page beyond them is refused.
+ */
+#define AWS_PAGE_MAX_INSTANCES 1000
+#define AWS_INSTANCE_MAX_TAGS 200
+#define AWS_TEXT_MAX (8 * 1024)
+#define AWS_PAGE_JSON_MAX (32 * 1024 * 1024)
 
-/* One value of an instance (or of the page) being read. */
-#define AWS_TEXT_MAX (64 * 1024)
+/* No start or end tag of EC2's is anywhere near this long (see xml_guard.c) */
+#define AWS_MAX_MARKUP 4096
 
 /* Elements are followed this deep; deeper ones are only counted. */
 #define AWS_MAX_TRACKED_DEPTH 16
@@ -72,6 +81,7 @@ typedef struct AwsPageReader
 	StringInfoData json;		/* "[{...}, {...}" */
 	int			ninstances;
 	bool		instance_has_tags;
+	int			instance_ntags;
 
 	/* the text of the element being captured, if any */
 	StringInfo	capture;		/* NULL when nothing is captured */
@@ -89,6 +99,7 @@ typedef struct AwsPageReader
 	bool		seen_reservations;
 	bool		dtd;
 	bool		too_large;
+	bool		too_many;		/* instances or tags beyond the bounds */
 	bool		oom;
 } AwsPageReader;
 
@@ -207,9 +218,16 @@ AwsSaxStartElement(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 			r->has_next_token = true;
 			break;
 		case AWS_INSTANCE:
+			if (r->ninstances >= AWS_PAGE_MAX_INSTANCES)
+			{
+				r->too_many = true;
+				AwsReaderStop(r);
+				break;
+			}
 			AwsReaderAppend(r, r->ninstances == 0 ? "{" : ", {");
 			r->ninstances++;
 			r->instance_has_tags = false;
+			r->instance_ntags = 0;
 			/* the first member has no comma before it: see AwsReaderAppendMember */
 			if (!CallbackBufferAppendJsonString(&r->json, "region", 6, AWS_PAGE_JSON_MAX, &r->oom) ||
 				!CallbackBufferAppend(&r->json, ": ", 2, AWS_PAGE_JSON_MAX, &r->oom) ||
@@ -232,6 +250,11 @@ AwsSaxStartElement(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 			r->instance_has_tags = true;
 			break;
 		case AWS_TAG:
+			if (++r->instance_ntags > AWS_INSTANCE_MAX_TAGS)
+			{
+				r->too_many = true;
+				AwsReaderStop(r);
+			}
 			r->tag_has_key = r->tag_has_value = false;
 			break;
 		case AWS_TAG_KEY:
@@ -357,6 +380,11 @@ AwsReadInstancesPage(const char *body, size_t len, const char *region, const cha
 		*error = "the response is not well-formed XML";
 		return false;
 	}
+	if (!XmlMarkupIsBounded(body, len, AWS_MAX_MARKUP))
+	{
+		*error = "the response has a tag longer than " CppAsString2(AWS_MAX_MARKUP) " bytes";
+		return false;
+	}
 
 	memset(&r, 0, sizeof(r));
 	r.region = region;
@@ -410,6 +438,9 @@ AwsReadInstancesPage(const char *body, size_t len, const char *region, const cha
 		*error = "the response has a DTD, which AWS never sends";
 	else if (r.too_large)
 		*error = "a value in the response is too large";
+	else if (r.too_many)
+		*error = "the page lists more instances than the 1000 asked for, or an instance with more than "
+			CppAsString2(AWS_INSTANCE_MAX_TAGS) " tags";
 	else if (!well_formed)
 		*error = "the response is not well-formed XML";
 	else if (!r.root_ok || !r.seen_reservations)

@@ -12,31 +12,20 @@
 
 #include "callback_buffer.h"
 
-bool
-CallbackBufferReserve(StringInfo buf, size_t total, size_t cap, bool *oom)
+/* Move the buffer to one of newlen bytes (wiping the old one). */
+static bool
+CallbackBufferResize(StringInfo buf, size_t newlen, bool *oom)
 {
-	size_t		needed = total + 1;
-	size_t		newlen = (size_t) buf->maxlen;
-	char	   *newdata;
+	char	   *newdata = MemoryContextAllocExtended(GetMemoryChunkContext(buf->data),
+													 newlen, MCXT_ALLOC_NO_OOM);
 
-	Assert(cap < MaxAllocSize);
-	if (total > cap)
-		return false;
-	if (needed <= (size_t) buf->maxlen)
-		return true;
-	while (newlen < needed)
-		newlen *= 2;
-	if (newlen > cap + 1)
-		newlen = cap + 1;
-	newdata = MemoryContextAllocExtended(GetMemoryChunkContext(buf->data),
-										 newlen, MCXT_ALLOC_NO_OOM);
 	if (newdata == NULL)
 	{
 		*oom = true;
 		return false;
 	}
 	memcpy(newdata, buf->data, (size_t) buf->len + 1);
-	explicit_bzero(buf->data, (size_t) buf->len);
+	explicit_bzero(buf->data, (size_t) buf->maxlen);
 	pfree(buf->data);
 	buf->data = newdata;
 	buf->maxlen = (int) newlen;
@@ -44,11 +33,34 @@ CallbackBufferReserve(StringInfo buf, size_t total, size_t cap, bool *oom)
 }
 
 bool
+CallbackBufferReserve(StringInfo buf, size_t total, size_t cap, bool *oom)
+{
+	Assert(cap < MaxAllocSize);
+	if (total > cap)
+		return false;
+	if (total + 1 <= (size_t) buf->maxlen)
+		return true;
+	return CallbackBufferResize(buf, total + 1, oom);
+}
+
+bool
 CallbackBufferAppend(StringInfo buf, const char *data, size_t len, size_t cap, bool *oom)
 {
-	if (len > cap || (size_t) buf->len > cap - len ||
-		!CallbackBufferReserve(buf, (size_t) buf->len + len, cap, oom))
+	size_t		needed;
+
+	Assert(cap < MaxAllocSize);
+	if (len > cap || (size_t) buf->len > cap - len)
 		return false;
+	needed = (size_t) buf->len + len + 1;
+	if (needed > (size_t) buf->maxlen)
+	{
+		size_t		newlen = (size_t) buf->maxlen;
+
+		while (newlen < needed)
+			newlen *= 2;
+		if (!CallbackBufferResize(buf, Min(newlen, cap + 1), oom))
+			return false;
+	}
 	memcpy(buf->data + buf->len, data, len);
 	buf->len += (int) len;
 	buf->data[buf->len] = '\0';

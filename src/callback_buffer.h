@@ -19,8 +19,8 @@ extern bool CallbackBufferAppend(StringInfo buf, const char *data, size_t len, s
 								 bool *oom);
 
 /*
- * Make room for total bytes in all (a size announced in advance), so that
- * appending them copies nothing twice.  Same returns as above.
+ * Make room for exactly total bytes in all (a size announced in advance),
+ * so that appending them copies nothing twice.  Same returns as above.
  */
 extern bool CallbackBufferReserve(StringInfo buf, size_t total, size_t cap, bool *oom);
 

@@ -127,6 +127,7 @@ struct HttpClient
 	bool		result;			/* what HttpPerform would have returned */
 	int			attempt;		/* attempts made so far */
 	int64		next_attempt_ms;	/* Unix ms; the next attempt waits until then */
+	bool		paced;			/* that wait is the pacing of the next attempt */
 	TimestampTz attempt_start;
 	HttpAttempt at;				/* what the callbacks of the transfer share */
 };
@@ -532,6 +533,8 @@ static void
 HttpResetResponse(HttpResponse *resp)
 {
 	resp->status = 0;
+	/* what an earlier attempt received may be part of a secret */
+	explicit_bzero(resp->body.data, resp->body.len);
 	resetStringInfo(&resp->body);
 	if (resp->transport_error != NULL)
 	{
@@ -734,6 +737,7 @@ HttpAttemptBegin(HttpClient *client)
 	HttpSetOptions(client, client->req, client->is_post, client->headers, at);
 	client->errbuf[0] = '\0';
 	client->attempt_start = GetCurrentTimestamp();
+	client->paced = false;
 }
 
 /*
@@ -1072,8 +1076,20 @@ HttpBatchRelease(void *arg)
 {
 	HttpBatch  *batch = (HttpBatch *) arg;
 
-	while (batch->clients != NIL)
-		HttpBatchDetach((HttpClient *) linitial(batch->clients));
+	ListCell   *lc;
+
+	/* every client is let go, whatever state it is in */
+	foreach(lc, batch->clients)
+	{
+		HttpClient *client = (HttpClient *) lfirst(lc);
+
+		if (client->in_multi && batch->multi != NULL)
+			curl_multi_remove_handle(batch->multi, client->curl);
+		client->in_multi = false;
+		client->batch = NULL;
+		client->finished = false;
+	}
+	batch->clients = NIL;
 	if (batch->multi != NULL)
 	{
 		curl_multi_cleanup(batch->multi);
@@ -1143,10 +1159,14 @@ HttpBatchStartDue(HttpBatch *batch, bool *transfers)
 			continue;
 		if (!client->in_multi && client->next_attempt_ms <= now_ms)
 		{
-			long		pace_ms = HttpPaceDelayMs(client);
+			/* paced once per attempt, as HttpPerform does */
+			long		pace_ms = client->paced ? 0 : HttpPaceDelayMs(client);
 
 			if (pace_ms > 0)
+			{
 				client->next_attempt_ms = now_ms + pace_ms;
+				client->paced = true;
+			}
 			else
 			{
 				MemoryContext old = MemoryContextSwitchTo(client->resp_cxt);
@@ -1211,6 +1231,21 @@ HttpBatchPerform(HttpBatch *batch)
 		else
 			client->next_attempt_ms = HttpUnixTimeMs() + delay_ms;
 		MemoryContextSwitchTo(old);
+	}
+}
+
+void
+HttpBatchProgress(HttpBatch *batch)
+{
+	ListCell   *lc;
+
+	foreach(lc, batch->clients)
+	{
+		if (((HttpClient *) lfirst(lc))->in_multi)
+		{
+			HttpBatchPerform(batch);
+			return;
+		}
 	}
 }
 

@@ -88,6 +88,14 @@ extern void HttpBatchStart(HttpBatch *batch, HttpClient *client,
  */
 extern HttpClient *HttpBatchWait(HttpBatch *batch, bool *ok);
 
+/*
+ * Let the batch's transfers move on without waiting.  Transfers advance
+ * only inside batch calls, so a caller doing long work between
+ * HttpBatchWait calls calls this now and then: what the servers sent is
+ * read, and their timeouts are not spent waiting on us.
+ */
+extern void HttpBatchProgress(HttpBatch *batch);
+
 /* A response header by lower-case name, or NULL. */
 extern const char *HttpResponseHeader(const HttpResponse *resp, const char *name);
 

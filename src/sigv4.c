@@ -312,18 +312,40 @@ SigV4Sign(const SigV4Request *req, const SigV4Credentials *cred, SigV4Signature 
 	}
 	qsort(headers, n, sizeof(SigV4Pair), SigV4CompareNames);
 
+	/*
+	 * The canonical headers and request hold the session token: their
+	 * buffers are sized up front, so that no copy of it is left behind by a
+	 * reallocation, and the headers are wiped once used (the caller wipes
+	 * the canonical request).
+	 */
 	initStringInfo(&canonical_headers);
 	initStringInfo(&signed_headers);
+	{
+		size_t		total = 0;
+
+		for (int i = 0; i < n; i++)
+			total += strlen(headers[i].key) + strlen(headers[i].value) + 2;
+		enlargeStringInfo(&canonical_headers, (int) total);
+	}
 	for (int i = 0; i < n; i++)
 	{
 		appendStringInfo(&canonical_headers, "%s:%s\n", headers[i].key, headers[i].value);
 		appendStringInfo(&signed_headers, "%s%s", i ? ";" : "", headers[i].key);
 	}
 
-	initStringInfo(&creq);
-	appendStringInfo(&creq, "%s\n%s\n%s\n%s\n%s\n%s",
-					 req->method, SigV4CanonicalUri(req->path), SigV4CanonicalQuery(req->query),
-					 canonical_headers.data, signed_headers.data, payload_hash);
+	{
+		char	   *uri = SigV4CanonicalUri(req->path);
+		char	   *query = SigV4CanonicalQuery(req->query);
+
+		initStringInfo(&creq);
+		enlargeStringInfo(&creq, (int) (strlen(req->method) + strlen(uri) + strlen(query) +
+										canonical_headers.len + signed_headers.len +
+										strlen(payload_hash) + 5));
+		appendStringInfo(&creq, "%s\n%s\n%s\n%s\n%s\n%s",
+						 req->method, uri, query, canonical_headers.data, signed_headers.data,
+						 payload_hash);
+	}
+	explicit_bzero(canonical_headers.data, canonical_headers.len);
 
 	SigV4Sha256Hex(creq.data, creq.len, creq_hash);
 	initStringInfo(&sts);

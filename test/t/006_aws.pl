@@ -179,6 +179,21 @@ is(sql("SELECT status FROM cloudconn.runs WHERE id = $bad") . ' '
 	'malformed pages and a DTD fail their regions');
 is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $c AND missing_since IS NOT NULL
 	AND attributes->>'region' IN ('us-east-1', 'ap-southeast-2')}), '0', 'nothing in those regions was marked missing');
+
+# pages beyond what AWS sends are refused before they cost memory or time:
+# more instances than MaxResults, and a start tag of thousands of attributes
+my $wrap = sub { '<?xml version="1.0"?><DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+	. $_[0] . '</DescribeInstancesResponse>' };
+$sim->faults({ kind => 'malformed', service => 'ec2', action => 'DescribeInstances', region => 'us-east-1', times => -1,
+	  body => $wrap->('<reservationSet><item><instancesSet>' . ('<item/>' x 1001) . '</instancesSet></item></reservationSet>') },
+	{ kind => 'malformed', service => 'ec2', action => 'DescribeInstances', region => 'ap-southeast-2', times => -1,
+	  body => $wrap->('<reservationSet ' . join(' ', map { "a$_=\"x\"" } 1 .. 2000) . '/>') });
+my $huge = sql("SELECT cloudconn.connector_run($c)");
+is(sql("SELECT status FROM cloudconn.runs WHERE id = $huge") . ' '
+	. sql("SELECT string_agg(message, ' / ' ORDER BY message) FROM cloudconn.run_errors WHERE run_id = $huge"),
+	'partial region ap-southeast-2: EC2 DescribeInstances: the response has a tag longer than 4096 bytes / '
+	. 'region us-east-1: EC2 DescribeInstances: the page lists more instances than the 1000 asked for, or an instance with more than 200 tags',
+	'a page of 1001 instances and a tag of 2000 attributes are refused');
 $sim->faults();
 
 # a run waiting on slow regions stops at once when its worker is told to
