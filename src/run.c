@@ -196,19 +196,45 @@ RunLiveConnectors(void)
  * connector_id's slot: a run of that connector still 'running' cannot be
  * its own yet, so it is dead too, and every other connector is swept as
  * well.  Needs SPI and the rights of the tables' owner.
+ *
+ * The candidate rows are locked before the slots are read: a run whose row
+ * this can see was claimed (its slot taken) before the row was written, so
+ * reading the slots afterwards cannot miss it; and a run that ends
+ * meanwhile is no longer 'running' when its locked row is looked at again.
  */
 void
 RunMarkInterrupted(int64 connector_id, bool own_slot)
 {
-	Oid			types[3] = {INT8ARRAYOID, INT8OID, BOOLOID};
-	Datum		args[3] = {RunLiveConnectors(), Int64GetDatum(connector_id), BoolGetDatum(own_slot)};
+	Oid			types[4] = {INT8ARRAYOID, INT8OID, BOOLOID, INT8ARRAYOID};
+	Datum		args[4];
+	Datum	   *ids;
+	int			n = 0;
+
+	args[1] = Int64GetDatum(connector_id);
+	args[2] = BoolGetDatum(own_slot);
+	if (SPI_execute_with_args("SELECT id FROM cloudconn.run"
+							  " WHERE status = 'running' AND ($1 = 0 OR $2 OR connector_id = $1)"
+							  " ORDER BY id FOR UPDATE",
+							  2, types + 1, args + 1, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock running runs");
+	if (SPI_processed == 0)
+		return;
+	ids = palloc(sizeof(Datum) * SPI_processed);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		ids[n++] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+	}
+	args[3] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[0] = RunLiveConnectors();
 
 	if (SPI_execute_with_args("UPDATE cloudconn.run SET status = 'failed', finished_at = clock_timestamp(),"
 							  "  error = 'the run was interrupted: its worker exited before finishing (server crash, shutdown or termination)'"
-							  " WHERE status = 'running'"
+							  " WHERE id = ANY ($4) AND status = 'running'"
 							  "   AND CASE WHEN $3 THEN connector_id = $2 OR connector_id <> ALL ($1)"
 							  "            ELSE connector_id <> ALL ($1) AND ($2 = 0 OR connector_id = $2) END",
-							  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+							  4, types, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not mark interrupted runs");
 }
 
