@@ -411,6 +411,35 @@ AwsCallPrepare(AwsCallState *call, const char *url, const char *region, const ch
 }
 
 /*
+ * Text AWS sent (an error's code or message) made fit for a message of
+ * ours: at most max bytes, cut on a character boundary (libxml2 hands out
+ * UTF-8), control characters made spaces.  NULL stays NULL.
+ */
+static char *
+AwsQuoted(char *text, size_t max)
+{
+	size_t		len;
+	bool		cut;
+
+	if (text == NULL)
+		return NULL;
+	len = strlen(text);
+	cut = len > max;
+	if (cut)
+	{
+		len = max;
+		while (len > 0 && ((unsigned char) text[len] & 0xC0) == 0x80)
+			len--;
+	}
+	for (size_t i = 0; i < len; i++)
+	{
+		if ((unsigned char) text[i] < 0x20 || text[i] == 0x7f)
+			text[i] = ' ';
+	}
+	return cut ? psprintf("%.*s...", (int) len, text) : text;
+}
+
+/*
  * Whether a sent call (ok: what HttpPerform or HttpBatchWait said) was
  * answered with a 200.  If not, *err describes the failure: AWS's code and
  * message, or the transport error.
@@ -438,8 +467,8 @@ AwsCallSucceeded(AwsCallState *call, bool ok, AwsError *err)
 	{
 		xmlNodePtr	e = AwsFind(xmlDocGetRootElement(doc), "Error");
 
-		err->code = AwsChildText(e, "Code");
-		err->message = AwsChildText(e, "Message");
+		err->code = AwsQuoted(AwsChildText(e, "Code"), 64);
+		err->message = AwsQuoted(AwsChildText(e, "Message"), 512);
 	}
 	if (err->message == NULL)
 		err->message = psprintf("HTTP %ld", resp->status);
@@ -565,6 +594,28 @@ AwsExplainHop(int hop, const char *role_arn, const AwsError *err)
 }
 
 /*
+ * Whether message shows secret, or the start of it where AwsQuoted cut the
+ * message short.
+ */
+static bool
+AwsMentions(const char *message, const char *secret)
+{
+	size_t		mlen = strlen(message);
+
+	if (strstr(message, secret) != NULL)
+		return true;
+	if (mlen < 3 || strcmp(message + mlen - 3, "...") != 0)
+		return false;
+	mlen -= 3;
+	for (size_t k = Min(strlen(secret), mlen); k > 0; k--)
+	{
+		if (memcmp(message + mlen - k, secret, k) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * The two-hop chain.  Returns the customer role's credentials, or false
  * with *error set (a message naming the hop).
  */
@@ -602,7 +653,7 @@ AwsChain(HttpClient *http, ProviderConnector *conn, AwsCredentials *customer, ch
 					   customer, assumed_arn, &err))
 	{
 		/* AWS messages may quote a rejected parameter: never the external id */
-		if (err.message && strstr(err.message, conn->external_id) != NULL)
+		if (err.message && AwsMentions(err.message, conn->external_id))
 			err.message = pstrdup("(AWS's message quoted the external id and is not shown)");
 		*error = AwsExplainHop(2, customer_role, &err);
 		return false;

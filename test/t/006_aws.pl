@@ -53,6 +53,20 @@ like(sql("SELECT cloudconn.connector_test($other)"), qr/"ok": false, "error": "h
 	'a wrong external id: denied at hop 2');
 unlike(sql("SELECT cloudconn.connector_test($other)"), qr/\Q$external_id\E/, 'the message never shows an external id');
 
+# what AWS says is quoted bounded and without control characters; cut
+# short in the middle of the external id, it is not shown at all
+$sim->faults({ kind => 'status', status => 400, code => 'ValidationError', service => 'sts', principal_kind => 'discovery',
+	message => "first line\nsecond line " . ('z' x 600), times => 1 });
+my $quoted = sql("SELECT cloudconn.connector_test($c)->>'error'");
+like($quoted, qr/^hop 2 \(AssumeRole into \S+\) failed: HTTP 400 ValidationError: first line second line z+\.\.\.$/,
+	'an AWS message is quoted on one line');
+cmp_ok(length($quoted), '<', 700, 'and cut short (' . length($quoted) . ' characters)');
+$sim->faults({ kind => 'status', status => 400, code => 'ValidationError', service => 'sts', principal_kind => 'discovery',
+	message => ('z' x 500) . $external_id, times => 1 });
+like(sql("SELECT cloudconn.connector_test($c)->>'error'"), qr/quoted the external id and is not shown/,
+	'a message cut short inside the external id is not shown');
+$sim->faults();
+
 # a caller without the right to assume the discovery role: hop 1, with what to check
 $node->append_conf('postgresql.conf', "cloudconn.aws_profile = 'unprivileged'");
 $node->reload;
