@@ -36,6 +36,9 @@
 #define AWS_TEXT_MAX (8 * 1024)
 #define AWS_PAGE_JSON_MAX (32 * 1024 * 1024)
 
+/* The body is handed to the parser this much at a time. */
+#define AWS_PARSE_SLICE ((size_t) 256 * 1024)
+
 /* No start or end tag of EC2's is anywhere near this long (see xml_guard.c) */
 #define AWS_MAX_MARKUP 4096
 
@@ -368,7 +371,6 @@ AwsReadInstancesPage(const char *body, size_t len, const char *region, const cha
 {
 	AwsPageReader r;
 	xmlSAXHandler sax;
-	xmlSAXHandlerPtr saved_sax;
 	bool		well_formed;
 	Jsonb	   *page;
 
@@ -406,7 +408,12 @@ AwsReadInstancesPage(const char *body, size_t len, const char *region, const cha
 	sax.externalSubset = AwsSaxDtd;
 	sax.serror = AwsSaxIgnoreError;
 
-	r.parser = xmlCreateMemoryParserCtxt(body, (int) len);
+	/*
+	 * A push parser, fed the body in slices: it keeps only a slice's worth
+	 * of input at a time, where a memory parser would first copy the whole
+	 * body (about 8 MB).  It holds its own copy of the handler.
+	 */
+	r.parser = xmlCreatePushParserCtxt(&sax, &r, NULL, 0, NULL);
 	if (r.parser == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -416,12 +423,11 @@ AwsReadInstancesPage(const char *body, size_t len, const char *region, const cha
 	 * only flag, and the parser's own memory is libxml2's.
 	 */
 	xmlCtxtUseOptions(r.parser, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	saved_sax = r.parser->sax;
-	r.parser->sax = &sax;
-	r.parser->userData = &r;
-	(void) xmlParseDocument(r.parser);
+	for (size_t done = 0; done < len && !r.parser->disableSAX; done += AWS_PARSE_SLICE)
+		(void) xmlParseChunk(r.parser, body + done, (int) Min(len - done, AWS_PARSE_SLICE), 0);
+	if (!r.parser->disableSAX)
+		(void) xmlParseChunk(r.parser, NULL, 0, 1);
 	well_formed = r.parser->wellFormed != 0;
-	r.parser->sax = saved_sax;
 	if (r.parser->myDoc != NULL)
 		xmlFreeDoc(r.parser->myDoc);
 	xmlFreeParserCtxt(r.parser);
