@@ -78,26 +78,29 @@ $node->append_conf('postgresql.conf', "cloudconn.aws_profile = 'default'");
 $node->reload;
 $node->poll_query_until('postgres', "SELECT current_setting('cloudconn.aws_profile') = 'default'") or die;
 
-# three regions, several pages in one, some terminated instances
+# three regions of several pages each (EC2 hands out a nextToken with every
+# full page of 1000), some terminated instances
 $sim->control('POST', "/_sim/accounts/$account/regions/eu-west-1/instances/generate", { count => 2300, seed => 1, states => ['running'] });
-$sim->control('POST', "/_sim/accounts/$account/regions/us-east-1/instances/generate", { count => 40, seed => 2, states => ['running', 'stopped'] });
-$sim->control('POST', "/_sim/accounts/$account/regions/ap-southeast-2/instances/generate", { count => 20, seed => 3, states => ['running', 'terminated'] });
+$sim->control('POST', "/_sim/accounts/$account/regions/us-east-1/instances/generate", { count => 1040, seed => 2, states => ['running', 'stopped'] });
+$sim->control('POST', "/_sim/accounts/$account/regions/ap-southeast-2/instances/generate", { count => 1020, seed => 3, states => ['running', 'terminated'] });
 $sim->control('DELETE', '/_sim/log');
 my $run = sql("SELECT cloudconn.connector_run($c)");
-is(sql("SELECT status, discovered, created, unchanged FROM cloudconn.runs WHERE id = $run"), 'succeeded|2360|2350|10',
+is(sql("SELECT status, discovered, created, unchanged FROM cloudconn.runs WHERE id = $run"), 'succeeded|4360|3850|510',
 	'a run over three regions: terminated instances are not created');
 is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $c
 	AND external_id ~ '^arn:aws:ec2:(eu-west-1|us-east-1|ap-southeast-2):$account:instance/i-[0-9a-f]+\$'
-	AND ci_type = 'aws_ec2_instance'}), '2350', 'CIs carry instance ARNs');
+	AND ci_type = 'aws_ec2_instance'}), '3850', 'CIs carry instance ARNs');
 
 my $log = $sim->log_entries;
 is(scalar(grep { !$_->{signature_valid} } @$log), 0, 'every request was signed and verified');
 is(scalar(grep { $_->{external_id_present} && $_->{service} ne 'sts' } @$log), 0, 'the external id went only to STS');
-cmp_ok(scalar(grep { ($_->{action} // '') eq 'DescribeInstances' && ($_->{region} // '') eq 'eu-west-1' } @$log), '>=', 3,
-	'eu-west-1 took several pages');
+my %pages;
+$pages{ $_->{region} }++ for grep { ($_->{action} // '') eq 'DescribeInstances' && ($_->{status} // 0) == 200 } @$log;
+is(join(' ', map { "$_:" . ($pages{$_} // 0) } sort keys %pages), 'ap-southeast-2:2 eu-west-1:3 us-east-1:2',
+	'each region took several pages');
 
 my $rerun = sql("SELECT cloudconn.connector_run($c)");
-is(sql("SELECT status, created, updated, unchanged FROM cloudconn.runs WHERE id = $rerun"), 'succeeded|0|0|2360',
+is(sql("SELECT status, created, updated, unchanged FROM cloudconn.runs WHERE id = $rerun"), 'succeeded|0|0|4360',
 	'an unchanged re-run changes nothing');
 
 # regions are listed concurrently, never more at once than the bound: with
@@ -117,7 +120,7 @@ for my $bound (2, 1)
 	my $bounded = sql("SELECT cloudconn.connector_run($c)");
 	is(sql("SELECT status, unchanged, finished_at - started_at > interval '0.6 s' FROM cloudconn.runs WHERE id = $bounded")
 		. ' max_in_flight ' . $sim->control('GET', '/_sim/stats')->{max_in_flight},
-		"succeeded|2360|t max_in_flight $bound", "aws_max_parallel_regions = $bound: that many regions listed at once");
+		"succeeded|4360|t max_in_flight $bound", "aws_max_parallel_regions = $bound: that many regions listed at once");
 }
 $sim->config(latency_ms => 0);
 sql("ALTER SYSTEM RESET cloudconn.aws_max_parallel_regions");
@@ -130,7 +133,7 @@ $sim->control('PATCH', "/_sim/accounts/$account/regions/ap-southeast-2/instances
 $sim->control('DELETE', "/_sim/accounts/$account/regions/ap-southeast-2/instances/$gone");
 $sim->control('POST', "/_sim/accounts/$account/regions/ap-southeast-2/instances/add", { state => 'running' });
 my $delta = sql("SELECT cloudconn.connector_run($c)");
-is(sql("SELECT status, discovered, created, updated, unchanged FROM cloudconn.runs WHERE id = $delta"), 'succeeded|2360|1|1|2358',
+is(sql("SELECT status, discovered, created, updated, unchanged FROM cloudconn.runs WHERE id = $delta"), 'succeeded|4360|1|1|4358',
 	'after a rename, a removal and an addition: created 1, updated 1');
 is(sql("SELECT name FROM cloudconn.configuration_item WHERE external_id LIKE '%/$keep'"), 'renamed-box', 'the Name tag is the CI name');
 is(sql("SELECT missing_since IS NOT NULL FROM cloudconn.configuration_item WHERE external_id LIKE '%/$gone'"), 't',
@@ -152,7 +155,7 @@ $sim->faults({ kind => 'throttle', service => 'ec2', action => 'DescribeInstance
 	{ kind => 'expire_credentials', which => 'customer', service => 'ec2', action => 'DescribeInstances', skip => 2, times => 1 });
 $sim->control('DELETE', '/_sim/log');
 my $bumpy = sql("SELECT cloudconn.connector_run($c)");
-is(sql("SELECT status, unchanged FROM cloudconn.runs WHERE id = $bumpy"), 'succeeded|2361',
+is(sql("SELECT status, unchanged FROM cloudconn.runs WHERE id = $bumpy"), 'succeeded|4361',
 	'a throttled request and expired credentials: the run still succeeds');
 my @errors = map { $_->{error_code} // $_->{code} // '' } grep { ($_->{status} // 200) != 200 } @{ $sim->log_entries };
 like(join(',', @errors), qr/RequestLimitExceeded/, 'the simulator throttled once');
@@ -176,12 +179,12 @@ is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connect
 # a page cut short is retried; one that is not XML, or that has a DTD,
 # fails its region (partial), never read as an empty listing
 $sim->faults();
-$sim->control('POST', "/_sim/accounts/$account/regions/us-east-1/instances/generate", { count => 40, seed => 2, states => ['running', 'stopped'] });
+$sim->control('POST', "/_sim/accounts/$account/regions/us-east-1/instances/generate", { count => 1040, seed => 2, states => ['running', 'stopped'] });
 $sim->faults({ kind => 'truncate', service => 'ec2', action => 'DescribeInstances', region => 'eu-west-1', times => 1 });
 $sim->control('DELETE', '/_sim/stats');
 my $cut = sql("SELECT cloudconn.connector_run($c)");
 is(sql("SELECT status, discovered FROM cloudconn.runs WHERE id = $cut") . ' faults ' . ($sim->control('GET', '/_sim/stats')->{faults_applied}{truncate} // 0),
-	'succeeded|2361 faults 1', 'a page cut short is fetched again');
+	'succeeded|4361 faults 1', 'a page cut short is fetched again');
 $sim->faults({ kind => 'malformed', service => 'ec2', action => 'DescribeInstances', region => 'us-east-1', times => -1 },
 	{ kind => 'malformed', service => 'ec2', action => 'DescribeInstances', region => 'ap-southeast-2', times => -1,
 	  body => '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><DescribeInstancesResponse><reservationSet/></DescribeInstancesResponse>' });
