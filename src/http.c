@@ -502,6 +502,13 @@ HttpSetOptions(HttpClient *client, const HttpRequest *req, bool is_post,
 		HttpSetopt(curl, CURLOPT_SSL_CTX_DATA, at);
 	}
 
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/*
+	 * A handle released while a name is being resolved (a cancel, an ERROR)
+	 * would otherwise wait for the resolver thread, deaf to interrupts.
+	 */
+	HttpSetopt(curl, CURLOPT_QUICK_EXIT, 1L);
+#endif
 	HttpSetopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long) cloudconn_http_connect_timeout_ms);
 	HttpSetopt(curl, CURLOPT_TIMEOUT_MS, (long) cloudconn_http_timeout_ms);
 
