@@ -213,6 +213,21 @@ is(sql("SELECT status FROM cloudconn.runs WHERE id = $huge") . ' '
 	'a page of 1001 instances and a tag of 2000 attributes are refused');
 $sim->faults();
 
+# no regions in the settings: the account's enabled regions, from DescribeRegions
+my $whole = '777788889999';
+my $wc = sql(qq{SELECT cloudconn.connector_create(1, 'whole account', 'aws', 'manual', '{"account_id": "$whole"}')});
+$sim->control('POST', "/_sim/accounts/$whole/apply-template", sql("SELECT cloudconn.aws_cloudformation_template($wc)"));
+$sim->control('POST', "/_sim/accounts/$whole/regions", { enabled => ['us-east-1', 'eu-north-1', 'af-south-1'] });
+$sim->control('POST', "/_sim/accounts/$whole/regions/eu-north-1/instances/generate", { count => 5, seed => 7 });
+$sim->control('POST', "/_sim/accounts/$whole/regions/af-south-1/instances/generate", { count => 3, seed => 8 });
+$sim->control('DELETE', '/_sim/log');
+my $wrun = sql("SELECT cloudconn.connector_run($wc)");
+is(sql("SELECT status, discovered, created FROM cloudconn.runs WHERE id = $wrun") . ' '
+	. sql("SELECT string_agg(DISTINCT attributes->>'region', ',') FROM cloudconn.configuration_item WHERE source_connector_id = $wc"),
+	'succeeded|8|8 af-south-1,eu-north-1', 'without regions: every enabled region, opt-in ones included');
+is(join(',', sort map { $_->{region} } grep { ($_->{action} // '') eq 'DescribeInstances' } @{ $sim->log_entries }),
+	'af-south-1,eu-north-1,us-east-1', 'DescribeInstances went to exactly the regions DescribeRegions listed');
+
 # a run waiting on slow regions stops at once when its worker is told to
 $sim->faults({ kind => 'slow', service => 'ec2', action => 'DescribeInstances', delay_ms => 30000, times => -1 });
 $sim->control('DELETE', '/_sim/stats');
