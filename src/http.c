@@ -1127,7 +1127,6 @@ HttpBatchStart(HttpBatch *batch, HttpClient *client, const HttpRequest *req,
 			   HttpResponse *resp)
 {
 	MemoryContext old;
-
 	bool		prepared;
 
 	if (client->batch != NULL)
