@@ -124,7 +124,7 @@ AwsParseXml(const char *body, size_t len)
 	xmlDocPtr	doc;
 	MemoryContextCallback *cb;
 
-	if (len == 0 || len > AWS_MAX_XML_BYTES || !XmlMarkupIsBounded(body, len, 4096))
+	if (len == 0 || len > AWS_MAX_XML_BYTES || !XmlMarkupIsBounded(body, len, XML_GUARD_MAX_MARKUP))
 		return NULL;
 	doc = xmlReadMemory(body, (int) len, NULL, NULL,
 						XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);

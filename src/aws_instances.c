@@ -39,9 +39,6 @@
 /* The body is handed to the parser this much at a time. */
 #define AWS_PARSE_SLICE ((size_t) 256 * 1024)
 
-/* No start or end tag of EC2's is anywhere near this long (see xml_guard.c) */
-#define AWS_MAX_MARKUP 4096
-
 /* Elements are followed this deep; deeper ones are only counted. */
 #define AWS_MAX_TRACKED_DEPTH 16
 
@@ -97,7 +94,6 @@ typedef struct AwsPageReader
 	StringInfoData next_token;
 	bool		has_next_token;
 
-	bool		seen_root;
 	bool		root_ok;
 	bool		seen_reservations;
 	bool		dtd;
@@ -123,12 +119,18 @@ AwsReaderAppend(AwsPageReader *r, const char *s)
 	}
 }
 
-/* , "key": "value" */
+/*
+ * "key": "value" as a member of the object being written, after a comma
+ * unless it is the object's first.
+ */
 static void
-AwsReaderAppendMember(AwsPageReader *r, const char *key, const char *value, size_t len)
+AwsReaderAppendMember(AwsPageReader *r, const char *key, size_t key_len,
+					  const char *value, size_t len)
 {
-	AwsReaderAppend(r, ", ");
-	if (!CallbackBufferAppendJsonString(&r->json, key, strlen(key), AWS_PAGE_JSON_MAX, &r->oom) ||
+	bool		first = r->json.len > 0 && r->json.data[r->json.len - 1] == '{';
+
+	if (!(first || CallbackBufferAppend(&r->json, ", ", 2, AWS_PAGE_JSON_MAX, &r->oom)) ||
+		!CallbackBufferAppendJsonString(&r->json, key, key_len, AWS_PAGE_JSON_MAX, &r->oom) ||
 		!CallbackBufferAppend(&r->json, ": ", 2, AWS_PAGE_JSON_MAX, &r->oom) ||
 		!CallbackBufferAppendJsonString(&r->json, value, len, AWS_PAGE_JSON_MAX, &r->oom))
 	{
@@ -202,8 +204,6 @@ AwsSaxStartElement(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 	AwsElement	kind;
 
 	r->depth++;
-	if (r->depth == 1)
-		r->seen_root = true;
 	kind = AwsClassify(parent, r->depth, name);
 	if (r->depth <= AWS_MAX_TRACKED_DEPTH)
 		r->stack[r->depth] = kind;
@@ -231,16 +231,8 @@ AwsSaxStartElement(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 			r->ninstances++;
 			r->instance_has_tags = false;
 			r->instance_ntags = 0;
-			/* the first member has no comma before it: see AwsReaderAppendMember */
-			if (!CallbackBufferAppendJsonString(&r->json, "region", 6, AWS_PAGE_JSON_MAX, &r->oom) ||
-				!CallbackBufferAppend(&r->json, ": ", 2, AWS_PAGE_JSON_MAX, &r->oom) ||
-				!CallbackBufferAppendJsonString(&r->json, r->region, strlen(r->region),
-												AWS_PAGE_JSON_MAX, &r->oom))
-			{
-				r->too_large = !r->oom;
-				AwsReaderStop(r);
-			}
-			AwsReaderAppendMember(r, "account", r->account, strlen(r->account));
+			AwsReaderAppendMember(r, "region", 6, r->region, strlen(r->region));
+			AwsReaderAppendMember(r, "account", 7, r->account, strlen(r->account));
 			break;
 		case AWS_FIELD:
 		case AWS_STATE_NAME:
@@ -287,31 +279,20 @@ AwsSaxEndElement(void *ctx, const xmlChar *localname, const xmlChar *prefix, con
 		case AWS_FIELD:
 			/* empty elements are left out, as a missing one would be */
 			if (r->text.len > 0)
-				AwsReaderAppendMember(r, (const char *) localname, r->text.data, r->text.len);
+				AwsReaderAppendMember(r, (const char *) localname, strlen((const char *) localname),
+									  r->text.data, r->text.len);
 			break;
 		case AWS_STATE_NAME:
-			AwsReaderAppendMember(r, "state", r->text.data, r->text.len);
+			AwsReaderAppendMember(r, "state", 5, r->text.data, r->text.len);
 			break;
 		case AWS_ZONE:
-			AwsReaderAppendMember(r, "availabilityZone", r->text.data, r->text.len);
+			AwsReaderAppendMember(r, "availabilityZone", 16, r->text.data, r->text.len);
 			break;
 		case AWS_TAG:
 			if (r->tag_has_key)
-			{
-				bool		first = r->json.len > 0 && r->json.data[r->json.len - 1] == '{';
-
-				if (!(first || CallbackBufferAppend(&r->json, ", ", 2, AWS_PAGE_JSON_MAX, &r->oom)) ||
-					!CallbackBufferAppendJsonString(&r->json, r->tag_key.data, r->tag_key.len,
-													AWS_PAGE_JSON_MAX, &r->oom) ||
-					!CallbackBufferAppend(&r->json, ": ", 2, AWS_PAGE_JSON_MAX, &r->oom) ||
-					!CallbackBufferAppendJsonString(&r->json, r->tag_has_value ? r->tag_value.data : "",
-													r->tag_has_value ? r->tag_value.len : 0,
-													AWS_PAGE_JSON_MAX, &r->oom))
-				{
-					r->too_large = !r->oom;
-					AwsReaderStop(r);
-				}
-			}
+				AwsReaderAppendMember(r, r->tag_key.data, r->tag_key.len,
+									  r->tag_has_value ? r->tag_value.data : "",
+									  r->tag_has_value ? r->tag_value.len : 0);
 			break;
 		case AWS_TAGS:
 			AwsReaderAppend(r, "}");
@@ -382,9 +363,9 @@ AwsReadInstancesPage(const char *body, size_t len, const char *region, const cha
 		*error = "the response is not well-formed XML";
 		return false;
 	}
-	if (!XmlMarkupIsBounded(body, len, AWS_MAX_MARKUP))
+	if (!XmlMarkupIsBounded(body, len, XML_GUARD_MAX_MARKUP))
 	{
-		*error = "the response has a tag longer than " CppAsString2(AWS_MAX_MARKUP) " bytes";
+		*error = "the response has a tag longer than " CppAsString2(XML_GUARD_MAX_MARKUP) " bytes";
 		return false;
 	}
 

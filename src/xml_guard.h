@@ -5,6 +5,9 @@
 #ifndef CLOUDCONN_XML_GUARD_H
 #define CLOUDCONN_XML_GUARD_H
 
+/* No tag of the AWS Query APIs' answers is anywhere near this long. */
+#define XML_GUARD_MAX_MARKUP 4096
+
 /*
  * Whether every markup span of text (from a '<' to the next '>') is at most
  * max_markup bytes long.  A cut-off last span is left for the parser to
