@@ -197,10 +197,13 @@ RunLiveConnectors(void)
  * its own yet, so it is dead too, and every other connector is swept as
  * well.  Needs SPI and the rights of the tables' owner.
  *
- * The candidate rows are locked before the slots are read: a run whose row
- * this can see was claimed (its slot taken) before the row was written, so
- * reading the slots afterwards cannot miss it; and a run that ends
- * meanwhile is no longer 'running' when its locked row is looked at again.
+ * The candidate rows are read before the slots, and only they can be
+ * marked: a run whose row that read can see was claimed (its slot taken)
+ * before the row was written, so reading the slots afterwards cannot miss
+ * it; a run that ends meanwhile is no longer 'running' when the UPDATE
+ * looks at its row again.  Nothing is locked but the rows marked: callers
+ * include connector_run() in the user's transaction, which must not hold
+ * a live run's row.
  */
 void
 RunMarkInterrupted(int64 connector_id, bool own_slot)
@@ -214,9 +217,9 @@ RunMarkInterrupted(int64 connector_id, bool own_slot)
 	args[2] = BoolGetDatum(own_slot);
 	if (SPI_execute_with_args("SELECT id FROM cloudconn.run"
 							  " WHERE status = 'running' AND ($1 = 0 OR $2 OR connector_id = $1)"
-							  " ORDER BY id FOR UPDATE",
+							  " ORDER BY id",
 							  2, types + 1, args + 1, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not lock running runs");
+		elog(ERROR, "could not read running runs");
 	if (SPI_processed == 0)
 		return;
 	ids = palloc(sizeof(Datum) * SPI_processed);
