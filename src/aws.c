@@ -108,15 +108,41 @@ AwsSecretHeader(const char *name, const char *value)
 	return AwsWipeLater(line);
 }
 
+/*
+ * Free a document, wiping its text first: an STS answer holds a secret key
+ * and a session token, which xmlFreeDoc would hand back to malloc as they
+ * are.  Text the document's dictionary owns is short markup-like text
+ * (never a key), and it is not ours to write.
+ */
 static void
 AwsFreeXml(void *arg)
 {
-	xmlFreeDoc((xmlDocPtr) arg);
+	xmlDocPtr	doc = (xmlDocPtr) arg;
+	xmlNodePtr	n = doc->children;
+
+	while (n != NULL)
+	{
+		if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content != NULL &&
+			(doc->dict == NULL || !xmlDictOwns(doc->dict, n->content)))
+			explicit_bzero(n->content, xmlStrlen(n->content));
+		/* depth first, without recursion: child, else next, else an ancestor's next */
+		if (n->type == XML_ELEMENT_NODE && n->children != NULL)
+			n = n->children;
+		else
+		{
+			while (n != NULL && n->next == NULL)
+				n = (n->parent == (xmlNodePtr) doc) ? NULL : n->parent;
+			if (n != NULL)
+				n = n->next;
+		}
+	}
+	xmlFreeDoc(doc);
 }
 
 /*
  * Parse XML (no network, no entity expansion, no DTD loading); the document
- * is freed with the current memory context.  NULL if it is not XML.
+ * is freed, its text wiped, with the current memory context.  NULL if it is
+ * not XML.
  */
 static xmlDocPtr
 AwsParseXml(const char *body, size_t len)
@@ -133,7 +159,7 @@ AwsParseXml(const char *body, size_t len)
 	/* AWS never sends a DTD; one here could only declare entities to expand */
 	if (doc->intSubset != NULL || doc->extSubset != NULL)
 	{
-		xmlFreeDoc(doc);
+		AwsFreeXml(doc);
 		return NULL;
 	}
 	cb = palloc(sizeof(MemoryContextCallback));
@@ -248,6 +274,7 @@ AwsCallerCredentials(AwsCredentials *out, char **error)
 	char	   *path;
 	FILE	   *f;
 	char		line[4096];
+	char		stdio_buffer[BUFSIZ];
 	bool		in_profile = false;
 
 	memset(out, 0, sizeof(*out));
@@ -269,6 +296,8 @@ AwsCallerCredentials(AwsCredentials *out, char **error)
 						  path ? "\"" : "", path ? path : "(none)", path ? "\"" : "");
 		return false;
 	}
+	/* stdio reads the file through a buffer of ours, wiped below */
+	setvbuf(f, stdio_buffer, _IOFBF, sizeof(stdio_buffer));
 	while (fgets(line, sizeof(line), f) != NULL)
 	{
 		char	   *l = AwsTrim(line);
@@ -293,8 +322,9 @@ AwsCallerCredentials(AwsCredentials *out, char **error)
 		else if (strcmp(AwsTrim(l), "aws_session_token") == 0)
 			out->session_token = AwsSecretCopy(AwsTrim(eq + 1));
 	}
-	explicit_bzero(line, sizeof(line));
 	FreeFile(f);
+	explicit_bzero(line, sizeof(line));
+	explicit_bzero(stdio_buffer, sizeof(stdio_buffer));
 	if (out->access_key_id == NULL || out->secret_access_key == NULL)
 	{
 		*error = psprintf("no AWS credentials for the platform caller in profile \"%s\" of \"%s\"",

@@ -45,6 +45,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/procarray.h"
 #include "utils/memutils.h"
+#include "utils/pg_rusage.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -516,7 +517,8 @@ RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts,
 	return status;
 }
 
-static void RunDiscoverAndRecord(int64 run_id, RunWorkerArgs *args, RunSlot *slot, TimestampTz started);
+static void RunDiscoverAndRecord(int64 run_id, RunWorkerArgs *args, RunSlot *slot, TimestampTz started,
+								 const PGRUsage *usage_start);
 
 /* Begin a worker transaction with SPI and a snapshot, as worker_spi does. */
 static void
@@ -545,7 +547,9 @@ cloudconn_run_worker_main(Datum main_arg)
 	int64		run_id = 0;
 	bool		existing = false;
 	TimestampTz started = GetCurrentTimestamp();
+	PGRUsage	usage_start;
 
+	pg_rusage_init(&usage_start);
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -609,7 +613,7 @@ cloudconn_run_worker_main(Datum main_arg)
 
 	/* 2: discover and merge, all in one transaction, once a permit is free */
 	RunWaitForPermit(slot);
-	RunDiscoverAndRecord(run_id, &args, slot, started);
+	RunDiscoverAndRecord(run_id, &args, slot, started, &usage_start);
 	proc_exit(0);
 }
 
@@ -618,7 +622,8 @@ cloudconn_run_worker_main(Datum main_arg)
  * fails, record why in another.  Then the run's LOG line.
  */
 static void
-RunDiscoverAndRecord(int64 run_id, RunWorkerArgs *args, RunSlot *slot, TimestampTz started)
+RunDiscoverAndRecord(int64 run_id, RunWorkerArgs *args, RunSlot *slot, TimestampTz started,
+					 const PGRUsage *usage_start)
 {
 	MergeCounts counts;
 	const char *volatile status = "failed";
@@ -671,8 +676,8 @@ RunDiscoverAndRecord(int64 run_id, RunWorkerArgs *args, RunSlot *slot, Timestamp
 					counts.unchanged, counts.errors, pg_atomic_read_u64(&slot->pages_fetched),
 					(double) (GetCurrentTimestamp() - started) / 1000000.0,
 					error ? ": " : "", error ? error : ""),
-			 errdetail_log("Peak memory: %zu kB in memory contexts, %ld kB private resident.",
-						   peak_memory / 1024, peak_private_kb)));
+			 errdetail_log("Peak memory: %zu kB in memory contexts, %ld kB private resident. %s.",
+						   peak_memory / 1024, peak_private_kb, pg_rusage_show(usage_start))));
 }
 
 /* ------------------------------------------------------------------------

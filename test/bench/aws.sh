@@ -6,6 +6,9 @@
 # forced sequential (the setting at 1).  Prints both wall times and their
 # ratio, the rows the unchanged re-runs wrote, and the workers' peak memory.
 # Targets: ratio <= 0.35; 0 rows written by a re-run; peak < 100 MB.
+# The worker's CPU time of each re-run is printed too: a run cannot take
+# less wall time than that, so concurrent CPU / sequential wall is the
+# lowest ratio the worker's CPU allows on the machine at hand.
 # Then, as a supplementary figure (no target), the same pair of re-runs with
 # 500 ms of latency, closer to what a page of 1,000 instances takes on AWS:
 # at 50 ms the run is bound by the worker's CPU (reading about 8 MB of XML
@@ -84,9 +87,15 @@ for n in 1 2 3; do
 	grep -A1 "cloudconn: run $n of connector" "$BENCH_DIR/server.log" |
 		sed -n 's/.*Peak memory: \([0-9]*\) kB in memory contexts, \([0-9]*\) kB private resident.*/\2/p' | head -1
 done | paste -sd' ' >"$BENCH_DIR/peaks.txt"
+# the worker's CPU time (user + system) of the two re-runs, as each run logs it
+for n in 2 3; do
+	grep -A1 "cloudconn: run $n of connector" "$BENCH_DIR/server.log" |
+		sed -n 's/.*CPU: user: \([0-9.]*\) s, system: \([0-9.]*\) s.*/\1 \2/p' | head -1 |
+		awk '{ printf "%.2f\n", $1 + $2 }'
+done | paste -sd' ' >"$BENCH_DIR/cpu.txt"
 
 python3 - "$per_region" "${#regions[@]}" "$latency_ms" "$parallel_default" "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" \
-	"$w0" "$w1" "$w2" "$BENCH_DIR/runs.txt" "$BENCH_DIR/peaks.txt" "$t6" "$t7" "$t8" "$t9" <<'PY'
+	"$w0" "$w1" "$w2" "$BENCH_DIR/runs.txt" "$BENCH_DIR/peaks.txt" "$t6" "$t7" "$t8" "$t9" "$BENCH_DIR/cpu.txt" <<'PY'
 import sys
 a = sys.argv
 per_region, nregions, latency, parallel = int(a[1]), int(a[2]), int(a[3]), a[4]
@@ -95,6 +104,7 @@ w0, w1, w2 = map(int, a[11:14])
 runs = open(a[14]).read().split()
 peaks = open(a[15]).read().split()
 t6, t7, t8, t9 = map(float, a[16:20])
+cpu_concurrent, cpu_sequential = map(float, open(a[20]).read().split())
 initial, concurrent, sequential = t1 - t0, t3 - t2, t5 - t4
 slow_concurrent, slow_sequential = t7 - t6, t9 - t8
 pages = nregions * (per_region // 1000 + 1)
@@ -105,6 +115,9 @@ print(f"  initial run (concurrent):        {initial:.2f} s")
 print(f"  unchanged re-run, concurrent:    {concurrent:.2f} s   (aws_max_parallel_regions = {parallel})")
 print(f"  unchanged re-run, sequential:    {sequential:.2f} s   (aws_max_parallel_regions = 1)")
 print(f"  ratio concurrent / sequential:   {concurrent / sequential:.2f}   (target <= 0.35)")
+print(f"  worker CPU of the re-runs:       concurrent {cpu_concurrent:.2f} s, sequential {cpu_sequential:.2f} s")
+print(f"  lowest ratio this CPU allows:    {cpu_concurrent / sequential:.2f}   (concurrent CPU / sequential wall: "
+      f"no run is shorter than its CPU time)")
 print(f"  rows written by the re-runs:     {w1 - w0}, {w2 - w1}   (target 0)")
 print(f"  worker peak private resident memory (kB), runs 1-3: {' '.join(peaks)}   (target < 100 MB)")
 print(f"  supplementary, 500 ms per request: concurrent {slow_concurrent:.2f} s, sequential {slow_sequential:.2f} s, "
