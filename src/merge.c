@@ -2,10 +2,13 @@
  * merge.c
  *		The merge engine: discovered resources become CIs (SPEC §6).
  *
- * A run stages each page into a temporary table with one statement, so
- * memory stays bounded by a page whatever the size of the account, then
- * merges the whole listing with a handful of set-based statements in the
- * run's transaction:
+ * While a run lists, each page is kept as one tuple of column arrays in a
+ * tuplestore (memory up to work_mem, then a temporary file): listing writes
+ * nothing to the database, so the run's transaction has no xid and holds no
+ * snapshot while it waits on the cloud, and VACUUM is not held back however
+ * long the listing takes.  The merge then stages every page into a
+ * temporary table, one statement a page, and merges the whole listing with
+ * a handful of set-based statements in the run's transaction:
  *   - refresh the provider-owned fields of CIs whose fields changed (a CI
  *     whose fields did not change is not written at all);
  *   - create the new ones under the connector's entity;
@@ -18,27 +21,47 @@
  */
 #include "postgres.h"
 
+#include "access/tupdesc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/tuplestore.h"
 
 #include "merge.h"
 
 /* per-resource errors kept per run (all are counted) */
 #define MERGE_MAX_STORED_ERRORS 1000
 
-void
+/*
+ * A staged page: the arguments of the staging statements, column arrays of
+ * the page's resources (text[] x 8, then boolean[]) and of its errors
+ * (text[] x 2); NULL where the page had none.
+ */
+#define MERGE_PAGE_COLUMNS 11
+#define MERGE_PAGE_ROW_COLUMNS 9
+
+struct MergeState
+{
+	Tuplestorestate *pages;
+	TupleDesc	page_desc;
+};
+
+/* Start a listing: pages are kept in the current memory context. */
+MergeState *
 MergeBegin(void)
 {
-	if (SPI_execute("CREATE TEMPORARY TABLE cloudconn_stage ("
-					"  external_id text PRIMARY KEY, ci_type text NOT NULL, name text NOT NULL,"
-					"  hostname text, ip_address inet, os_info text, attributes jsonb NOT NULL,"
-					"  scope text, create_if_new boolean NOT NULL) ON COMMIT DROP", false, 0) != SPI_OK_UTILITY ||
-		SPI_execute("CREATE TEMPORARY TABLE cloudconn_stage_error ("
-					"  external_id text, message text NOT NULL) ON COMMIT DROP", false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create the staging tables");
+	MergeState *state = palloc(sizeof(MergeState));
+
+	state->page_desc = CreateTemplateTupleDesc(MERGE_PAGE_COLUMNS);
+	for (int c = 0; c < MERGE_PAGE_COLUMNS; c++)
+		TupleDescInitEntry(state->page_desc, c + 1, NULL,
+						   c == MERGE_PAGE_ROW_COLUMNS - 1 ? BOOLARRAYOID : TEXTARRAYOID, -1, 0);
+	state->pages = tuplestore_begin_heap(false, false, work_mem);
+	return state;
 }
 
 static Datum
@@ -67,15 +90,17 @@ MergeBoolArray(bool *values, int n)
 	return PointerGetDatum(construct_array(elems, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 }
 
-/* Stage one page with one statement (and its errors with another). */
+/* Keep one page for the merge. */
 void
-MergeStagePage(MappedResource *rows, int nrows, char **error_ids, char **error_messages, int nerrors)
+MergeStagePage(MergeState *state, MappedResource *rows, int nrows,
+			   char **error_ids, char **error_messages, int nerrors)
 {
+	Datum		values[MERGE_PAGE_COLUMNS];
+	bool		nulls[MERGE_PAGE_COLUMNS];
+
+	memset(nulls, true, sizeof(nulls));
 	if (nrows > 0)
 	{
-		Oid			types[9] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID};
-		Datum		args[9];
 		char	  **cols[8];
 		bool	   *create = palloc(sizeof(bool) * nrows);
 
@@ -94,26 +119,64 @@ MergeStagePage(MappedResource *rows, int nrows, char **error_ids, char **error_m
 			create[i] = rows[i].create_if_new;
 		}
 		for (int c = 0; c < 8; c++)
-			args[c] = MergeTextArray(cols[c], nrows);
-		args[8] = MergeBoolArray(create, nrows);
-
-		/* a resource listed twice (pages shifting under us) is kept once */
-		if (SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage "
-								  "SELECT u.e, u.t, u.n, u.h, u.ip::inet, u.os, u.a::jsonb, u.s, u.c"
-								  "  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9) AS u(e, t, n, h, ip, os, a, s, c)"
-								  " ON CONFLICT (external_id) DO NOTHING",
-								  9, types, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not stage discovered resources");
+		{
+			values[c] = MergeTextArray(cols[c], nrows);
+			nulls[c] = false;
+		}
+		values[8] = MergeBoolArray(create, nrows);
+		nulls[8] = false;
 	}
 	if (nerrors > 0)
 	{
-		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
-		Datum		args[2] = {MergeTextArray(error_ids, nerrors), MergeTextArray(error_messages, nerrors)};
+		values[9] = MergeTextArray(error_ids, nerrors);
+		values[10] = MergeTextArray(error_messages, nerrors);
+		nulls[9] = nulls[10] = false;
+	}
+	if (nrows > 0 || nerrors > 0)
+		tuplestore_putvalues(state->pages, state->page_desc, values, nulls);
+}
 
-		if (SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage_error SELECT * FROM unnest($1, $2)",
-								  2, types, args, NULL, false, 0) != SPI_OK_INSERT)
+/*
+ * Create the staging tables and load every kept page into them, one
+ * statement a page (and one for its errors).
+ */
+static void
+MergeLoadStage(MergeState *state)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(state->page_desc, &TTSOpsMinimalTuple);
+	Oid			types[MERGE_PAGE_COLUMNS];
+
+	if (SPI_execute("CREATE TEMPORARY TABLE cloudconn_stage ("
+					"  external_id text PRIMARY KEY, ci_type text NOT NULL, name text NOT NULL,"
+					"  hostname text, ip_address inet, os_info text, attributes jsonb NOT NULL,"
+					"  scope text, create_if_new boolean NOT NULL) ON COMMIT DROP", false, 0) != SPI_OK_UTILITY ||
+		SPI_execute("CREATE TEMPORARY TABLE cloudconn_stage_error ("
+					"  external_id text, message text NOT NULL) ON COMMIT DROP", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create the staging tables");
+
+	for (int c = 0; c < MERGE_PAGE_COLUMNS; c++)
+		types[c] = TupleDescAttr(state->page_desc, c)->atttypid;
+	while (tuplestore_gettupleslot(state->pages, true, false, slot))
+	{
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(slot);
+		/* a resource listed twice (pages shifting under us) is kept once */
+		if (!slot->tts_isnull[0] &&
+			SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage "
+								  "SELECT u.e, u.t, u.n, u.h, u.ip::inet, u.os, u.a::jsonb, u.s, u.c"
+								  "  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9) AS u(e, t, n, h, ip, os, a, s, c)"
+								  " ON CONFLICT (external_id) DO NOTHING",
+								  MERGE_PAGE_ROW_COLUMNS, types, slot->tts_values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not stage discovered resources");
+		if (!slot->tts_isnull[MERGE_PAGE_ROW_COLUMNS] &&
+			SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage_error SELECT * FROM unnest($1, $2)",
+								  2, types + MERGE_PAGE_ROW_COLUMNS, slot->tts_values + MERGE_PAGE_ROW_COLUMNS,
+								  NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not stage resource errors");
 	}
+	ExecDropSingleTupleTableSlot(slot);
+	tuplestore_end(state->pages);
+	state->pages = NULL;
 }
 
 static int64
@@ -130,7 +193,8 @@ MergeCount(const char *sql, int nargs, Oid *types, Datum *args)
 }
 
 void
-MergeFinish(int64 connector_id, int64 entity_id, int64 run_id, List *failed_scopes, MergeCounts *counts)
+MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id, List *failed_scopes,
+			MergeCounts *counts)
 {
 	Oid			types[3] = {INT8OID, INT8OID, TEXTARRAYOID};
 	Datum		args[3];
@@ -145,6 +209,7 @@ MergeFinish(int64 connector_id, int64 entity_id, int64 run_id, List *failed_scop
 	args[1] = Int64GetDatum(entity_id);
 	args[2] = MergeTextArray(scopes, nscopes);
 
+	MergeLoadStage(state);
 	staged = MergeCount("SELECT count(*) FROM pg_temp.cloudconn_stage", 0, NULL, NULL);
 	counts->errors = MergeCount("SELECT count(*) FROM pg_temp.cloudconn_stage_error", 0, NULL, NULL);
 

@@ -16,10 +16,13 @@ typedef struct MergeCounts
 	int64		errors;
 } MergeCounts;
 
-extern void MergeBegin(void);
-extern void MergeStagePage(MappedResource *rows, int nrows,
+/* the pages of one listing, kept until the merge */
+typedef struct MergeState MergeState;
+
+extern MergeState *MergeBegin(void);
+extern void MergeStagePage(MergeState *state, MappedResource *rows, int nrows,
 						   char **error_ids, char **error_messages, int nerrors);
-extern void MergeFinish(int64 connector_id, int64 entity_id, int64 run_id,
+extern void MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id,
 						List *failed_scopes, MergeCounts *counts);
 
 #endif							/* CLOUDCONN_MERGE_H */

@@ -377,6 +377,7 @@ typedef struct RunEngine
 {
 	const Provider *provider;
 	RunSlot    *slot;
+	MergeState *merge;			/* the pages listed so far */
 	Size		peak_memory;	/* most memory held by the worker's contexts */
 	long		peak_private_kb;	/* most private resident memory seen */
 } RunEngine;
@@ -435,7 +436,9 @@ RunPageDone(DiscoveryContext *ctx, List *raw_resources)
 			nerrors++;
 		}
 	}
-	MergeStagePage(rows, nrows, error_ids, error_messages, nerrors);
+	MergeStagePage(engine->merge, rows, nrows, error_ids, error_messages, nerrors);
+	/* whatever catalog lookups mapping made, no snapshot is held while we wait */
+	InvalidateCatalogSnapshot();
 
 	engine->peak_memory = Max(engine->peak_memory, MemoryContextMemAllocated(TopMemoryContext, true));
 	engine->peak_private_kb = Max(engine->peak_private_kb, RunPrivateMemoryKb());
@@ -475,9 +478,16 @@ RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts,
 	ctx.page_done = RunPageDone;
 	ctx.engine_state = &engine;
 
-	MergeBegin();
+	/*
+	 * List without a snapshot: the transaction has no xid until the merge,
+	 * so however long the cloud takes, VACUUM is not held back.
+	 */
+	engine.merge = MergeBegin();
+	PopActiveSnapshot();
+	InvalidateCatalogSnapshot();
 	engine.provider->discover(&ctx);
-	MergeFinish(connector_id, entity_id, run_id, ctx.failed_scopes, counts);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	MergeFinish(engine.merge, connector_id, entity_id, run_id, ctx.failed_scopes, counts);
 	*peak_memory = Max(engine.peak_memory, MemoryContextMemAllocated(TopMemoryContext, true));
 	*peak_private_kb = Max(engine.peak_private_kb, RunPrivateMemoryKb());
 

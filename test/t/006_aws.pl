@@ -228,16 +228,21 @@ is(sql("SELECT status, discovered, created FROM cloudconn.runs WHERE id = $wrun"
 is(join(',', sort map { $_->{region} } grep { ($_->{action} // '') eq 'DescribeInstances' } @{ $sim->log_entries }),
 	'af-south-1,eu-north-1,us-east-1', 'DescribeInstances went to exactly the regions DescribeRegions listed');
 
-# a run waiting on slow regions stops at once when its worker is told to
-$sim->faults({ kind => 'slow', service => 'ec2', action => 'DescribeInstances', delay_ms => 30000, times => -1 });
+# a run waiting on slow regions (their second pages) holds no xid and no
+# snapshot, and stops at once when its worker is told to
+$sim->faults({ kind => 'slow', service => 'ec2', action => 'DescribeInstances', page => 2, delay_ms => 30000, times => -1 });
 $sim->control('DELETE', '/_sim/stats');
 my $stuck = sql("SELECT cloudconn.connector_run($c, wait => false)");
 for (1 .. 200)
 {
-	last if $sim->control('GET', '/_sim/stats')->{in_flight} >= 2;
+	last if $sim->control('GET', '/_sim/stats')->{in_flight} >= 3;
 	usleep(50_000);
 }
 is($sim->control('GET', '/_sim/stats')->{in_flight}, 3, 'three regions wait on the simulator at once');
+is(sql("SELECT pages_fetched FROM cloudconn.runs WHERE id = $stuck"), 3, 'after a page of each region');
+is(sql("SELECT coalesce(backend_xid::text, 'none') || ' ' || coalesce(backend_xmin::text, 'none')"
+		. "  FROM pg_stat_activity WHERE backend_type = 'cloudconn run'"),
+	'none none', 'the listing run holds no xid and no snapshot: VACUUM is not held back');
 my $t0 = [gettimeofday];
 sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'cloudconn run'");
 $node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'cloudconn run'") or die;
