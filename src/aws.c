@@ -443,7 +443,8 @@ AwsCallPrepare(AwsCallState *call, const char *url, const char *region, const ch
 /*
  * Text AWS sent (an error's code or message) made fit for a message of
  * ours: at most max bytes, cut on a character boundary (libxml2 hands out
- * UTF-8), control characters made spaces.  NULL stays NULL.
+ * UTF-8), control characters made spaces, in the database's encoding.  NULL
+ * stays NULL.
  */
 static char *
 AwsQuoted(char *text, size_t max)
@@ -466,7 +467,7 @@ AwsQuoted(char *text, size_t max)
 		if ((unsigned char) text[i] < 0x20 || text[i] == 0x7f)
 			text[i] = ' ';
 	}
-	return cut ? psprintf("%.*s...", (int) len, text) : text;
+	return ProviderMessageText(cut ? psprintf("%.*s...", (int) len, text) : text);
 }
 
 /*
@@ -591,7 +592,11 @@ AwsAssumeRole(HttpClient *http, const AwsCredentials *cred, const char *role_arn
 	}
 	expiration = AwsChildText(creds, "Expiration");
 	if (assumed_arn)
-		*assumed_arn = AwsChildText(AwsChild(result, "AssumedRoleUser"), "Arn");
+	{
+		char	   *arn = AwsChildText(AwsChild(result, "AssumedRoleUser"), "Arn");
+
+		*assumed_arn = arn ? ProviderMessageText(arn) : NULL;
+	}
 	if (out->access_key_id == NULL || out->secret_access_key == NULL || out->session_token == NULL)
 	{
 		err->message = pstrdup("the AssumeRole response has no credentials");

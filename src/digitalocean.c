@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/json.h"
@@ -92,8 +93,8 @@ DoErrorId(const HttpResponse *resp)
 	if (body == NULL)
 		return NULL;
 	id = ProviderJsonbString(&body->root, "id");
-	if (id != NULL && strlen(id) > 64)
-		id[64] = '\0';
+	if (id != NULL)
+		id[pg_mbcliplen(id, strlen(id), 64)] = '\0';
 	return id;
 }
 

@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/jsonapi.h"
 #include "executor/spi.h"
@@ -60,11 +61,85 @@ ProviderJsonbString(JsonbContainer *container, const char *key)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-/* A body as a C string fit for jsonb_in, or NULL (NUL inside, too large). */
-static bool
-ProviderJsonbParsable(const char *text, size_t len)
+/*
+ * Provider text in the database's encoding.  Providers speak UTF-8 (JSON
+ * must be UTF-8, and libxml2 hands out UTF-8 whatever the document's
+ * encoding); text is trusted to be valid UTF-8 here.  In a UTF8 or
+ * SQL_ASCII database that is text itself; otherwise a converted copy, in
+ * which a character the database's encoding lacks becomes '?' when
+ * replace_untranslatable, and makes the result NULL when not.
+ */
+static char *
+ProviderUtf8ToServer(const char *text, size_t len, bool replace_untranslatable)
 {
-	return len <= (size_t) MaxAllocSize - 1 && strlen(text) == len;
+	int			encoding = GetDatabaseEncoding();
+	Oid			proc;
+	unsigned char *out;
+	size_t		done = 0,
+				outlen = 0;
+
+	if (encoding == PG_UTF8 || encoding == PG_SQL_ASCII)
+		return (char *) text;
+	proc = FindDefaultConversionProc(PG_UTF8, encoding);
+	if (!OidIsValid(proc))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("no conversion from UTF8 to the database's encoding \"%s\"",
+						GetDatabaseEncodingName())));
+	if (len >= MaxAllocSize / MAX_CONVERSION_GROWTH)
+		return NULL;
+	out = palloc(len * MAX_CONVERSION_GROWTH + 1);
+	out[0] = '\0';
+	while (done < len)
+	{
+		done += pg_do_encoding_conversion_buf(proc, PG_UTF8, encoding,
+											  (unsigned char *) text + done, (int) (len - done),
+											  out + outlen, (int) ((len - done) * MAX_CONVERSION_GROWTH + 1),
+											  true);
+		outlen += strlen((char *) out + outlen);
+		if (done < len)
+		{
+			/* the conversion stopped at a character the encoding lacks */
+			if (!replace_untranslatable)
+			{
+				pfree(out);
+				return NULL;
+			}
+			out[outlen++] = '?';
+			out[outlen] = '\0';
+			done += pg_utf_mblen((const unsigned char *) text + done);
+		}
+	}
+	return (char *) out;
+}
+
+/* Whether a body is valid UTF-8 without NUL bytes, of a size jsonb_in takes. */
+static bool
+ProviderUtf8Valid(const char *text, size_t len)
+{
+	return len < (size_t) MaxAllocSize / MAX_CONVERSION_GROWTH &&
+		pg_verify_mbstr(PG_UTF8, text, (int) len, true);
+}
+
+/*
+ * Provider text for a message in the database's encoding: bytes that are
+ * not UTF-8 become '?', and so do characters the encoding lacks.  text is
+ * changed in place when it is not valid UTF-8.
+ */
+char *
+ProviderMessageText(char *text)
+{
+	size_t		len = strlen(text);
+
+	if (!ProviderUtf8Valid(text, len))
+	{
+		for (size_t i = 0; i < len; i++)
+		{
+			if ((unsigned char) text[i] >= 0x80)
+				text[i] = '?';
+		}
+	}
+	return ProviderUtf8ToServer(text, len, true);
 }
 
 /*
@@ -76,8 +151,9 @@ ProviderJsonbTryParse(const char *text, size_t len)
 {
 	JsonLexContext *lex;
 
-	if (!ProviderJsonbParsable(text, len))
+	if (!ProviderUtf8Valid(text, len) || (text = ProviderUtf8ToServer(text, len, false)) == NULL)
 		return NULL;
+	len = strlen(text);
 	lex = makeJsonLexContextCstringLen((char *) text, (int) len, GetDatabaseEncoding(), true);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 		return NULL;
@@ -95,15 +171,26 @@ ProviderJsonbParse(const char *text, size_t len, const char *what)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Jsonb	   *volatile result = NULL;
+	const char *server_text;
 
-	if (!ProviderJsonbParsable(text, len))
+	if (len >= (size_t) MaxAllocSize / MAX_CONVERSION_GROWTH || memchr(text, '\0', len) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("malformed JSON in %s", what),
 				 errdetail("The body contains a NUL byte or is too large.")));
+	if (!ProviderUtf8Valid(text, len))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("invalid UTF-8 in %s", what)));
+	server_text = ProviderUtf8ToServer(text, len, false);
+	if (server_text == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("%s has characters that the database's encoding \"%s\" cannot hold",
+						what, GetDatabaseEncodingName())));
 	PG_TRY();
 	{
-		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(server_text)));
 	}
 	PG_CATCH();
 	{
@@ -122,6 +209,8 @@ ProviderJsonbParse(const char *text, size_t len, const char *what)
 				 errdetail("The body is not valid JSON.")));
 	}
 	PG_END_TRY();
+	if (server_text != text)
+		pfree((char *) server_text);
 	return result;
 }
 

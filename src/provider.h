@@ -100,6 +100,7 @@ extern JsonbValue *ProviderJsonbGet(JsonbContainer *container, const char *key);
 extern char *ProviderJsonbString(JsonbContainer *container, const char *key);
 extern Jsonb *ProviderJsonbParse(const char *text, size_t len, const char *what);
 extern Jsonb *ProviderJsonbTryParse(const char *text, size_t len);
+extern char *ProviderMessageText(char *text);
 extern void ProviderJsonAppendValue(StringInfo out, const char *key, JsonbValue *v);
 extern void ProviderJsonAppendString(StringInfo out, const char *key, const char *value);
 extern Jsonb *ProviderJsonbOk(bool ok, const char *key, const char *value, Jsonb *detail);

@@ -14,6 +14,8 @@ the constant concerned (search for "WIRE:").
 """
 
 import argparse
+import base64
+import binascii
 import collections
 import copy
 import datetime
@@ -329,6 +331,14 @@ def validate_fault(rule):
     elif kind == "foreign_next":
         if not isinstance(r.get("next_url"), str):
             raise ValueError("a foreign_next fault needs \"next_url\": the URL to put in links.pages.next")
+    elif kind == "malformed":
+        if "body" in r and not isinstance(r["body"], str):
+            raise ValueError("body must be a string")
+        if "body_base64" in r:
+            try:
+                r["_raw_body"] = base64.b64decode(r["body_base64"], validate=True)
+            except (TypeError, binascii.Error):
+                raise ValueError("body_base64 must be base64 (the exact bytes to answer with)")
     elif kind == "bad_droplet":
         if not isinstance(r.get("field"), str):
             raise ValueError("a bad_droplet fault needs \"field\" (\"id\", \"ip\" or another droplet key)")
@@ -903,6 +913,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault and status == 200:
             kind = fault["kind"]
             if kind == "malformed":
+                if "_raw_body" in fault:
+                    return fault["_raw_body"]
                 b = fault.get("body")
                 return b.encode("utf-8") if isinstance(b, str) else MALFORMED_BODY
             if kind == "foreign_next" and isinstance(body, dict):

@@ -11,6 +11,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
+use MIME::Base64 qw(encode_base64);
 use CloudconnSim;
 
 my $ca = CloudconnSim::test_ca();
@@ -156,6 +157,12 @@ is(ci_state($c), $state, 'nothing lost or changed');
 $sim->faults({ kind => 'truncate', page => 3, times => -1 });
 like(run($c), qr/^failed\|/, 'a truncated page fails the run');
 is(ci_state($c), $state, 'nothing changed by it either');
+# JSON is UTF-8: bytes that are not never reach a CI
+$sim->faults({ kind => 'malformed', page => 1, times => -1,
+	body_base64 => encode_base64(qq({"droplets":[{"id":1,"name":"web-\xff\xfe"}],"links":{},"meta":{"total":1}}), '') });
+like(run($c), qr/^failed\|.*invalid UTF-8 in DigitalOcean's response to GET \/v2\/droplets \(page 1\)/,
+	'a page that is not UTF-8: failed with a clear reason');
+is(ci_state($c), $state, 'nothing changed by it');
 $sim->control('DELETE', '/_sim/faults');
 
 # ---- a droplet with a malformed field: a per-resource error, the rest merged
@@ -236,6 +243,28 @@ sql(q{CREATE SCHEMA evil;
 	ALTER DATABASE postgres SET search_path = evil, pg_catalog, public;});
 like(run($c), qr/^succeeded\|/, 'the run ignores the database search_path');
 sql(q{ALTER DATABASE postgres RESET search_path; DROP SCHEMA evil CASCADE;});
+
+# ---- in a LATIN1 database, provider text is converted; a character LATIN1
+# cannot hold fails the run with the reason and changes nothing
+$node->safe_psql('postgres', "CREATE DATABASE latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
+sub latin1 { $node->safe_psql('latin1', $_[0]) }
+latin1(q{CREATE EXTENSION cloudconn CASCADE; INSERT INTO cloudconn.entity (id, name) VALUES (1, 'root')});
+my $lc = latin1("SELECT cloudconn.connector_create(1, 'latin', 'digitalocean', 'manual', '{}', '$token')");
+my $first_id = $sim->droplets->[0]{id};
+$sim->faults({ kind => 'bad_droplet', field => 'name', value => "caf\x{e9}-\x{fc}", page => 1, index => 0, times => 1 });
+sub latin1_run { my $id = latin1("SELECT cloudconn.connector_run($lc)"); latin1("SELECT status || ': ' || coalesce(error, '') FROM cloudconn.runs WHERE id = $id") }
+is(latin1_run(), 'succeeded: ', 'a run in a LATIN1 database');
+is(latin1("SELECT encode(convert_to(name, 'UTF8'), 'hex') FROM cloudconn.configuration_item"
+		. " WHERE external_id = 'do:droplet:$first_id'"),
+	'636166c3a92dc3bc', 'a name with accents arrives as the same characters');
+my $latin1_state = latin1("SELECT md5(string_agg(ci::text, ',' ORDER BY id)) FROM cloudconn.configuration_item ci");
+$sim->faults({ kind => 'bad_droplet', field => 'name', value => "\x{6771}\x{4eac}", page => 1, index => 0, times => 1 });
+like(latin1_run(),
+	qr/^failed: DigitalOcean's response to GET \/v2\/droplets \(page 1\) has characters that the database's encoding "LATIN1" cannot hold$/,
+	'a name LATIN1 cannot hold fails the run, saying why');
+is(latin1("SELECT md5(string_agg(ci::text, ',' ORDER BY id)) FROM cloudconn.configuration_item ci"), $latin1_state,
+	'and changes nothing');
+$sim->control('DELETE', '/_sim/faults');
 
 # ---- the token never reached the server log
 $node->stop;
