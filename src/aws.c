@@ -869,6 +869,13 @@ AwsRegionFailed(DiscoveryContext *ctx, AwsRegionListing *l, const char *message)
 	l->listing = false;
 }
 
+/* While a page is read, the other regions' transfers move on. */
+static void
+AwsBatchProgress(void *batch)
+{
+	HttpBatchProgress((HttpBatch *) batch);
+}
+
 /*
  * The answer to a region's page: its instances go to the engine and the
  * next page is sent; expired credentials are renewed and the page sent
@@ -904,7 +911,7 @@ AwsRegionAnswer(DiscoveryContext *ctx, AwsSession *s, AwsRegionListing *l, HttpB
 						: err.message);
 	}
 	else if (!AwsReadInstancesPage(resp->body.data, resp->body.len, l->region, account,
-								   &instances, &token, &problem))
+								   AwsBatchProgress, batch, &instances, &token, &problem))
 		AwsRegionFailed(ctx, l, psprintf("EC2 DescribeInstances: %s", problem));
 	else
 	{

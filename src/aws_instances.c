@@ -348,6 +348,7 @@ AwsReaderWipe(AwsPageReader *r)
 
 bool
 AwsReadInstancesPage(const char *body, size_t len, const char *region, const char *account,
+					 void (*between_slices) (void *arg), void *between_slices_arg,
 					 List **instances, char **next_token, const char **error)
 {
 	AwsPageReader r;
@@ -400,14 +401,30 @@ AwsReadInstancesPage(const char *body, size_t len, const char *region, const cha
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not create an XML parser")));
 	/*
-	 * Nothing between here and xmlFreeParserCtxt can ERROR: the callbacks
-	 * only flag, and the parser's own memory is libxml2's.
+	 * The callbacks never ERROR (they only flag, and the parser's own memory
+	 * is libxml2's); between_slices may, and the parser goes with it.
 	 */
 	xmlCtxtUseOptions(r.parser, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	for (size_t done = 0; done < len && !r.parser->disableSAX; done += AWS_PARSE_SLICE)
-		(void) xmlParseChunk(r.parser, body + done, (int) Min(len - done, AWS_PARSE_SLICE), 0);
-	if (!r.parser->disableSAX)
-		(void) xmlParseChunk(r.parser, NULL, 0, 1);
+	PG_TRY();
+	{
+		for (size_t done = 0; done < len && !r.parser->disableSAX; done += AWS_PARSE_SLICE)
+		{
+			(void) xmlParseChunk(r.parser, body + done, (int) Min(len - done, AWS_PARSE_SLICE), 0);
+			if (between_slices)
+				between_slices(between_slices_arg);
+		}
+		if (!r.parser->disableSAX)
+			(void) xmlParseChunk(r.parser, NULL, 0, 1);
+	}
+	PG_CATCH();
+	{
+		if (r.parser->myDoc != NULL)
+			xmlFreeDoc(r.parser->myDoc);
+		xmlFreeParserCtxt(r.parser);
+		AwsReaderWipe(&r);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	well_formed = r.parser->wellFormed != 0;
 	if (r.parser->myDoc != NULL)
 		xmlFreeDoc(r.parser->myDoc);

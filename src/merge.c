@@ -28,6 +28,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
@@ -38,11 +39,25 @@
 
 /*
  * A staged page: the arguments of the staging statements, column arrays of
- * the page's resources (text[] x 8, then boolean[]) and of its errors
- * (text[] x 2); NULL where the page had none.
+ * the page's resources and of its errors; NULL where the page had none.
+ * The attributes are parsed while listing, when a run mostly waits.
  */
 #define MERGE_PAGE_COLUMNS 11
 #define MERGE_PAGE_ROW_COLUMNS 9
+
+static const Oid merge_page_types[MERGE_PAGE_COLUMNS] = {
+	TEXTARRAYOID,				/* external_id */
+	TEXTARRAYOID,				/* ci_type */
+	TEXTARRAYOID,				/* name */
+	TEXTARRAYOID,				/* hostname */
+	TEXTARRAYOID,				/* ip_address */
+	TEXTARRAYOID,				/* os_info */
+	JSONBARRAYOID,				/* attributes */
+	TEXTARRAYOID,				/* scope */
+	BOOLARRAYOID,				/* create_if_new */
+	TEXTARRAYOID,				/* error: external_id */
+	TEXTARRAYOID,				/* error: message */
+};
 
 struct MergeState
 {
@@ -58,26 +73,38 @@ MergeBegin(void)
 
 	state->page_desc = CreateTemplateTupleDesc(MERGE_PAGE_COLUMNS);
 	for (int c = 0; c < MERGE_PAGE_COLUMNS; c++)
-		TupleDescInitEntry(state->page_desc, c + 1, NULL,
-						   c == MERGE_PAGE_ROW_COLUMNS - 1 ? BOOLARRAYOID : TEXTARRAYOID, -1, 0);
+		TupleDescInitEntry(state->page_desc, c + 1, NULL, merge_page_types[c], -1, 0);
 	state->pages = tuplestore_begin_heap(false, false, work_mem);
 	return state;
 }
 
+/* An array of text, or of jsonb parsed from JSON text; NULLs stay NULL. */
 static Datum
-MergeTextArray(char **values, int n)
+MergeArray(char **values, int n, Oid element_type)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
 
+	Assert(element_type == TEXTOID || element_type == JSONBOID);
 	for (int i = 0; i < n; i++)
 	{
 		nulls[i] = (values[i] == NULL);
-		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
+		if (nulls[i])
+			elems[i] = (Datum) 0;
+		else if (element_type == JSONBOID)
+			elems[i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(values[i]));
+		else
+			elems[i] = CStringGetTextDatum(values[i]);
 	}
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, element_type, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+MergeTextArray(char **values, int n)
+{
+	return MergeArray(values, n, TEXTOID);
 }
 
 static Datum
@@ -120,7 +147,7 @@ MergeStagePage(MergeState *state, MappedResource *rows, int nrows,
 		}
 		for (int c = 0; c < 8; c++)
 		{
-			values[c] = MergeTextArray(cols[c], nrows);
+			values[c] = MergeArray(cols[c], nrows, c == 6 ? JSONBOID : TEXTOID);
 			nulls[c] = false;
 		}
 		values[8] = MergeBoolArray(create, nrows);
@@ -144,7 +171,6 @@ static void
 MergeLoadStage(MergeState *state)
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(state->page_desc, &TTSOpsMinimalTuple);
-	Oid			types[MERGE_PAGE_COLUMNS];
 
 	if (SPI_execute("CREATE TEMPORARY TABLE cloudconn_stage ("
 					"  external_id text PRIMARY KEY, ci_type text NOT NULL, name text NOT NULL,"
@@ -154,8 +180,6 @@ MergeLoadStage(MergeState *state)
 					"  external_id text, message text NOT NULL) ON COMMIT DROP", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create the staging tables");
 
-	for (int c = 0; c < MERGE_PAGE_COLUMNS; c++)
-		types[c] = TupleDescAttr(state->page_desc, c)->atttypid;
 	while (tuplestore_gettupleslot(state->pages, true, false, slot))
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -163,14 +187,14 @@ MergeLoadStage(MergeState *state)
 		/* a resource listed twice (pages shifting under us) is kept once */
 		if (!slot->tts_isnull[0] &&
 			SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage "
-								  "SELECT u.e, u.t, u.n, u.h, u.ip::inet, u.os, u.a::jsonb, u.s, u.c"
+								  "SELECT u.e, u.t, u.n, u.h, u.ip::inet, u.os, u.a, u.s, u.c"
 								  "  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9) AS u(e, t, n, h, ip, os, a, s, c)"
 								  " ON CONFLICT (external_id) DO NOTHING",
-								  MERGE_PAGE_ROW_COLUMNS, types, slot->tts_values, NULL, false, 0) != SPI_OK_INSERT)
+								  MERGE_PAGE_ROW_COLUMNS, (Oid *) merge_page_types, slot->tts_values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not stage discovered resources");
 		if (!slot->tts_isnull[MERGE_PAGE_ROW_COLUMNS] &&
 			SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage_error SELECT * FROM unnest($1, $2)",
-								  2, types + MERGE_PAGE_ROW_COLUMNS, slot->tts_values + MERGE_PAGE_ROW_COLUMNS,
+								  2, (Oid *) merge_page_types + MERGE_PAGE_ROW_COLUMNS, slot->tts_values + MERGE_PAGE_ROW_COLUMNS,
 								  NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not stage resource errors");
 	}

@@ -373,13 +373,21 @@ RunWakeAll(void)
  * The worker
  * ------------------------------------------------------------------------ */
 
+/* What a run's LOG line tells besides its counts. */
+typedef struct RunFigures
+{
+	Size		peak_memory;	/* most memory held by the worker's contexts */
+	long		peak_private_kb;	/* most private resident memory seen */
+	double		listing_secs;	/* listing, from the connector's load */
+	double		merge_secs;		/* staging, merge and the run's record */
+} RunFigures;
+
 typedef struct RunEngine
 {
 	const Provider *provider;
 	RunSlot    *slot;
 	MergeState *merge;			/* the pages listed so far */
-	Size		peak_memory;	/* most memory held by the worker's contexts */
-	long		peak_private_kb;	/* most private resident memory seen */
+	RunFigures *figures;
 } RunEngine;
 
 /*
@@ -440,16 +448,16 @@ RunPageDone(DiscoveryContext *ctx, List *raw_resources)
 	/* whatever catalog lookups mapping made, no snapshot is held while we wait */
 	InvalidateCatalogSnapshot();
 
-	engine->peak_memory = Max(engine->peak_memory, MemoryContextMemAllocated(TopMemoryContext, true));
-	engine->peak_private_kb = Max(engine->peak_private_kb, RunPrivateMemoryKb());
+	engine->figures->peak_memory = Max(engine->figures->peak_memory,
+									   MemoryContextMemAllocated(TopMemoryContext, true));
+	engine->figures->peak_private_kb = Max(engine->figures->peak_private_kb, RunPrivateMemoryKb());
 	pg_atomic_fetch_add_u64(&engine->slot->pages_fetched, 1);
 	pg_atomic_fetch_add_u64(&engine->slot->resources_seen, nrows + nerrors);
 }
 
 /* Discover and merge; the caller's transaction commits or aborts it all. */
 static const char *
-RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts, Size *peak_memory,
-		   long *peak_private_kb)
+RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts, RunFigures *figures)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(connector_id)};
@@ -458,6 +466,8 @@ RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts,
 	RunEngine	engine;
 	int64		entity_id;
 	const char *status;
+	TimestampTz listing_start = GetCurrentTimestamp();
+	TimestampTz merge_start;
 
 	if (SPI_execute_with_args("SELECT id, name, provider, settings, token, external_id, entity_id"
 							  "  FROM cloudconn.connector WHERE id = $1 AND deleted_at IS NULL",
@@ -472,6 +482,7 @@ RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts,
 	memset(&engine, 0, sizeof(engine));
 	engine.provider = ProviderLookup(conn.provider);
 	engine.slot = slot;
+	engine.figures = figures;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.connector = &conn;
 	ctx.http = HttpClientCreate();
@@ -486,10 +497,12 @@ RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts,
 	PopActiveSnapshot();
 	InvalidateCatalogSnapshot();
 	engine.provider->discover(&ctx);
+	merge_start = GetCurrentTimestamp();
+	figures->listing_secs = (double) (merge_start - listing_start) / USECS_PER_SEC;
 	PushActiveSnapshot(GetTransactionSnapshot());
 	MergeFinish(engine.merge, connector_id, entity_id, run_id, ctx.failed_scopes, counts);
-	*peak_memory = Max(engine.peak_memory, MemoryContextMemAllocated(TopMemoryContext, true));
-	*peak_private_kb = Max(engine.peak_private_kb, RunPrivateMemoryKb());
+	figures->peak_memory = Max(figures->peak_memory, MemoryContextMemAllocated(TopMemoryContext, true));
+	figures->peak_private_kb = Max(figures->peak_private_kb, RunPrivateMemoryKb());
 
 	status = (counts->errors > 0 || ctx.failed_scopes != NIL) ? "partial" : "succeeded";
 	{
@@ -524,6 +537,7 @@ RunExecute(int64 run_id, int64 connector_id, RunSlot *slot, MergeCounts *counts,
 								  8, rtypes, rargs, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record the run");
 	}
+	figures->merge_secs = (double) (GetCurrentTimestamp() - merge_start) / USECS_PER_SEC;
 	return status;
 }
 
@@ -639,15 +653,14 @@ RunDiscoverAndRecord(int64 run_id, RunWorkerArgs *args, RunSlot *slot, Timestamp
 	const char *volatile status = "failed";
 	char	   *volatile error = NULL;
 	MemoryContext workcxt = CurrentMemoryContext;
-	volatile Size peak_memory = 0;
-	volatile long peak_private_kb = 0;
+	volatile RunFigures figures;
 
 	memset(&counts, 0, sizeof(counts));
+	memset((RunFigures *) &figures, 0, sizeof(figures));
 	PG_TRY();
 	{
 		RunBeginTransaction();
-		status = RunExecute(run_id, args->connector_id, slot, &counts, (Size *) &peak_memory,
-							(long *) &peak_private_kb);
+		status = RunExecute(run_id, args->connector_id, slot, &counts, (RunFigures *) &figures);
 		RunCommitTransaction();
 	}
 	PG_CATCH();
@@ -686,8 +699,9 @@ RunDiscoverAndRecord(int64 run_id, RunWorkerArgs *args, RunSlot *slot, Timestamp
 					counts.unchanged, counts.errors, pg_atomic_read_u64(&slot->pages_fetched),
 					(double) (GetCurrentTimestamp() - started) / 1000000.0,
 					error ? ": " : "", error ? error : ""),
-			 errdetail_log("Peak memory: %zu kB in memory contexts, %ld kB private resident. %s.",
-						   peak_memory / 1024, peak_private_kb, pg_rusage_show(usage_start))));
+			 errdetail_log("Listing took %.2f s, the merge %.2f s. Peak memory: %zu kB in memory contexts, %ld kB private resident. %s.",
+						   figures.listing_secs, figures.merge_secs,
+						   figures.peak_memory / 1024, figures.peak_private_kb, pg_rusage_show(usage_start))));
 }
 
 /* ------------------------------------------------------------------------
