@@ -63,16 +63,25 @@ set_parallel() {
 }
 parallel_default=$(psql -qAtX -c "SELECT boot_val FROM pg_settings WHERE name = 'cloudconn.aws_max_parallel_regions'")
 
+# the simulator's CPU time so far (user + system, in seconds)
+sim_pid=${BENCH_SIM_PIDS##* }
+sim_cpu() { awk '{ printf "%.2f\n", ($14 + $15) / 100 }' "/proc/$sim_pid/stat"; }
+
 t0=$(now); run_once; t1=$(now)
+# both re-runs start from the same state: the initial run's rows vacuumed
+# (hint bits set, visibility map built) and checkpointed, not left for
+# whichever re-run comes first
+psql -qAtX -v ON_ERROR_STOP=1 -c "VACUUM (ANALYZE) cloudconn.configuration_item" -c "CHECKPOINT" >/dev/null
 sleep 1   # the worker's table statistics are flushed when it exits
 w0=$(written)
-t2=$(now); run_once; t3=$(now)
+s2=$(sim_cpu); t2=$(now); run_once; t3=$(now); s3=$(sim_cpu)
 sleep 1
 w1=$(written)
 set_parallel 1
-t4=$(now); run_once; t5=$(now)
+s4=$(sim_cpu); t4=$(now); run_once; t5=$(now); s5=$(sim_cpu)
 sleep 1
 w2=$(written)
+echo "$s2 $s3 $s4 $s5" >"$BENCH_DIR/simcpu.txt"
 
 # supplementary: the same pair at 500 ms per request
 bench_sim_control POST /_sim/config '{"latency_ms": 500}' >/dev/null
@@ -93,9 +102,14 @@ for n in 2 3; do
 		sed -n 's/.*CPU: user: \([0-9.]*\) s, system: \([0-9.]*\) s.*/\1 \2/p' | head -1 |
 		awk '{ printf "%.2f\n", $1 + $2 }'
 done | paste -sd' ' >"$BENCH_DIR/cpu.txt"
+# and how long their listing and their merge took
+for n in 2 3; do
+	grep -A1 "cloudconn: run $n of connector" "$BENCH_DIR/server.log" |
+		sed -n 's/.*Listing took \([0-9.]*\) s, the merge \([0-9.]*\) s.*/\1 \2/p' | head -1
+done | paste -sd' ' >"$BENCH_DIR/phases.txt"
 
 python3 - "$per_region" "${#regions[@]}" "$latency_ms" "$parallel_default" "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" \
-	"$w0" "$w1" "$w2" "$BENCH_DIR/runs.txt" "$BENCH_DIR/peaks.txt" "$t6" "$t7" "$t8" "$t9" "$BENCH_DIR/cpu.txt" <<'PY'
+	"$w0" "$w1" "$w2" "$BENCH_DIR/runs.txt" "$BENCH_DIR/peaks.txt" "$t6" "$t7" "$t8" "$t9" "$BENCH_DIR/cpu.txt" "$BENCH_DIR/phases.txt" "$BENCH_DIR/simcpu.txt" <<'PY'
 import sys
 a = sys.argv
 per_region, nregions, latency, parallel = int(a[1]), int(a[2]), int(a[3]), a[4]
@@ -105,6 +119,8 @@ runs = open(a[14]).read().split()
 peaks = open(a[15]).read().split()
 t6, t7, t8, t9 = map(float, a[16:20])
 cpu_concurrent, cpu_sequential = map(float, open(a[20]).read().split())
+list_concurrent, merge_concurrent, list_sequential, merge_sequential = map(float, open(a[21]).read().split())
+s2, s3, s4, s5 = map(float, open(a[22]).read().split())
 initial, concurrent, sequential = t1 - t0, t3 - t2, t5 - t4
 slow_concurrent, slow_sequential = t7 - t6, t9 - t8
 pages = nregions * (per_region // 1000 + 1)
@@ -116,6 +132,9 @@ print(f"  unchanged re-run, concurrent:    {concurrent:.2f} s   (aws_max_paralle
 print(f"  unchanged re-run, sequential:    {sequential:.2f} s   (aws_max_parallel_regions = 1)")
 print(f"  ratio concurrent / sequential:   {concurrent / sequential:.2f}   (target <= 0.35)")
 print(f"  worker CPU of the re-runs:       concurrent {cpu_concurrent:.2f} s, sequential {cpu_sequential:.2f} s")
+print(f"  listing + merge of the re-runs:  concurrent {list_concurrent:.2f} + {merge_concurrent:.2f} s, "
+      f"sequential {list_sequential:.2f} + {merge_sequential:.2f} s")
+print(f"  simulator CPU in the re-runs:    concurrent {s3 - s2:.2f} s, sequential {s5 - s4:.2f} s")
 print(f"  lowest ratio this CPU allows:    {cpu_concurrent / sequential:.2f}   (concurrent CPU / sequential wall: "
       f"no run is shorter than its CPU time)")
 print(f"  rows written by the re-runs:     {w1 - w0}, {w2 - w1}   (target 0)")
