@@ -112,7 +112,8 @@ AwsSecretHeader(const char *name, const char *value)
  * Free a document, wiping its text first: an STS answer holds a secret key
  * and a session token, which xmlFreeDoc would hand back to malloc as they
  * are.  Text the document's dictionary owns is short markup-like text
- * (never a key), and it is not ours to write.
+ * (never a key), and it is not ours to write.  (xmlReadMemory's own copy
+ * of the input is freed inside libxml2, out of our reach.)
  */
 static void
 AwsFreeXml(void *arg)
@@ -262,6 +263,33 @@ AwsTrim(char *s)
 	return s;
 }
 
+/* One line of the shared credentials file, read into out if in the profile. */
+static void
+AwsCredentialsLine(char *line, bool *in_profile, AwsCredentials *out)
+{
+	char	   *l = AwsTrim(line);
+	char	   *eq;
+
+	if (l[0] == '[')
+	{
+		char	   *end = strchr(l, ']');
+
+		if (end)
+			*end = '\0';
+		*in_profile = strcmp(AwsTrim(l + 1), cloudconn_aws_profile) == 0;
+		return;
+	}
+	if (!*in_profile || l[0] == '#' || l[0] == ';' || (eq = strchr(l, '=')) == NULL)
+		return;
+	*eq = '\0';
+	if (strcmp(AwsTrim(l), "aws_access_key_id") == 0)
+		out->access_key_id = pstrdup(AwsTrim(eq + 1));
+	else if (strcmp(AwsTrim(l), "aws_secret_access_key") == 0)
+		out->secret_access_key = AwsSecretCopy(AwsTrim(eq + 1));
+	else if (strcmp(AwsTrim(l), "aws_session_token") == 0)
+		out->session_token = AwsSecretCopy(AwsTrim(eq + 1));
+}
+
 /*
  * The caller's keys, by the AWS convention: the server's environment, else
  * the profile cloudconn.aws_profile of the shared credentials file.
@@ -275,7 +303,6 @@ AwsCallerCredentials(AwsCredentials *out, char **error)
 	FILE	   *f;
 	char		line[4096];
 	char		stdio_buffer[BUFSIZ];
-	bool		in_profile = false;
 
 	memset(out, 0, sizeof(*out));
 	if (id && id[0] && secret && secret[0])
@@ -296,35 +323,22 @@ AwsCallerCredentials(AwsCredentials *out, char **error)
 						  path ? "\"" : "", path ? path : "(none)", path ? "\"" : "");
 		return false;
 	}
-	/* stdio reads the file through a buffer of ours, wiped below */
+	/* stdio reads the file through a buffer of ours, wiped on every path */
 	setvbuf(f, stdio_buffer, _IOFBF, sizeof(stdio_buffer));
-	while (fgets(line, sizeof(line), f) != NULL)
+	PG_TRY();
 	{
-		char	   *l = AwsTrim(line);
-		char	   *eq;
+		bool		in_profile = false;
 
-		if (l[0] == '[')
-		{
-			char	   *end = strchr(l, ']');
-
-			if (end)
-				*end = '\0';
-			in_profile = strcmp(AwsTrim(l + 1), cloudconn_aws_profile) == 0;
-			continue;
-		}
-		if (!in_profile || l[0] == '#' || l[0] == ';' || (eq = strchr(l, '=')) == NULL)
-			continue;
-		*eq = '\0';
-		if (strcmp(AwsTrim(l), "aws_access_key_id") == 0)
-			out->access_key_id = pstrdup(AwsTrim(eq + 1));
-		else if (strcmp(AwsTrim(l), "aws_secret_access_key") == 0)
-			out->secret_access_key = AwsSecretCopy(AwsTrim(eq + 1));
-		else if (strcmp(AwsTrim(l), "aws_session_token") == 0)
-			out->session_token = AwsSecretCopy(AwsTrim(eq + 1));
+		while (fgets(line, sizeof(line), f) != NULL)
+			AwsCredentialsLine(line, &in_profile, out);
 	}
-	FreeFile(f);
-	explicit_bzero(line, sizeof(line));
-	explicit_bzero(stdio_buffer, sizeof(stdio_buffer));
+	PG_FINALLY();
+	{
+		FreeFile(f);
+		explicit_bzero(line, sizeof(line));
+		explicit_bzero(stdio_buffer, sizeof(stdio_buffer));
+	}
+	PG_END_TRY();
 	if (out->access_key_id == NULL || out->secret_access_key == NULL)
 	{
 		*error = psprintf("no AWS credentials for the platform caller in profile \"%s\" of \"%s\"",

@@ -34,6 +34,7 @@
 #include "storage/ipc.h"
 #include "pgstat.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -1042,6 +1043,8 @@ HttpPerform(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
 {
 	if (client->batch != NULL)
 		elog(ERROR, "HTTP client already has a request in a batch");
+	/* no catalog snapshot is held (pinning the xmin horizon) while we wait */
+	InvalidateCatalogSnapshot();
 
 	PG_TRY();
 	{
@@ -1258,6 +1261,8 @@ HttpBatchProgress(HttpBatch *batch)
 HttpClient *
 HttpBatchWait(HttpBatch *batch, bool *ok)
 {
+	/* no catalog snapshot is held (pinning the xmin horizon) while we wait */
+	InvalidateCatalogSnapshot();
 	for (;;)
 	{
 		ListCell   *lc;

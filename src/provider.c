@@ -153,8 +153,14 @@ ProviderJsonbTryParse(const char *text, size_t len)
 
 	if (!ProviderUtf8Valid(text, len) || (text = ProviderUtf8ToServer(text, len, false)) == NULL)
 		return NULL;
+	/*
+	 * jsonb_in raises on a \u escape of a character the database's encoding
+	 * lacks; such a body is left unread.
+	 */
+	if (GetDatabaseEncoding() != PG_UTF8 && strstr(text, "\\u") != NULL)
+		return NULL;
 	len = strlen(text);
-	lex = makeJsonLexContextCstringLen((char *) text, (int) len, GetDatabaseEncoding(), true);
+	lex = makeJsonLexContextCstringLen((char *) text, (int) len, GetDatabaseEncoding(), false);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 		return NULL;
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
@@ -203,6 +209,12 @@ ProviderJsonbParse(const char *text, size_t len, const char *what)
 			edata->sqlerrcode != ERRCODE_CHARACTER_NOT_IN_REPERTOIRE)
 			PG_RE_THROW();
 		FlushErrorState();
+		/* a \u escape of a character the database's encoding lacks */
+		if (edata->sqlerrcode == ERRCODE_UNTRANSLATABLE_CHARACTER)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+					 errmsg("%s has characters that the database's encoding \"%s\" cannot hold",
+							what, GetDatabaseEncodingName())));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("malformed JSON in %s", what),

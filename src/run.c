@@ -601,6 +601,13 @@ cloudconn_run_worker_main(Datum main_arg)
 	 * on the database or role may reach its queries.
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * READ COMMITTED whatever the database or role says: a run lists
+	 * without holding a snapshot (a REPEATABLE READ transaction keeps its
+	 * first one), and merges against what is committed when it merges.
+	 */
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("cloudconn run");
 	MemoryContextSwitchTo(AllocSetContextCreate(TopMemoryContext, "cloudconn run", ALLOCSET_DEFAULT_SIZES));
 

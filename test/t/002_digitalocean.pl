@@ -264,6 +264,15 @@ like(latin1_run(),
 	'a name LATIN1 cannot hold fails the run, saying why');
 is(latin1("SELECT md5(string_agg(ci::text, ',' ORDER BY id)) FROM cloudconn.configuration_item ci"), $latin1_state,
 	'and changes nothing');
+$sim->faults({ kind => 'malformed', page => 1, times => 1,
+	body => '{"droplets":[{"id":1,"name":"\\u6771"}],"links":{},"meta":{"total":1}}' });
+like(latin1_run(),
+	qr/^failed: DigitalOcean's response to GET \/v2\/droplets \(page 1\) has characters that the database's encoding "LATIN1" cannot hold$/,
+	'so does such a character written as a \u escape');
+$sim->faults({ kind => 'status', status => 404, page => 1, times => -1,
+	body => '{"id":"\\u6771","message":"The resource you were accessing could not be found."}' });
+like(latin1_run(), qr/^failed: DigitalOcean answered GET \/v2\/droplets \(page 1\) with HTTP 404$/,
+	'an error body it cannot read leaves the usual reason');
 $sim->control('DELETE', '/_sim/faults');
 
 # ---- the token never reached the server log

@@ -229,9 +229,11 @@ is(join(',', sort map { $_->{region} } grep { ($_->{action} // '') eq 'DescribeI
 	'af-south-1,eu-north-1,us-east-1', 'DescribeInstances went to exactly the regions DescribeRegions listed');
 
 # a run waiting on slow regions (their second pages) holds no xid and no
-# snapshot, and stops at once when its worker is told to
+# snapshot, even where transactions are REPEATABLE READ by default, and
+# stops at once when its worker is told to
 $sim->faults({ kind => 'slow', service => 'ec2', action => 'DescribeInstances', page => 2, delay_ms => 30000, times => -1 });
 $sim->control('DELETE', '/_sim/stats');
+sql("ALTER DATABASE postgres SET default_transaction_isolation = 'repeatable read'");
 my $stuck = sql("SELECT cloudconn.connector_run($c, wait => false)");
 # (the first pages may be seen in flight too: wait for them to be fetched)
 for (1 .. 200)
@@ -245,6 +247,7 @@ is(sql("SELECT pages_fetched FROM cloudconn.runs WHERE id = $stuck"), 3, 'after 
 is(sql("SELECT coalesce(backend_xid::text, 'none') || ' ' || coalesce(backend_xmin::text, 'none')"
 		. "  FROM pg_stat_activity WHERE backend_type = 'cloudconn run'"),
 	'none none', 'the listing run holds no xid and no snapshot: VACUUM is not held back');
+sql("ALTER DATABASE postgres RESET default_transaction_isolation");
 my $t0 = [gettimeofday];
 sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'cloudconn run'");
 $node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'cloudconn run'") or die;
