@@ -1246,16 +1246,11 @@ HttpBatchPerform(HttpBatch *batch)
 void
 HttpBatchProgress(HttpBatch *batch)
 {
-	ListCell   *lc;
+	bool		transfers;
 
-	foreach(lc, batch->clients)
-	{
-		if (((HttpClient *) lfirst(lc))->in_multi)
-		{
-			HttpBatchPerform(batch);
-			return;
-		}
-	}
+	(void) HttpBatchStartDue(batch, &transfers);
+	if (transfers)
+		HttpBatchPerform(batch);
 }
 
 HttpClient *
@@ -1274,6 +1269,14 @@ HttpBatchWait(HttpBatch *batch, bool *ok)
 		if (!PostmasterIsAlive())
 			proc_exit(1);
 
+		/*
+		 * Start what is due before handing anything back: a request queued
+		 * while the caller worked on an answer goes out now, not after every
+		 * other answer waiting here has been worked on too.
+		 */
+		next_ms = HttpBatchStartDue(batch, &transfers);
+		if (transfers)
+			HttpBatchPerform(batch);
 		foreach(lc, batch->clients)
 		{
 			HttpClient *client = (HttpClient *) lfirst(lc);
@@ -1289,7 +1292,6 @@ HttpBatchWait(HttpBatch *batch, bool *ok)
 		if (batch->clients == NIL)
 			return NULL;
 
-		next_ms = HttpBatchStartDue(batch, &transfers);
 		if (next_ms >= 0)
 			timeout_ms = (long) Min(Max(next_ms - HttpUnixTimeMs(), 0), timeout_ms);
 		if (transfers)
@@ -1297,15 +1299,8 @@ HttpBatchWait(HttpBatch *batch, bool *ok)
 			long		curl_ms = -1;
 			CURLMcode	mc;
 
-			HttpBatchPerform(batch);
 			if (curl_multi_timeout(batch->multi, &curl_ms) == CURLM_OK && curl_ms >= 0)
 				timeout_ms = Min(timeout_ms, curl_ms);
-			/* a finished transfer is handed back without waiting */
-			foreach(lc, batch->clients)
-			{
-				if (((HttpClient *) lfirst(lc))->finished)
-					timeout_ms = 0;
-			}
 			if (timeout_ms > 0)
 			{
 				pgstat_report_wait_start(PG_WAIT_EXTENSION);
