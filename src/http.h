@@ -89,10 +89,11 @@ extern void HttpBatchStart(HttpBatch *batch, HttpClient *client,
 extern HttpClient *HttpBatchWait(HttpBatch *batch, bool *ok);
 
 /*
- * Let the batch's transfers move on without waiting.  Transfers advance
- * only inside batch calls, so a caller doing long work between
- * HttpBatchWait calls calls this now and then: what the servers sent is
- * read, and their timeouts are not spent waiting on us.
+ * Let the batch's transfers move on without waiting: requests that are due
+ * (started since, or done backing off) are sent, and what the servers sent
+ * is read.  Transfers advance only inside batch calls, so a caller doing
+ * long work between HttpBatchWait calls calls this now and then, and their
+ * timeouts are not spent waiting on us.
  */
 extern void HttpBatchProgress(HttpBatch *batch);
 
