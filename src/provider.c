@@ -143,6 +143,22 @@ ProviderMessageText(char *text)
 }
 
 /*
+ * A number jsonb_in would refuse as out of numeric's range (it raises) is
+ * flagged instead; any number this long or with an exponent this large is.
+ */
+static void
+ProviderJsonCheckNumber(void *state, char *token, JsonTokenType tokentype)
+{
+	const char *e;
+
+	if (tokentype != JSON_TOKEN_NUMBER)
+		return;
+	e = strpbrk(token, "eE");
+	if (strlen(token) > 1000 || (e != NULL && labs(strtol(e + 1, NULL, 10)) > 1000))
+		*(bool *) state = true;
+}
+
+/*
  * Parse a small body that may not be JSON at all (an error body), without
  * raising: the non-throwing parser validates it first.
  */
@@ -150,6 +166,8 @@ Jsonb *
 ProviderJsonbTryParse(const char *text, size_t len)
 {
 	JsonLexContext *lex;
+	JsonSemAction sem;
+	bool		out_of_range = false;
 
 	if (!ProviderUtf8Valid(text, len) || (text = ProviderUtf8ToServer(text, len, false)) == NULL)
 		return NULL;
@@ -161,7 +179,10 @@ ProviderJsonbTryParse(const char *text, size_t len)
 		return NULL;
 	len = strlen(text);
 	lex = makeJsonLexContextCstringLen((char *) text, (int) len, GetDatabaseEncoding(), false);
-	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &out_of_range;
+	sem.scalar = ProviderJsonCheckNumber;
+	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || out_of_range)
 		return NULL;
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
 }
@@ -206,7 +227,8 @@ ProviderJsonbParse(const char *text, size_t len, const char *what)
 		edata = CopyErrorData();
 		if (edata->sqlerrcode != ERRCODE_INVALID_TEXT_REPRESENTATION &&
 			edata->sqlerrcode != ERRCODE_UNTRANSLATABLE_CHARACTER &&
-			edata->sqlerrcode != ERRCODE_CHARACTER_NOT_IN_REPERTOIRE)
+			edata->sqlerrcode != ERRCODE_CHARACTER_NOT_IN_REPERTOIRE &&
+			edata->sqlerrcode != ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
 			PG_RE_THROW();
 		FlushErrorState();
 		/* a \u escape of a character the database's encoding lacks */
@@ -218,7 +240,7 @@ ProviderJsonbParse(const char *text, size_t len, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("malformed JSON in %s", what),
-				 errdetail("The body is not valid JSON.")));
+				 errdetail("The body is not valid JSON, or has a number out of range.")));
 	}
 	PG_END_TRY();
 	if (server_text != text)

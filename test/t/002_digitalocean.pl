@@ -163,6 +163,15 @@ $sim->faults({ kind => 'malformed', page => 1, times => -1,
 like(run($c), qr/^failed\|.*invalid UTF-8 in DigitalOcean's response to GET \/v2\/droplets \(page 1\)/,
 	'a page that is not UTF-8: failed with a clear reason');
 is(ci_state($c), $state, 'nothing changed by it');
+# a number out of numeric's range: a malformed page, and an error body left unread
+$sim->faults({ kind => 'malformed', page => 1, times => 1,
+	body => '{"droplets":[{"id":1e1000000}],"links":{},"meta":{"total":1}}' });
+like(run($c), qr/^failed\|.*\|malformed JSON in DigitalOcean's response to GET \/v2\/droplets \(page 1\)$/,
+	'a page with a number out of range: failed as malformed');
+$sim->faults({ kind => 'status', status => 404, page => 1, times => -1, body => '{"id":"not_found","n":1e1000000}' });
+like(run($c), qr/^failed\|.*\|DigitalOcean answered GET \/v2\/droplets \(page 1\) with HTTP 404$/,
+	'an error body with one: the usual reason');
+is(ci_state($c), $state, 'neither changed anything');
 $sim->control('DELETE', '/_sim/faults');
 
 # ---- a droplet with a malformed field: a per-resource error, the rest merged
