@@ -150,11 +150,14 @@ static void
 ProviderJsonCheckNumber(void *state, char *token, JsonTokenType tokentype)
 {
 	const char *e;
+	long		exponent;
 
 	if (tokentype != JSON_TOKEN_NUMBER)
 		return;
 	e = strpbrk(token, "eE");
-	if (strlen(token) > 1000 || (e != NULL && labs(strtol(e + 1, NULL, 10)) > 1000))
+	/* strtol saturates at LONG_MIN/LONG_MAX: compare, never negate */
+	exponent = e ? strtol(e + 1, NULL, 10) : 0;
+	if (strlen(token) > 1000 || exponent > 1000 || exponent < -1000)
 		*(bool *) state = true;
 }
 

@@ -171,6 +171,9 @@ like(run($c), qr/^failed\|.*\|malformed JSON in DigitalOcean's response to GET \
 $sim->faults({ kind => 'status', status => 404, page => 1, times => -1, body => '{"id":"not_found","n":1e1000000}' });
 like(run($c), qr/^failed\|.*\|DigitalOcean answered GET \/v2\/droplets \(page 1\) with HTTP 404$/,
 	'an error body with one: the usual reason');
+$sim->faults({ kind => 'status', status => 404, page => 1, times => -1, body => '{"id":"not_found","n":1e-99999999999999999999}' });
+like(run($c), qr/^failed\|.*\|DigitalOcean answered GET \/v2\/droplets \(page 1\) with HTTP 404$/,
+	'also with an exponent beyond what a long holds');
 is(ci_state($c), $state, 'neither changed anything');
 $sim->control('DELETE', '/_sim/faults');
 

@@ -188,9 +188,15 @@ is(sql("SELECT status, discovered FROM cloudconn.runs WHERE id = $cut") . ' faul
 $sim->faults({ kind => 'malformed', service => 'ec2', action => 'DescribeInstances', region => 'us-east-1', times => -1 },
 	{ kind => 'malformed', service => 'ec2', action => 'DescribeInstances', region => 'ap-southeast-2', times => -1,
 	  body => '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><DescribeInstancesResponse><reservationSet/></DescribeInstancesResponse>' });
+# a run's status, then its errors in order
+sub status_and_errors
+{
+	my ($run) = @_;
+	return sql("SELECT status FROM cloudconn.runs WHERE id = $run") . ' '
+	  . sql("SELECT string_agg(message, ' / ' ORDER BY message) FROM cloudconn.run_errors WHERE run_id = $run");
+}
 my $bad = sql("SELECT cloudconn.connector_run($c)");
-is(sql("SELECT status FROM cloudconn.runs WHERE id = $bad") . ' '
-	. sql("SELECT string_agg(message, ' / ' ORDER BY message) FROM cloudconn.run_errors WHERE run_id = $bad"),
+is(status_and_errors($bad),
 	'partial region ap-southeast-2: EC2 DescribeInstances: the response has a DTD, which AWS never sends / '
 	. 'region us-east-1: EC2 DescribeInstances: the response is not well-formed XML',
 	'malformed pages and a DTD fail their regions');
@@ -206,8 +212,7 @@ $sim->faults({ kind => 'malformed', service => 'ec2', action => 'DescribeInstanc
 	{ kind => 'malformed', service => 'ec2', action => 'DescribeInstances', region => 'ap-southeast-2', times => -1,
 	  body => $wrap->('<reservationSet ' . join(' ', map { "a$_=\"x\"" } 1 .. 2000) . '/>') });
 my $huge = sql("SELECT cloudconn.connector_run($c)");
-is(sql("SELECT status FROM cloudconn.runs WHERE id = $huge") . ' '
-	. sql("SELECT string_agg(message, ' / ' ORDER BY message) FROM cloudconn.run_errors WHERE run_id = $huge"),
+is(status_and_errors($huge),
 	'partial region ap-southeast-2: EC2 DescribeInstances: the response has a tag longer than 4096 bytes / '
 	. 'region us-east-1: EC2 DescribeInstances: the page lists more instances than the 1000 asked for, or an instance with more than 200 tags',
 	'a page of 1001 instances and a tag of 2000 attributes are refused');
