@@ -1,7 +1,13 @@
 # cloudconn — PGXS build.  `make && make install`, then `make installcheck`
 # against a running cluster (see .ci/run, which does all of it).
+#
+# The version is written once, here: the control file, the install script's
+# name and the User-Agent follow from EXTVERSION.  sql/cloudconn.sql is the
+# current version's install script; earlier install scripts and every
+# upgrade script are kept in sql/ as they were released.
 
 EXTENSION = cloudconn
+EXTVERSION = 0.2.0
 MODULE_big = cloudconn
 OBJS = \
 	src/cloudconn.o \
@@ -21,7 +27,9 @@ OBJS = \
 	src/sigv4.o \
 	src/xml_guard.o
 
-DATA = $(wildcard sql/cloudconn--*.sql)
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built), $(wildcard sql/$(EXTENSION)--*.sql))
+EXTRA_CLEAN = $(EXTENSION).control
 
 REGRESS = setup connector validation rbac secrets template
 REGRESS_OPTS = --inputdir=test --load-extension=pgcrypto
@@ -31,10 +39,17 @@ PROVE_TESTS = test/t/*.pl
 
 PG_CONFIG ?= pg_config
 
-PG_CPPFLAGS = $(shell pkg-config --cflags libcurl libssl libcrypto libxml-2.0)
+PG_CPPFLAGS = $(shell pkg-config --cflags libcurl libssl libcrypto libxml-2.0) \
+	-DCLOUDCONN_VERSION='"$(EXTVERSION)"'
 # PostgreSQL's fmgr and GUC-hook signatures leave parameters unused by design.
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 SHLIB_LINK = $(shell pkg-config --libs libcurl libssl libcrypto libxml-2.0)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
+	cp $< $@
+
+$(EXTENSION).control: $(EXTENSION).control.in Makefile
+	sed 's/@EXTVERSION@/$(EXTVERSION)/' $< > $@

@@ -42,7 +42,8 @@
 #include "guc.h"
 #include "http.h"
 
-#define CLOUDCONN_USER_AGENT "cloudconn/0.1.0"
+/* CLOUDCONN_VERSION comes from the Makefile (EXTVERSION) */
+#define CLOUDCONN_USER_AGENT "cloudconn/" CLOUDCONN_VERSION
 
 /* A response body larger than this is refused (and not retried). */
 #define HTTP_MAX_BODY_BYTES (32 * 1024 * 1024)
