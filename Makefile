@@ -12,26 +12,32 @@ MODULE_big = cloudconn
 OBJS = \
 	src/cloudconn.o \
 	src/aws.o \
-	src/aws_instances.o \
+	src/azure.o \
 	src/callback_buffer.o \
-	src/guc.o \
-	src/caller.o \
+	src/connector_run.o \
 	src/digitalocean.o \
+	src/discovery.o \
+	src/dispatch.o \
+	src/guc.o \
 	src/http.o \
+	src/json_items.o \
 	src/merge.o \
 	src/permission.o \
 	src/provider.o \
-	src/run.o \
+	src/run_slots.o \
+	src/run_worker.o \
 	src/scheduler.o \
 	src/secrets.o \
 	src/sigv4.o \
-	src/xml_guard.o
+	src/wipe.o \
+	src/xml_guard.o \
+	src/xml_items.o
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built), $(wildcard sql/$(EXTENSION)--*.sql))
 EXTRA_CLEAN = $(EXTENSION).control
 
-REGRESS = setup connector validation rbac secrets template
+REGRESS = setup connector validation rbac secrets template registry
 REGRESS_OPTS = --inputdir=test --load-extension=pgcrypto
 
 TAP_TESTS = 1

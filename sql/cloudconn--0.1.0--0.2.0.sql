@@ -6,4 +6,175 @@
 
 \echo Use "ALTER EXTENSION cloudconn UPDATE" to load this file. \quit
 
-/* the install script's header comment changed only: nothing to do here yet */
+/* ---- the provider registry, read through C functions (provider.c) */
+
+CREATE FUNCTION cloudconn._connector_valid(provider text, has_external_id boolean, has_token boolean)
+	RETURNS boolean LANGUAGE C IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'cloudconn_connector_valid';
+
+ALTER TABLE cloudconn.connector
+	DROP CONSTRAINT connector_provider_check,
+	DROP CONSTRAINT connector_check,
+	DROP CONSTRAINT connector_check1,
+	ADD CONSTRAINT connector_provider_valid
+		CHECK (cloudconn._connector_valid(provider, external_id IS NOT NULL, token IS NOT NULL));
+COMMENT ON COLUMN cloudconn.connector.token IS
+	'The provider''s stored secret (a read-only token), encrypted with pgcrypto under the key in cloudconn.key_file; never readable as plain text through SQL';
+COMMENT ON COLUMN cloudconn.connector.external_id IS
+	'External id minted for this connector by providers that use one (sts:ExternalId); unique, never changed or reused';
+
+/* ---- resource types and explicit scopes; counts per type */
+
+ALTER TABLE cloudconn.run
+	ADD COLUMN counts_by_type jsonb NOT NULL DEFAULT '{}',
+	ADD CONSTRAINT run_counts_by_type_check CHECK (jsonb_typeof(counts_by_type) = 'object');
+ALTER TABLE cloudconn.run_error ADD COLUMN ci_type text, ADD COLUMN scope text;
+ALTER TABLE cloudconn.configuration_item ADD COLUMN discovery_scope text;
+
+/* the scope of every discovered CI, as its provider tells it from what 0.1.0 stored */
+CREATE FUNCTION cloudconn._ci_scope(provider text, ci_type text, external_id text, attributes jsonb)
+	RETURNS text LANGUAGE C STABLE STRICT AS 'MODULE_PATHNAME', 'cloudconn_ci_scope';
+UPDATE cloudconn.configuration_item ci
+   SET discovery_scope = cloudconn._ci_scope(k.provider, ci.ci_type, ci.external_id, ci.attributes)
+  FROM cloudconn.connector k
+ WHERE k.id = ci.source_connector_id;
+DROP FUNCTION cloudconn._ci_scope(text, text, text, jsonb);
+
+ALTER TABLE cloudconn.configuration_item
+	ADD CONSTRAINT configuration_item_discovery_scope_check
+		CHECK (discovery_scope IS NULL OR source_connector_id IS NOT NULL);
+COMMENT ON COLUMN cloudconn.configuration_item.discovery_scope IS
+	'The scope (a region, or the whole account) of the listing that found the resource: missing_since is only set from a complete listing of it';
+
+/* the test-only signing function does not ship in the extension's schema */
+DROP FUNCTION cloudconn._sigv4_sign(text, text, text, text[], text, text, text, text, text, text, text,
+									boolean, boolean);
+
+/* validation by the registry */
+DROP FUNCTION cloudconn._validate_provider(text);
+DROP FUNCTION cloudconn._validate_settings(text, jsonb);
+DROP FUNCTION cloudconn._validate_token(text);
+CREATE FUNCTION cloudconn._validate_provider(provider text) RETURNS void
+	LANGUAGE C IMMUTABLE AS 'MODULE_PATHNAME', 'cloudconn_validate_provider';
+CREATE FUNCTION cloudconn._validate_settings(provider text, settings jsonb) RETURNS void
+	LANGUAGE C IMMUTABLE AS 'MODULE_PATHNAME', 'cloudconn_validate_settings';
+CREATE FUNCTION cloudconn._validate_secret(provider text, secret text, rotating boolean) RETURNS void
+	LANGUAGE C IMMUTABLE AS 'MODULE_PATHNAME', 'cloudconn_validate_secret';
+CREATE FUNCTION cloudconn._provider_mints_external_id(provider text) RETURNS boolean
+	LANGUAGE C IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'cloudconn_provider_mints_external_id';
+
+CREATE OR REPLACE FUNCTION cloudconn._connector_create(caller oid, entity_id bigint, name text, provider text,
+											schedule text, settings jsonb, token text)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cloudconn, pg_temp
+	AS $$
+DECLARE
+	new_id bigint;
+BEGIN
+	/* permission first: a caller without it learns nothing, and costs nothing */
+	PERFORM cloudconn._require_entity(caller, entity_id, 'CloudConnector:manage');
+	PERFORM cloudconn._validate_provider(provider);
+	PERFORM cloudconn._validate_name(name);
+	PERFORM cloudconn._validate_schedule(schedule);
+	PERFORM cloudconn._validate_settings(provider, coalesce(settings, '{}'));
+	PERFORM cloudconn._validate_secret(provider, token, false);
+
+	IF EXISTS (SELECT 1 FROM cloudconn.connector k
+				WHERE k.entity_id = _connector_create.entity_id AND k.name = _connector_create.name
+				  AND k.deleted_at IS NULL) THEN
+		RAISE EXCEPTION 'a connector named "%" already exists in entity %', name, entity_id
+			USING ERRCODE = 'unique_violation';
+	END IF;
+
+	INSERT INTO cloudconn.connector AS k
+		(entity_id, name, provider, schedule, settings, external_id, token, token_set_at, created_by)
+	VALUES (entity_id, name, provider, schedule, coalesce(settings, '{}'),
+			CASE WHEN cloudconn._provider_mints_external_id(provider) THEN cloudconn._mint_external_id() END,
+			CASE WHEN token IS NOT NULL THEN cloudconn._token_encrypt(token) END,
+			CASE WHEN token IS NOT NULL THEN now() END,
+			caller::regrole)
+	RETURNING k.id INTO new_id;
+	RETURN new_id;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION cloudconn._connector_set_token(caller oid, connector_id bigint, token text)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cloudconn, pg_temp
+	AS $$
+DECLARE
+	c cloudconn.connector;
+BEGIN
+	c := cloudconn._connector_for_action(caller, connector_id, true);
+	PERFORM cloudconn._validate_secret(c.provider, token, true);
+	UPDATE cloudconn.connector k
+	   SET token = cloudconn._token_encrypt(_connector_set_token.token),
+		   token_set_at = now(), updated_at = now()
+	 WHERE k.id = c.id;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION cloudconn._aws_cloudformation_template(caller oid, connector_id bigint)
+	RETURNS text
+	LANGUAGE C STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cloudconn, pg_temp
+	AS 'MODULE_PATHNAME', 'cloudconn_aws_cloudformation_template';
+
+/* views */
+CREATE OR REPLACE VIEW cloudconn.runs WITH (security_invoker = true) AS
+SELECT r.id, r.connector_id, k.name AS connector_name, k.provider, k.entity_id,
+	   (k.deleted_at IS NOT NULL) AS connector_deleted,
+	   r.trigger, r.status, r.started_at, r.finished_at,
+	   r.discovered, r.created, r.updated, r.unchanged, r.error_count, r.error,
+	   coalesce(p.pages_fetched, r.pages_fetched) AS pages_fetched,
+	   CASE WHEN r.status = 'running' THEN coalesce(p.resources_seen, 0) ELSE r.discovered END AS resources_seen,
+	   r.counts_by_type
+  FROM cloudconn.run r
+  JOIN cloudconn.connector k ON k.id = r.connector_id
+  LEFT JOIN cloudconn.run_progress() p ON p.run_id = r.id;
+
+CREATE OR REPLACE VIEW cloudconn.run_errors WITH (security_invoker = true) AS
+SELECT e.id, e.run_id, r.connector_id, e.external_id, e.message, e.created_at, e.ci_type, e.scope
+  FROM cloudconn.run_error e
+  JOIN cloudconn.run r ON r.id = e.run_id;
+
+CREATE FUNCTION cloudconn._providers(OUT provider text, OUT display_name text, OUT status text,
+									 OUT resource_types text[])
+	RETURNS SETOF record LANGUAGE C IMMUTABLE AS 'MODULE_PATHNAME', 'cloudconn_providers';
+CREATE FUNCTION cloudconn._resource_types(OUT provider text, OUT ci_type text, OUT display_name text,
+										  OUT default_enabled boolean, OUT scope_kind text)
+	RETURNS SETOF record LANGUAGE C IMMUTABLE AS 'MODULE_PATHNAME', 'cloudconn_resource_types';
+
+CREATE OR REPLACE VIEW cloudconn.providers AS
+SELECT p.provider, p.display_name, p.status, p.resource_types FROM cloudconn._providers() p;
+
+CREATE VIEW cloudconn.resource_types AS
+SELECT t.provider, t.ci_type, t.display_name, t.default_enabled, t.scope_kind FROM cloudconn._resource_types() t;
+COMMENT ON VIEW cloudconn.resource_types IS
+	'What each provider discovers: a connector''s settings.resource_types names some of them (absent: those with default_enabled); scope_kind says what one listing covers (a region, or the whole account)';
+
+CREATE OR REPLACE VIEW cloudconn.configuration_items WITH (security_barrier = true) AS
+SELECT ci.id, ci.entity_id, ci.ci_type, ci.name, ci.hostname, ci.ip_address, ci.os_info,
+	   ci.description, ci.external_id, ci.source_connector_id,
+	   k.provider AS discovered_by_provider, k.name AS discovered_by_connector,
+	   ci.first_discovered_at, ci.missing_since, ci.attributes, ci.created_at, ci.updated_at,
+	   ci.discovery_scope
+  FROM cloudconn.configuration_item ci
+  LEFT JOIN cloudconn.connector k ON k.id = ci.source_connector_id
+ WHERE cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:read');
+
+/* privileges of what is new */
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+			  WHERE p.pronamespace = 'cloudconn'::regnamespace AND p.proname LIKE '\_%'
+	LOOP
+		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+	END LOOP;
+END;
+$$;
+GRANT SELECT ON cloudconn.resource_types TO PUBLIC;
+GRANT EXECUTE ON FUNCTION cloudconn._providers(), cloudconn._resource_types() TO PUBLIC;

@@ -3,16 +3,18 @@
  *		The AWS provider: the caller's static credentials (environment, else
  *		the shared credentials file), STS AssumeRole into the platform's
  *		discovery role (hop 1), then into the customer's role with the
- *		connector's external id (hop 2), then EC2 DescribeRegions and
- *		DescribeInstances (MaxResults=1000, NextToken) in several regions
- *		at once (cloudconn.aws_max_parallel_regions).
- *		Every request is signed with SigV4 (sigv4.c).  Instances become CIs
- *		of type aws_ec2_instance with their ARN as external_id (SPEC §5).
+ *		connector's external id (hop 2); then each enabled resource type is
+ *		listed in each region, several listings at once
+ *		(cloudconn.aws_max_parallel_regions), with the Query API's pages
+ *		(MaxResults, NextToken).  Every request is signed with SigV4
+ *		(sigv4.c).  README: AWS.
  *
  * Secrets (secret keys, session tokens) live only in memory that is wiped
  * when it goes; the external id is sent only to STS and never put in a
  * message.  XML is parsed with libxml2 without network access or entity
- * expansion; documents are freed with the memory context that holds them.
+ * expansion: listing pages with xml_items.c's SAX reader, the small STS
+ * and DescribeRegions answers as documents freed (their text wiped) with
+ * the memory context that holds them.
  */
 #include "postgres.h"
 
@@ -22,6 +24,8 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "executor/spi.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
@@ -30,12 +34,16 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "aws_instances.h"
 #include "guc.h"
 #include "http.h"
+#include "json_items.h"
 #include "provider.h"
 #include "sigv4.h"
+#include "wipe.h"
 #include "xml_guard.h"
+#include "xml_items.h"
+
+PG_FUNCTION_INFO_V1(cloudconn_aws_cloudformation_template);
 
 #define AWS_STS_VERSION "2011-06-15"
 #define AWS_EC2_VERSION "2016-11-15"
@@ -59,38 +67,26 @@ typedef struct AwsError
 	char	   *message;		/* AWS message, or the transport error */
 } AwsError;
 
-/* ------------------------------------------------------------------------
- * Memory hygiene
- * ------------------------------------------------------------------------ */
-
-static void
-AwsWipeString(void *arg)
-{
-	char	   *s = (char *) arg;
-
-	explicit_bzero(s, strlen(s));
-}
-
 /*
- * A string holding a secret, allocated in the current context: it is wiped
- * when the context is reset or deleted, ERROR included.
+ * How one resource type is listed: a Query API action of a service,
+ * answered in pages of XML.
  */
-static char *
-AwsWipeLater(char *s)
+typedef struct AwsListing
 {
-	MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
+	const char *service;		/* signing name, e.g. "ec2" */
+	const char *service_label;	/* how messages name it, e.g. "EC2" */
+	char	  **endpoint;		/* the endpoint setting ({region} substituted) */
+	const char *action;			/* e.g. "DescribeInstances" */
+	const char *version;		/* the API version */
+	const char *page_size;		/* e.g. "MaxResults=1000" */
+	const char *next_param;		/* the request's pagination parameter, e.g. "NextToken" */
+	const char *next_member;	/* where the answer gives it, a child of the root */
+	XmlItemsSpec items;
+} AwsListing;
 
-	cb->func = AwsWipeString;
-	cb->arg = s;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
-	return s;
-}
-
-static char *
-AwsSecretCopy(const char *s)
-{
-	return AwsWipeLater(pstrdup(s));
-}
+/* ------------------------------------------------------------------------
+ * Memory hygiene and XML documents
+ * ------------------------------------------------------------------------ */
 
 /*
  * "Name: value" for a header whose value is a secret, allocated once at its
@@ -105,7 +101,7 @@ AwsSecretHeader(const char *name, const char *value)
 
 	memcpy(line, name, nlen);
 	memcpy(line + nlen, value, vlen + 1);
-	return AwsWipeLater(line);
+	return WipeOnReset(line);
 }
 
 /*
@@ -125,7 +121,7 @@ AwsFreeXml(void *arg)
 	{
 		if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content != NULL &&
 			(doc->dict == NULL || !xmlDictOwns(doc->dict, n->content)))
-			explicit_bzero(n->content, xmlStrlen(n->content));
+			WipeBuffer(n->content, xmlStrlen(n->content));
 		/* depth first, without recursion: child, else next, else an ancestor's next */
 		if (n->type == XML_ELEMENT_NODE && n->children != NULL)
 			n = n->children;
@@ -219,7 +215,7 @@ AwsText(xmlNodePtr n)
 	if (content == NULL)
 		return NULL;
 	s = pstrdup((const char *) content);
-	explicit_bzero(content, xmlStrlen(content));	/* may be a secret */
+	WipeBuffer(content, xmlStrlen(content));	/* may be a secret */
 	xmlFree(content);
 	return s;
 }
@@ -285,9 +281,9 @@ AwsCredentialsLine(char *line, bool *in_profile, AwsCredentials *out)
 	if (strcmp(AwsTrim(l), "aws_access_key_id") == 0)
 		out->access_key_id = pstrdup(AwsTrim(eq + 1));
 	else if (strcmp(AwsTrim(l), "aws_secret_access_key") == 0)
-		out->secret_access_key = AwsSecretCopy(AwsTrim(eq + 1));
+		out->secret_access_key = WipeCopy(AwsTrim(eq + 1));
 	else if (strcmp(AwsTrim(l), "aws_session_token") == 0)
-		out->session_token = AwsSecretCopy(AwsTrim(eq + 1));
+		out->session_token = WipeCopy(AwsTrim(eq + 1));
 }
 
 /*
@@ -310,8 +306,8 @@ AwsCallerCredentials(AwsCredentials *out, char **error)
 		const char *token = getenv("AWS_SESSION_TOKEN");
 
 		out->access_key_id = pstrdup(id);
-		out->secret_access_key = AwsSecretCopy(secret);
-		out->session_token = (token && token[0]) ? AwsSecretCopy(token) : NULL;
+		out->secret_access_key = WipeCopy(secret);
+		out->session_token = (token && token[0]) ? WipeCopy(token) : NULL;
 		return true;
 	}
 
@@ -335,8 +331,8 @@ AwsCallerCredentials(AwsCredentials *out, char **error)
 	PG_FINALLY();
 	{
 		FreeFile(f);
-		explicit_bzero(line, sizeof(line));
-		explicit_bzero(stdio_buffer, sizeof(stdio_buffer));
+		WipeBuffer(line, sizeof(line));
+		WipeBuffer(stdio_buffer, sizeof(stdio_buffer));
 	}
 	PG_END_TRY();
 	if (out->access_key_id == NULL || out->secret_access_key == NULL)
@@ -443,8 +439,8 @@ AwsCallPrepare(AwsCallState *call, const char *url, const char *region, const ch
 	if (cred->session_token)
 		call->headers[nheaders++] = AwsSecretHeader("X-Amz-Security-Token: ", cred->session_token);
 	call->headers[nheaders++] = AwsSecretHeader("Authorization: ", call->sig.authorization);
-	explicit_bzero(call->sig.authorization, strlen(call->sig.authorization));
-	explicit_bzero(call->sig.canonical_request, strlen(call->sig.canonical_request));
+	WipeString(call->sig.authorization);
+	WipeString(call->sig.canonical_request);
 
 	call->request.method = "POST";
 	call->request.url = url;
@@ -499,7 +495,7 @@ AwsCallSucceeded(AwsCallState *call, bool ok, AwsError *err)
 	if (!ok)
 	{
 		/* whatever came before the failure may be part of a secret */
-		explicit_bzero(resp->body.data, resp->body.len);
+		WipeBuffer(resp->body.data, resp->body.len);
 		err->message = resp->transport_error;
 		return false;
 	}
@@ -507,7 +503,7 @@ AwsCallSucceeded(AwsCallState *call, bool ok, AwsError *err)
 		return true;
 	err->status = resp->status;
 	doc = AwsParseXml(resp->body.data, resp->body.len);
-	explicit_bzero(resp->body.data, resp->body.len);
+	WipeBuffer(resp->body.data, resp->body.len);
 	if (doc != NULL)
 	{
 		xmlNodePtr	e = AwsFind(xmlDocGetRootElement(doc), "Error");
@@ -534,7 +530,7 @@ AwsCallFinish(AwsCallState *call, bool ok, AwsError *err)
 		return NULL;
 	doc = AwsParseXml(resp->body.data, resp->body.len);
 	/* an STS answer carries secrets: the raw body goes as soon as it is parsed */
-	explicit_bzero(resp->body.data, resp->body.len);
+	WipeBuffer(resp->body.data, resp->body.len);
 	if (doc == NULL)
 	{
 		err->status = resp->status;
@@ -580,7 +576,7 @@ AwsAssumeRole(HttpClient *http, const AwsCredentials *cred, const char *role_arn
 	if (external_id)
 		appendStringInfo(&body, "&ExternalId=%s", AwsFormValue(external_id));
 	doc = AwsCall(http, AwsStsEndpoint(), cloudconn_aws_region, "sts", cred, body.data, err);
-	explicit_bzero(body.data, body.len);
+	WipeBuffer(body.data, body.len);
 	if (doc == NULL)
 		return false;
 
@@ -597,12 +593,12 @@ AwsAssumeRole(HttpClient *http, const AwsCredentials *cred, const char *role_arn
 		char	   *secret = AwsChildText(creds, "SecretAccessKey");
 		char	   *token = AwsChildText(creds, "SessionToken");
 
-		out->secret_access_key = secret ? AwsSecretCopy(secret) : NULL;
-		out->session_token = token ? AwsSecretCopy(token) : NULL;
+		out->secret_access_key = secret ? WipeCopy(secret) : NULL;
+		out->session_token = token ? WipeCopy(token) : NULL;
 		if (secret)
-			explicit_bzero(secret, strlen(secret));
+			WipeString(secret);
 		if (token)
-			explicit_bzero(token, strlen(token));
+			WipeString(token);
 	}
 	expiration = AwsChildText(creds, "Expiration");
 	if (assumed_arn)
@@ -779,6 +775,7 @@ AwsEc2(AwsSession *s, const char *region, const char *body, AwsError *err)
 	return doc;
 }
 
+/* The connector's regions, else every region enabled in the account. */
 static List *
 AwsRegions(AwsSession *s)
 {
@@ -832,27 +829,30 @@ AwsRegions(AwsSession *s)
 }
 
 /*
- * The listing of one region: DescribeInstances page by page.  The regions
- * being listed each have a page in flight in one HttpBatch, so waiting on
- * one region's answer does not hold up the others.
+ * One listing of a resource type in a region, page by page.  The listings
+ * going on each have a page in flight in one HttpBatch, so waiting on one
+ * answer does not hold up the others.
  */
-typedef struct AwsRegionListing
+typedef struct AwsListingState
 {
+	const ResourceType *type;
+	const AwsListing *spec;
 	const char *region;
-	HttpClient *http;			/* the region's own handle in the batch */
-	MemoryContext cxt;			/* long-lived: the token, failures */
-	MemoryContext pagecxt;		/* the page in flight: request, answer, document */
-	char	   *next_token;		/* NextToken of the page in flight, or NULL */
+	HttpClient *http;			/* the listing's handle in the batch while it goes */
+	MemoryContext cxt;			/* long-lived: the token */
+	MemoryContext pagecxt;		/* the page in flight: request, answer, items */
+	char	   *next_token;		/* pagination token of the page in flight, or NULL */
 	AwsCallState call;
 	uint64		generation;		/* of the credentials the page was signed with */
 	bool		renewed;		/* the page was sent again after ExpiredToken */
-	bool		listing;		/* a page is in flight */
-} AwsRegionListing;
+	bool		in_flight;		/* a page is in flight */
+} AwsListingState;
 
-/* Sign the region's next page with the current credentials and send it. */
+/* Sign the listing's next page with the current credentials and send it. */
 static void
-AwsRegionSendPage(AwsSession *s, AwsRegionListing *l, HttpBatch *batch)
+AwsListingSendPage(AwsSession *s, AwsListingState *l, HttpBatch *batch)
 {
+	const AwsListing *a = l->spec;
 	MemoryContext old;
 	StringInfoData body;
 
@@ -860,30 +860,28 @@ AwsRegionSendPage(AwsSession *s, AwsRegionListing *l, HttpBatch *batch)
 	MemoryContextReset(l->pagecxt);
 	old = MemoryContextSwitchTo(l->pagecxt);
 	initStringInfo(&body);
-	appendStringInfo(&body, "Action=DescribeInstances&Version=%s&MaxResults=1000", AWS_EC2_VERSION);
+	appendStringInfo(&body, "Action=%s&Version=%s", a->action, a->version);
+	if (a->page_size)
+		appendStringInfo(&body, "&%s", a->page_size);
 	if (l->next_token)
-		appendStringInfo(&body, "&NextToken=%s", AwsFormValue(l->next_token));
-	AwsCallPrepare(&l->call, AwsEndpoint(cloudconn_aws_ec2_endpoint, l->region), l->region, "ec2",
+		appendStringInfo(&body, "&%s=%s", a->next_param, AwsFormValue(l->next_token));
+	AwsCallPrepare(&l->call, AwsEndpoint(*a->endpoint, l->region), l->region, a->service,
 				   &s->customer, body.data);
 	l->generation = s->generation;
 	HttpBatchStart(batch, l->http, &l->call.request, &l->call.response);
 	MemoryContextSwitchTo(old);
-	l->listing = true;
+	l->in_flight = true;
 }
 
-/* The region could not be listed (the run becomes partial). */
+/* The listing could not be completed (the run becomes partial). */
 static void
-AwsRegionFailed(DiscoveryContext *ctx, AwsRegionListing *l, const char *message)
+AwsListingFailed(DiscoveryContext *ctx, AwsListingState *l, const char *message)
 {
-	MemoryContext old = MemoryContextSwitchTo(l->cxt);
-
-	ctx->failed_scopes = lappend(ctx->failed_scopes, pstrdup(l->region));
-	ctx->scope_errors = lappend(ctx->scope_errors, psprintf("region %s: %s", l->region, message));
-	MemoryContextSwitchTo(old);
-	l->listing = false;
+	DiscoveryFailed(ctx, l->type, l->region, psprintf("region %s: %s", l->region, message));
+	l->in_flight = false;
 }
 
-/* While a page is read, the other regions' transfers move on. */
+/* While a page is read, the other listings' transfers move on. */
 static void
 AwsBatchProgress(void *batch)
 {
@@ -891,64 +889,67 @@ AwsBatchProgress(void *batch)
 }
 
 /*
- * The answer to a region's page: its instances go to the engine and the
- * next page is sent; expired credentials are renewed and the page sent
- * again, once; anything else fails the region.
+ * The answer to a listing's page: its items go to the engine and the next
+ * page is sent; expired credentials are renewed and the page sent again,
+ * once; anything else fails the listing.
  */
 static void
-AwsRegionAnswer(DiscoveryContext *ctx, AwsSession *s, AwsRegionListing *l, HttpBatch *batch,
-				bool ok, const char *account)
+AwsListingAnswer(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, HttpBatch *batch, bool ok)
 {
+	const AwsListing *a = l->spec;
 	MemoryContext old = MemoryContextSwitchTo(l->pagecxt);
 	HttpResponse *resp = &l->call.response;
 	AwsError	err;
-	List	   *instances;
-	char	   *token;
+	XmlItemsPage page;
 	const char *problem;
+	const char *token;
 
-	l->listing = false;
+	l->in_flight = false;
 	if (!AwsCallSucceeded(&l->call, ok, &err))
 	{
 		if (AwsExpiredError(&err) && !l->renewed)
 		{
 			MemoryContextSwitchTo(old);
-			/* regions answering so at once renew once: not if renewed since */
+			/* listings answering so at once renew once: not if renewed since */
 			if (l->generation == s->generation)
 				AwsEnsureCredentials(s, true);
 			l->renewed = true;
-			AwsRegionSendPage(s, l, batch);
+			AwsListingSendPage(s, l, batch);
 			return;
 		}
-		AwsRegionFailed(ctx, l, err.status
-						? psprintf("EC2 DescribeInstances failed: HTTP %ld %s: %s", err.status,
-								   err.code ? err.code : "", err.message)
-						: err.message);
+		AwsListingFailed(ctx, l, err.status
+						 ? psprintf("%s %s failed: HTTP %ld %s: %s", a->service_label, a->action, err.status,
+									err.code ? err.code : "", err.message)
+						 : err.message);
 	}
-	else if (!AwsReadInstancesPage(resp->body.data, resp->body.len, l->region, account,
-								   AwsBatchProgress, batch, &instances, &token, &problem))
-		AwsRegionFailed(ctx, l, psprintf("EC2 DescribeInstances: %s", problem));
+	else if (!XmlItemsRead(resp->body.data, resp->body.len, &a->items,
+						   AwsBatchProgress, batch, &page, &problem))
+		AwsListingFailed(ctx, l, psprintf("%s %s: %s", a->service_label, a->action, problem));
 	else
 	{
 		/* the body is read: its memory goes before the engine's work */
 		pfree(resp->body.data);
 		resp->body.data = NULL;
 		HttpBatchProgress(batch);
-		ctx->page_done(ctx, instances);
+		DiscoveryPage(ctx, l->type, l->region, page.items, page.untranslatable);
 		HttpBatchProgress(batch);
+		token = XmlNodeChildValue(page.page, a->next_member);
 		if (l->next_token && token && strcmp(l->next_token, token) == 0)
-			AwsRegionFailed(ctx, l, "EC2 DescribeInstances returned the same NextToken twice");
+			AwsListingFailed(ctx, l, psprintf("%s %s returned the same %s twice", a->service_label, a->action,
+											  a->next_param));
 		else
 		{
 			if (l->next_token)
 				pfree(l->next_token);
-			l->next_token = (token && token[0]) ? MemoryContextStrdup(l->cxt, token) : NULL;
+			l->next_token = token ? MemoryContextStrdup(l->cxt, token) : NULL;
 			l->renewed = false;
 			if (l->next_token)
 			{
 				MemoryContextSwitchTo(old);
-				AwsRegionSendPage(s, l, batch);
+				AwsListingSendPage(s, l, batch);
 				return;
 			}
+			DiscoveryListed(ctx, l->type, l->region);
 		}
 	}
 	MemoryContextSwitchTo(old);
@@ -956,21 +957,24 @@ AwsRegionAnswer(DiscoveryContext *ctx, AwsSession *s, AwsRegionListing *l, HttpB
 }
 
 /*
- * Every region, at most cloudconn.aws_max_parallel_regions of them listed
- * at once.  One failing region makes the run partial; the others still
- * merge.
+ * Every enabled resource type in every region, at most
+ * cloudconn.aws_max_parallel_regions listings at once.  A failing listing
+ * makes the run partial; the others still merge.
  */
 static void
 AwsDiscover(DiscoveryContext *ctx)
 {
 	AwsSession	s;
 	List	   *regions;
-	char	   *account = ProviderJsonbString(&ctx->connector->settings->root, "account_id");
-	AwsRegionListing *listings;
+	AwsListingState *listings;
+	HttpClient **idle;			/* handles of finished listings, for the next ones */
+	int			nidle = 0;
 	HttpBatch  *batch;
-	int			nregions;
+	int			nlistings = 0;
 	int			started = 0;
-	int			listing = 0;
+	int			going = 0;
+	ListCell   *lt;
+	ListCell   *lr;
 
 	memset(&s, 0, sizeof(s));
 	s.http = ctx->http;
@@ -978,106 +982,413 @@ AwsDiscover(DiscoveryContext *ctx)
 	s.cxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn aws credentials", ALLOCSET_SMALL_SIZES);
 	AwsEnsureCredentials(&s, true);
 	regions = AwsRegions(&s);
-	nregions = list_length(regions);
-	listings = palloc0(sizeof(AwsRegionListing) * nregions);
+	listings = palloc0(sizeof(AwsListingState) *
+					   Max(list_length(regions) * list_length(ctx->connector->resource_types), 1));
+	foreach(lt, ctx->connector->resource_types)
+	{
+		foreach(lr, regions)
+		{
+			AwsListingState *l = &listings[nlistings++];
+
+			l->type = lfirst(lt);
+			l->spec = (const AwsListing *) l->type->listing;
+			l->region = lfirst(lr);
+		}
+	}
+	idle = palloc(sizeof(HttpClient *) * Max(nlistings, 1));
 	batch = HttpBatchCreate();
 
 	for (;;)
 	{
 		HttpClient *client;
-		AwsRegionListing *l = NULL;
+		AwsListingState *l = NULL;
 		bool		ok;
 
-		while (listing < cloudconn_aws_max_parallel_regions && started < nregions)
+		while (going < cloudconn_aws_max_parallel_regions && started < nlistings)
 		{
-			l = &listings[started];
-			l->region = list_nth(regions, started++);
+			l = &listings[started++];
 			l->cxt = CurrentMemoryContext;
 			l->pagecxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn aws page",
 											   ALLOCSET_DEFAULT_SIZES);
-			l->http = HttpClientCreate();
-			AwsRegionSendPage(&s, l, batch);
-			listing++;
+			l->http = nidle > 0 ? idle[--nidle] : HttpClientCreate();
+			AwsListingSendPage(&s, l, batch);
+			going++;
 		}
-		if (listing == 0)
+		if (going == 0)
 			break;
 
 		client = HttpBatchWait(batch, &ok);
 		l = NULL;
 		for (int i = 0; i < started && client != NULL; i++)
 		{
-			if (listings[i].http == client)
+			if (listings[i].http == client && listings[i].in_flight)
 				l = &listings[i];
 		}
-		if (client == NULL || l == NULL || !l->listing)
-			elog(ERROR, "AWS region listing lost track of its requests");
-		AwsRegionAnswer(ctx, &s, l, batch, ok, account);
-		if (!l->listing)
-			listing--;
+		if (client == NULL || l == NULL)
+			elog(ERROR, "AWS listing lost track of its requests");
+		AwsListingAnswer(ctx, &s, l, batch, ok);
+		if (!l->in_flight)
+		{
+			/* the listing is over: its handle (and connection) serve the next one */
+			going--;
+			idle[nidle++] = l->http;
+			l->http = NULL;
+			MemoryContextDelete(l->pagecxt);
+			l->pagecxt = NULL;
+		}
 	}
-	if (nregions > 0 && list_length(ctx->failed_scopes) == nregions)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("no region could be listed: %s", (char *) linitial(ctx->scope_errors))));
 	MemoryContextDelete(s.cxt);
 }
 
-static bool
-AwsMap(ProviderConnector *conn, JsonbContainer *raw, MappedResource *out, char **error)
+/* ------------------------------------------------------------------------
+ * EC2 instances
+ * ------------------------------------------------------------------------ */
+
+static const char *const aws_instance_path[] = {"reservationSet", "item", "instancesSet", "item", NULL};
+static const char *const aws_instance_members[] = {
+	"instanceId", "imageId", "privateDnsName", "dnsName", "instanceType", "launchTime",
+	"platformDetails", "privateIpAddress", "ipAddress", "subnetId", "vpcId",
+	"instanceState", "placement", "tagSet", NULL
+};
+static const char *const aws_next_token[] = {"nextToken", NULL};
+
+static const AwsListing aws_instances_listing = {
+	.service = "ec2",
+	.service_label = "EC2",
+	.endpoint = &cloudconn_aws_ec2_endpoint,
+	.action = "DescribeInstances",
+	.version = AWS_EC2_VERSION,
+	.page_size = "MaxResults=1000",
+	.next_param = "NextToken",
+	.next_member = "nextToken",
+	.items = {
+		.root = "DescribeInstancesResponse",
+		.item_path = aws_instance_path,
+		.item_members = aws_instance_members,
+		.page_members = aws_next_token,
+		.max_items = 1000,
+		.max_children = 200,
+		.too_many = "the page lists more instances than the 1000 asked for, or an instance with more than 200 tags",
+	},
+};
+
+/* An EC2 tagSet as an object of key: value (a tag without a key is left out). */
+static void
+AwsPushTags(JsonbParseState **state, const XmlNode *tag_set)
 {
-	char	   *id = ProviderJsonbString(raw, "instanceId");
-	char	   *region = ProviderJsonbString(raw, "region");
-	char	   *account = ProviderJsonbString(raw, "account");
-	char	   *state = ProviderJsonbString(raw, "state");
-	JsonbValue *tags = ProviderJsonbGet(raw, "tags");
-	char	   *name = NULL;
-	char	   *public_ip = ProviderJsonbString(raw, "ipAddress");
-	char	   *private_ip = ProviderJsonbString(raw, "privateIpAddress");
-	char	   *dns = ProviderJsonbString(raw, "dnsName");
-	StringInfoData attrs;
+	JsonbValue	key;
+	JsonbValue	value;
+
+	key.type = jbvString;
+	key.val.string.val = "tags";
+	key.val.string.len = 4;
+	pushJsonbValue(state, WJB_KEY, &key);
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	for (const XmlNode *tag = tag_set ? tag_set->children : NULL; tag != NULL; tag = tag->next)
+	{
+		const char *k = XmlNodeChildText(tag, "key");
+		const char *v = XmlNodeChildText(tag, "value");
+
+		if (strcmp(tag->name, "item") != 0 || k == NULL)
+			continue;
+		key.val.string.val = (char *) k;
+		key.val.string.len = strlen(k);
+		value.type = jbvString;
+		value.val.string.val = (char *) (v ? v : "");
+		value.val.string.len = strlen(value.val.string.val);
+		pushJsonbValue(state, WJB_KEY, &key);
+		pushJsonbValue(state, WJB_VALUE, &value);
+	}
+	pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
+/* The Name tag of a tagSet, or NULL. */
+static const char *
+AwsNameTag(const XmlNode *tag_set)
+{
+	const char *name = NULL;
+
+	for (const XmlNode *tag = tag_set ? tag_set->children : NULL; tag != NULL; tag = tag->next)
+	{
+		const char *k = XmlNodeChildText(tag, "key");
+
+		/* the last one wins, as in the tags attribute */
+		if (strcmp(tag->name, "item") == 0 && k != NULL && strcmp(k, "Name") == 0)
+			name = XmlNodeChildText(tag, "value");
+	}
+	return name ? name : NULL;
+}
+
+static bool
+AwsMapInstance(const ProviderConnector *conn, const char *region, const void *item,
+			   MappedResource *out, char **error)
+{
+	const XmlNode *inst = (const XmlNode *) item;
+	const char *id = XmlNodeChildValue(inst, "instanceId");
+	char	   *account = ProviderJsonbString(&conn->settings->root, "account_id");
+	const XmlNode *state_node = XmlNodeChild(inst, "instanceState");
+	const char *state = state_node ? XmlNodeChildText(state_node, "name") : NULL;
+	const XmlNode *placement = XmlNodeChild(inst, "placement");
+	const XmlNode *tags = XmlNodeChild(inst, "tagSet");
+	const char *name = AwsNameTag(tags);
+	const char *public_ip = XmlNodeChildValue(inst, "ipAddress");
+	const char *private_ip = XmlNodeChildValue(inst, "privateIpAddress");
+	const char *dns = XmlNodeChildValue(inst, "dnsName");
+	JsonbParseState *attrs = NULL;
 
 	memset(out, 0, sizeof(*out));
-	if (id == NULL || strncmp(id, "i-", 2) != 0 || strlen(id) > 32 || region == NULL || account == NULL)
+	if (id == NULL || strncmp(id, "i-", 2) != 0 || strlen(id) > 32 || account == NULL)
 	{
 		*error = pstrdup("an EC2 instance in the listing has no valid instance id");
 		return false;
 	}
 	out->external_id = psprintf("arn:aws:ec2:%s:%s:instance/%s", region, account, id);
-	if (tags && tags->type == jbvBinary)
-		name = ProviderJsonbString(tags->val.binary.data, "Name");
-	out->ci_type = "aws_ec2_instance";
-	out->name = (name && name[0]) ? name : id;
-	out->hostname = (dns && dns[0]) ? dns : ProviderJsonbString(raw, "privateDnsName");
-	out->ip_address = (public_ip && public_ip[0]) ? public_ip : private_ip;
-	out->os_info = ProviderJsonbString(raw, "platformDetails");
-	out->scope = region;
+	out->name = pstrdup((name && name[0]) ? name : id);
+	out->hostname = (char *) (dns ? dns : XmlNodeChildValue(inst, "privateDnsName"));
+	out->ip_address = (char *) (public_ip ? public_ip : private_ip);
+	out->os_info = (char *) XmlNodeChildValue(inst, "platformDetails");
 	/* a terminated instance refreshes its CI but never creates one */
 	out->create_if_new = state == NULL || strcmp(state, "terminated") != 0;
 
-	initStringInfo(&attrs);
-	appendStringInfoChar(&attrs, '{');
-	ProviderJsonAppendString(&attrs, "region", region);
-	ProviderJsonAppendString(&attrs, "state", state);
-	ProviderJsonAppendString(&attrs, "instance_type", ProviderJsonbString(raw, "instanceType"));
-	ProviderJsonAppendString(&attrs, "availability_zone", ProviderJsonbString(raw, "availabilityZone"));
-	ProviderJsonAppendString(&attrs, "vpc_id", ProviderJsonbString(raw, "vpcId"));
-	ProviderJsonAppendString(&attrs, "subnet_id", ProviderJsonbString(raw, "subnetId"));
-	ProviderJsonAppendString(&attrs, "image_id", ProviderJsonbString(raw, "imageId"));
-	ProviderJsonAppendString(&attrs, "launch_time", ProviderJsonbString(raw, "launchTime"));
-	ProviderJsonAppendString(&attrs, "private_ip", private_ip);
-	if (tags && tags->type == jbvBinary)
-	{
-		appendStringInfoString(&attrs, ", \"tags\": ");
-		(void) JsonbToCString(&attrs, tags->val.binary.data, tags->val.binary.len);
-	}
-	appendStringInfoChar(&attrs, '}');
-	out->attributes = attrs.data;
+	pushJsonbValue(&attrs, WJB_BEGIN_OBJECT, NULL);
+	JsonItemPushString(&attrs, "region", region);
+	JsonItemPushString(&attrs, "state", state);
+	JsonItemPushString(&attrs, "instance_type", XmlNodeChildValue(inst, "instanceType"));
+	JsonItemPushString(&attrs, "availability_zone", placement ? XmlNodeChildText(placement, "availabilityZone") : NULL);
+	JsonItemPushString(&attrs, "vpc_id", XmlNodeChildValue(inst, "vpcId"));
+	JsonItemPushString(&attrs, "subnet_id", XmlNodeChildValue(inst, "subnetId"));
+	JsonItemPushString(&attrs, "image_id", XmlNodeChildValue(inst, "imageId"));
+	JsonItemPushString(&attrs, "launch_time", XmlNodeChildValue(inst, "launchTime"));
+	JsonItemPushString(&attrs, "private_ip", private_ip);
+	AwsPushTags(&attrs, tags);
+	out->attributes = JsonbValueToJsonb(pushJsonbValue(&attrs, WJB_END_OBJECT, NULL));
 	return true;
 }
 
+static const ResourceType aws_ec2_instance_type = {
+	.ci_type = "aws_ec2_instance",
+	.display_name = "EC2 instances",
+	.default_enabled = true,
+	.scope_kind = SCOPE_REGION,
+	.listing = &aws_instances_listing,
+	.map = AwsMapInstance,
+};
+
+/* ------------------------------------------------------------------------
+ * Settings
+ * ------------------------------------------------------------------------ */
+
+/* Region names look like eu-west-1 or us-gov-west-1: ^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$ */
+static bool
+AwsValidRegionName(const char *s, int len)
+{
+	int			i = 0;
+	int			groups = 0;
+	int			digits;
+
+	if (len < 2 || !(s[0] >= 'a' && s[0] <= 'z') || !(s[1] >= 'a' && s[1] <= 'z'))
+		return false;
+	i = 2;
+	for (;;)
+	{
+		int			letters = 0;
+
+		if (i >= len || s[i] != '-')
+			return false;
+		i++;
+		while (i < len && s[i] >= 'a' && s[i] <= 'z')
+		{
+			i++;
+			letters++;
+		}
+		if (letters == 0)
+			break;
+		groups++;
+	}
+	/* the last '-' was followed by no letter: the digits must follow it */
+	digits = 0;
+	while (i < len && s[i] >= '0' && s[i] <= '9')
+	{
+		i++;
+		digits++;
+	}
+	return groups >= 1 && digits >= 1 && digits <= 2 && i == len;
+}
+
+static void
+AwsValidateSettings(Jsonb *settings)
+{
+	JsonbValue *account = ProviderJsonbGet(&settings->root, "account_id");
+	JsonbValue *regions = ProviderJsonbGet(&settings->root, "regions");
+	int			n;
+
+	if (account == NULL || account->type != jbvString || account->val.string.len != 12 ||
+		strspn(pnstrdup(account->val.string.val, 12), "0123456789") != 12)
+		ProviderInvalidSetting("AWS account id must be a string of exactly 12 digits",
+							   "Copy it from the AWS console, for example \"123456789012\".");
+	if (regions == NULL)
+		return;
+	if (regions->type != jbvBinary || !JsonContainerIsArray(regions->val.binary.data))
+		ProviderInvalidSetting("AWS \"regions\" must be an array of region names", NULL);
+	n = JsonContainerSize(regions->val.binary.data);
+	if (n > 64)
+		ProviderInvalidSetting("AWS \"regions\" lists too many regions", NULL);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *r = getIthJsonbValueFromContainer(regions->val.binary.data, i);
+
+		if (r->type != jbvString || !AwsValidRegionName(r->val.string.val, r->val.string.len))
+			ProviderInvalidSetting(psprintf("invalid AWS region name %s", ProviderJsonForMessage(r)),
+								   "Region names look like \"eu-west-1\" or \"us-gov-west-1\".");
+	}
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *a = getIthJsonbValueFromContainer(regions->val.binary.data, i);
+
+		for (int k = i + 1; k < n; k++)
+		{
+			JsonbValue *b = getIthJsonbValueFromContainer(regions->val.binary.data, k);
+
+			if (a->val.string.len == b->val.string.len &&
+				memcmp(a->val.string.val, b->val.string.val, a->val.string.len) == 0)
+				ProviderInvalidSetting("AWS \"regions\" lists a region twice", NULL);
+		}
+	}
+}
+
+/*
+ * The scope of a CI of 0.1.0: the region in its ARN
+ * (arn:aws:ec2:<region>:<account>:instance/<id>).
+ */
+static const char *
+AwsScopeOfCi(const char *ci_type, const char *external_id, Jsonb *attributes)
+{
+	const char *p = external_id;
+
+	for (int field = 0; field < 3; field++)
+	{
+		p = strchr(p, ':');
+		if (p == NULL)
+			return NULL;
+		p++;
+	}
+	return pnstrdup(p, strcspn(p, ":"));
+}
+
+/* ------------------------------------------------------------------------
+ * The CloudFormation template
+ * ------------------------------------------------------------------------ */
+
+static void
+AwsJsonString(StringInfo buf, const char *s)
+{
+	escape_json(buf, s);
+}
+
+/*
+ * The template a customer applies: one IAM role, trusting only the
+ * platform's discovery role under the connector's external id, with the
+ * read-only managed policies (README: AWS).
+ */
+static char *
+AwsTemplate(int64 id, const char *name, const char *external_id)
+{
+	StringInfoData t;
+	const char *role_name = (cloudconn_aws_customer_role_name && cloudconn_aws_customer_role_name[0])
+		? cloudconn_aws_customer_role_name : "AnzenCustomerDiscoveryRole";
+
+	initStringInfo(&t);
+	appendStringInfoString(&t, "{\"AWSTemplateFormatVersion\": \"2010-09-09\", \"Description\": ");
+	AwsJsonString(&t, psprintf("Read-only discovery role for the cloudconn connector \"%s\" (id " INT64_FORMAT ").",
+							   name, id));
+	appendStringInfoString(&t, ", \"Parameters\": {\"ExternalId\": {\"Type\": \"String\", \"Default\": ");
+	AwsJsonString(&t, external_id);
+	appendStringInfoString(&t, ", \"Description\": \"External id minted for this connector; the role can only be assumed with it.\","
+						   " \"MinLength\": 2, \"MaxLength\": 1224, \"AllowedPattern\": \"[\\\\w+=,.@:/-]*\"}},"
+						   " \"Resources\": {\"CustomerDiscoveryRole\": {\"Type\": \"AWS::IAM::Role\", \"Properties\": {\"RoleName\": ");
+	AwsJsonString(&t, role_name);
+	appendStringInfoString(&t, ", \"Description\": \"Read-only role assumed by the cloudconn discovery role to inventory this account.\","
+						   " \"MaxSessionDuration\": 3600, \"AssumeRolePolicyDocument\": {\"Version\": \"2012-10-17\","
+						   " \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": {\"AWS\": ");
+	AwsJsonString(&t, cloudconn_aws_discovery_role_arn);
+	appendStringInfoString(&t, "}, \"Action\": \"sts:AssumeRole\", \"Condition\": {\"StringEquals\": {\"sts:ExternalId\": {\"Ref\": \"ExternalId\"}}}}]},"
+						   " \"ManagedPolicyArns\": [\"arn:aws:iam::aws:policy/SecurityAudit\", \"arn:aws:iam::aws:policy/job-function/ViewOnlyAccess\"]}}},"
+						   " \"Outputs\": {\"RoleArn\": {\"Description\": \"ARN of the role; cloudconn assumes it with the external id above.\","
+						   " \"Value\": {\"Fn::GetAtt\": [\"CustomerDiscoveryRole\", \"Arn\"]}}}}");
+	return TextDatumGetCString(DirectFunctionCall1(jsonb_pretty,
+												   DirectFunctionCall1(jsonb_in, CStringGetDatum(t.data))));
+}
+
+/*
+ * cloudconn._aws_cloudformation_template(caller oid, connector_id bigint)
+ * RETURNS text, SECURITY DEFINER, reached through cloudconn_dispatch.
+ */
+Datum
+cloudconn_aws_cloudformation_template(PG_FUNCTION_ARGS)
+{
+	Oid			types[2] = {OIDOID, INT8OID};
+	Datum		args[2];
+	bool		isnull;
+	int64		id;
+	char	   *provider;
+	char	   *name;
+	char	   *external_id;
+	char	   *result;
+	MemoryContext callcxt = CurrentMemoryContext;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("connector_id must not be null")));
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_GETARG_DATUM(1);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT c.id, c.provider, c.name, c.external_id"
+							  "  FROM cloudconn._connector_for_action($1, $2, true) c",
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not load connector");
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	provider = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	external_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	if (strcmp(provider, aws_provider.name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("connector " INT64_FORMAT " is not an AWS connector", id),
+				 errhint("Only AWS connectors are set up with a CloudFormation template.")));
+	if (cloudconn_aws_discovery_role_arn == NULL || cloudconn_aws_discovery_role_arn[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cloudconn.aws_discovery_role_arn is not set"),
+				 errdetail("The template must name the platform's discovery role as the only principal the customer role trusts."),
+				 errhint("A superuser sets it in postgresql.conf, for example cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole'.")));
+	result = MemoryContextStrdup(callcxt, AwsTemplate(id, name, external_id));
+	SPI_finish();
+	PG_RETURN_TEXT_P(cstring_to_text(result));
+}
+
+/* ------------------------------------------------------------------------
+ * The registry entry
+ * ------------------------------------------------------------------------ */
+
+static const char *const aws_settings_keys[] = {"account_id", "regions", NULL};
+
+static const ResourceType *const aws_resource_types[] = {
+	&aws_ec2_instance_type,
+};
+
 const Provider aws_provider = {
 	.name = "aws",
+	.display_name = "Amazon Web Services",
+	.label = "AWS",
+	.status = PROVIDER_GA,
+	.no_secret_hint = "AWS access goes through the IAM role of aws_cloudformation_template()",
+	.mints_external_id = true,
+	.settings_keys = aws_settings_keys,
+	.validate_settings = AwsValidateSettings,
+	.resource_types = aws_resource_types,
+	.nresource_types = lengthof(aws_resource_types),
 	.test = AwsTest,
 	.discover = AwsDiscover,
-	.map = AwsMap,
+	.scope_of_ci = AwsScopeOfCi,
 };

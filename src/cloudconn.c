@@ -15,7 +15,7 @@
 #include "miscadmin.h"
 
 #include "guc.h"
-#include "run.h"
+#include "run_slots.h"
 #include "scheduler.h"
 
 PG_MODULE_MAGIC;
@@ -39,7 +39,7 @@ _PG_init(void)
 
 	if (process_shared_preload_libraries_in_progress)
 	{
-		RunShmemInit();
-		SchedulerRegisterLauncher();
+		RunSlotsShmemInit();
+		SchedulerInit();
 	}
 }

@@ -1,10 +1,10 @@
 /*
  * digitalocean.c
  *		The DigitalOcean provider: a read-only token sent as a Bearer header;
- *		GET /v2/account to test; GET /v2/droplets?per_page=200 following
- *		links.pages.next, but only on the configured API origin, so a
- *		response can never send the token elsewhere.  Droplets become CIs of
- *		type digitalocean_droplet (SPEC §5).
+ *		GET /v2/account to test; each resource type listed account-wide
+ *		from its endpoint, following links.pages.next, but only on the
+ *		configured API origin, so a response can never send the token
+ *		elsewhere (README: DigitalOcean).
  */
 #include "postgres.h"
 
@@ -13,15 +13,27 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
 
 #include "guc.h"
 #include "http.h"
+#include "json_items.h"
 #include "provider.h"
+#include "wipe.h"
 
 /* DigitalOcean's maximum page size. */
 #define DO_PER_PAGE 200
+
+/* A page of a listing has at most this many items (it asks for 200). */
+#define DO_MAX_PAGE_ITEMS 1000
+
+/* How one resource type is listed. */
+typedef struct DoListing
+{
+	const char *path;			/* e.g. "/v2/droplets" */
+	JsonItemsSpec items;		/* the array of resources in each page */
+	bool		paginated;		/* per_page and links.pages.next */
+} DoListing;
 
 static char *
 DoApiBase(void)
@@ -34,33 +46,21 @@ DoApiBase(void)
 	return base;
 }
 
-static char *
-DoAuthHeader(ProviderConnector *conn)
+/* GET url with the token; the header is wiped as soon as the call returns. */
+static bool
+DoGet(ProviderConnector *conn, HttpClient *http, const char *url, HttpResponse *resp)
 {
+	char	   *auth;
+	const char *headers[2];
+	HttpRequest req;
+	volatile bool ok = false;
+
 	if (conn->token == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("DigitalOcean connector " INT64_FORMAT " has no token", conn->id),
 				 errhint("Set one with connector_set_token().")));
-	return psprintf("Authorization: Bearer %s", conn->token);
-}
-
-static void
-DoWipe(char *header)
-{
-	explicit_bzero(header, strlen(header));
-	pfree(header);
-}
-
-/* GET url with the token; the header is wiped as soon as the call returns. */
-static bool
-DoGet(ProviderConnector *conn, HttpClient *http, const char *url, HttpResponse *resp)
-{
-	char	   *auth = DoAuthHeader(conn);
-	const char *headers[2];
-	HttpRequest req;
-	volatile bool ok = false;
-
+	auth = psprintf("Authorization: Bearer %s", conn->token);
 	headers[0] = auth;
 	headers[1] = "Accept: application/json";
 	memset(&req, 0, sizeof(req));
@@ -74,7 +74,7 @@ DoGet(ProviderConnector *conn, HttpClient *http, const char *url, HttpResponse *
 	}
 	PG_FINALLY();
 	{
-		DoWipe(auth);
+		WipeAndFree(auth);
 	}
 	PG_END_TRY();
 	return ok;
@@ -124,52 +124,142 @@ DoExplainFailure(const char *what, const HttpResponse *resp)
 	}
 }
 
+static const char *const do_account_members[] = {"account", NULL};
+static const JsonItemsSpec do_account_spec = {NULL, NULL, do_account_members, 0};
+
 static Jsonb *
 DoTest(ProviderConnector *conn, HttpClient *http)
 {
+	static const char *const keys[] = {"uuid", "email", "status", "droplet_limit", "email_verified"};
 	char	   *url = psprintf("%s/v2/account", DoApiBase());
 	HttpResponse resp;
-	Jsonb	   *body;
+	JsonItemsPage page;
 	JsonbValue *account;
-	StringInfoData out;
-	static const char *const keys[] = {"uuid", "email", "status", "droplet_limit", "email_verified"};
 	JsonbValue *team;
+	JsonbParseState *state = NULL;
+	char	   *error;
 
 	if (!DoGet(conn, http, url, &resp) || resp.status != 200)
 		return ProviderJsonbOk(false, "error", DoExplainFailure("GET /v2/account", &resp), NULL);
-
-	body = ProviderJsonbParse(resp.body.data, resp.body.len, "DigitalOcean's response to GET /v2/account");
-	account = ProviderJsonbGet(&body->root, "account");
-	if (account == NULL || account->type != jbvBinary)
+	if (!JsonItemsRead(resp.body.data, resp.body.len, &do_account_spec,
+					   "DigitalOcean's response to GET /v2/account", &page, &error))
+		return ProviderJsonbOk(false, "error", error, NULL);
+	account = JsonItemGet(page.page, "account");
+	if (account == NULL || account->type != jbvObject)
 		return ProviderJsonbOk(false, "error", "DigitalOcean's response to GET /v2/account has no account object", NULL);
 
 	/* Only what identifies the account; nothing else is echoed. */
-	initStringInfo(&out);
-	appendStringInfoChar(&out, '{');
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	for (int i = 0; i < (int) lengthof(keys); i++)
 	{
-		JsonbValue *v = ProviderJsonbGet(account->val.binary.data, keys[i]);
+		JsonbValue *v = JsonItemGet(account, keys[i]);
 
-		if (v != NULL && v->type != jbvBinary)
-			ProviderJsonAppendValue(&out, keys[i], v);
+		if (v != NULL && v->type != jbvObject && v->type != jbvArray)
+			JsonItemPushMember(&state, keys[i], v);
 	}
-	team = ProviderJsonbGet(account->val.binary.data, "team");
-	if (team != NULL && team->type == jbvBinary)
-	{
-		char	   *team_name = ProviderJsonbString(team->val.binary.data, "name");
-
-		if (team_name != NULL)
-		{
-			if (out.len > 1)
-				appendStringInfoString(&out, ", ");
-			appendStringInfoString(&out, "\"team\": ");
-			escape_json(&out, team_name);
-		}
-	}
-	appendStringInfoChar(&out, '}');
+	team = JsonItemGet(account, "team");
+	JsonItemPushString(&state, "team", JsonItemString(team, "name"));
 	return ProviderJsonbOk(true, "account", NULL,
-						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data))));
+						   JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL)));
 }
+
+/* ------------------------------------------------------------------------
+ * Listing
+ * ------------------------------------------------------------------------ */
+
+/*
+ * One resource type, page by page.  Returns NULL when the listing is
+ * complete, else why it failed.
+ */
+static char *
+DoList(DiscoveryContext *ctx, const ResourceType *type, const char *base, const char *origin,
+	   MemoryContext pagecxt)
+{
+	const DoListing *listing = (const DoListing *) type->listing;
+	char	   *url = listing->paginated
+		? psprintf("%s%s?per_page=%d", base, listing->path, DO_PER_PAGE)
+		: psprintf("%s%s", base, listing->path);
+	char	   *failure = NULL;
+	int			page = 0;
+
+	while (url != NULL && failure == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(pagecxt);
+		HttpResponse resp;
+		JsonItemsPage items;
+		char	   *what;
+		char	   *error;
+		char	   *next = NULL;
+
+		page++;
+		what = listing->paginated ? psprintf("GET %s (page %d)", listing->path, page)
+			: psprintf("GET %s", listing->path);
+		if (!DoGet(ctx->connector, ctx->http, url, &resp) || resp.status != 200)
+			failure = DoExplainFailure(what, &resp);
+		else if (!JsonItemsRead(resp.body.data, resp.body.len, &listing->items,
+								psprintf("DigitalOcean's response to %s", what), &items, &error))
+			failure = error;
+		else if (!items.has_items)
+			failure = psprintf("DigitalOcean's response to %s has no %s array", what, listing->items.items_key);
+		else
+		{
+			JsonbValue *pages = JsonItemGet(JsonItemGet(items.page, "links"), "pages");
+
+			next = listing->paginated ? JsonItemString(pages, "next") : NULL;
+			if (next != NULL)
+			{
+				char	   *next_origin = HttpUrlOrigin(next);
+
+				/* the token goes nowhere but the configured API origin */
+				if (strcmp(next, url) == 0)
+					failure = psprintf("DigitalOcean's response to %s links the next page to the same page", what);
+				else if (next_origin == NULL || strcmp(next_origin, origin) != 0)
+					failure = psprintf("DigitalOcean's response to %s links the next page to another origin (%s); the run was stopped so that the token is not sent there",
+									   what, next_origin ? next_origin : "not an https URL");
+			}
+			if (failure == NULL)
+				DiscoveryPage(ctx, type, PROVIDER_ACCOUNT_SCOPE, items.items, items.untranslatable);
+		}
+
+		MemoryContextSwitchTo(old);
+		if (failure != NULL)
+			failure = pstrdup(failure);
+		pfree(url);
+		url = (failure == NULL && next != NULL) ? pstrdup(next) : NULL;
+		MemoryContextReset(pagecxt);
+	}
+	return failure;
+}
+
+static void
+DoDiscover(DiscoveryContext *ctx)
+{
+	char	   *base = DoApiBase();
+	char	   *origin = HttpUrlOrigin(base);
+	MemoryContext pagecxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn digitalocean page",
+												  ALLOCSET_DEFAULT_SIZES);
+	ListCell   *lc;
+
+	if (origin == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cloudconn.digitalocean_api_url is not an https URL")));
+	foreach(lc, ctx->connector->resource_types)
+	{
+		const ResourceType *type = lfirst(lc);
+		char	   *failure = DoList(ctx, type, base, origin, pagecxt);
+
+		if (failure == NULL)
+			DiscoveryListed(ctx, type, PROVIDER_ACCOUNT_SCOPE);
+		else
+			DiscoveryFailed(ctx, type, PROVIDER_ACCOUNT_SCOPE, failure);
+	}
+	MemoryContextDelete(pagecxt);
+}
+
+/* ------------------------------------------------------------------------
+ * Mapping
+ * ------------------------------------------------------------------------ */
 
 /* Addresses are checked here so that a bad one is a per-resource error. */
 static bool
@@ -187,30 +277,21 @@ DoValidAddress(const char *family, const char *s)
  * networks.<family>; *malformed if one is there but is not an address.
  */
 static char *
-DoAddress(JsonbContainer *droplet, const char *family, const char *type, bool *malformed)
+DoAddress(const JsonbValue *droplet, const char *family, const char *type, bool *malformed)
 {
-	JsonbValue *networks = ProviderJsonbGet(droplet, "networks");
-	JsonbValue *list;
-	int			n;
+	JsonbValue *list = JsonItemGet(JsonItemGet(droplet, "networks"), family);
 
-	if (networks == NULL || networks->type != jbvBinary)
+	if (list == NULL || list->type != jbvArray)
 		return NULL;
-	list = ProviderJsonbGet(networks->val.binary.data, family);
-	if (list == NULL || list->type != jbvBinary || !JsonContainerIsArray(list->val.binary.data))
-		return NULL;
-	n = JsonContainerSize(list->val.binary.data);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < list->val.array.nElems; i++)
 	{
-		JsonbValue *entry = getIthJsonbValueFromContainer(list->val.binary.data, i);
-		char	   *t;
+		JsonbValue *entry = &list->val.array.elems[i];
+		char	   *t = JsonItemString(entry, "type");
 		char	   *ip;
 
-		if (entry == NULL || entry->type != jbvBinary)
-			continue;
-		t = ProviderJsonbString(entry->val.binary.data, "type");
 		if (t == NULL || strcmp(t, type) != 0)
 			continue;
-		ip = ProviderJsonbString(entry->val.binary.data, "ip_address");
+		ip = JsonItemString(entry, "ip_address");
 		if (!DoValidAddress(family, ip))
 		{
 			*malformed = true;
@@ -221,54 +302,91 @@ DoAddress(JsonbContainer *droplet, const char *family, const char *type, bool *m
 	return NULL;
 }
 
-static bool
-DoMap(ProviderConnector *conn, JsonbContainer *d, MappedResource *out, char **error)
+/*
+ * "key": the item's member, or null when it has none: the droplet mapping
+ * always has these keys.
+ */
+static void
+DoPushOrNull(JsonbParseState **state, const char *key, const JsonbValue *item, const char *member)
 {
-	JsonbValue *id = ProviderJsonbGet(d, "id");
-	JsonbValue *region = ProviderJsonbGet(d, "region");
-	JsonbValue *image = ProviderJsonbGet(d, "image");
-	char	   *region_slug = NULL;
-	char	   *name;
-	char	   *idtext;
-	char	   *filter;
-	char	   *public_v4;
-	char	   *private_v4;
-	char	   *public_v6;
-	bool		malformed = false;
-	StringInfoData attrs;
+	JsonbValue *v = JsonItemGet(item, member);
+	JsonbValue	null;
 
-	memset(out, 0, sizeof(*out));
-	if (d == NULL || !JsonContainerIsObject(d))
+	null.type = jbvNull;
+	JsonItemPushMember(state, key, v ? v : &null);
+}
+
+/*
+ * The resource's numeric id as text ("do:<kind>:<id>"), or NULL (*error
+ * set) if it has none.
+ */
+static char *
+DoNumericId(const JsonbValue *item, const char *kind, char **error)
+{
+	JsonbValue *id = JsonItemGet(item, "id");
+	char	   *idtext;
+
+	if (item == NULL || item->type != jbvObject)
 	{
-		*error = pstrdup("a droplet in the listing is not a JSON object");
-		return false;
+		*error = psprintf("a %s in the listing is not a JSON object", kind);
+		return NULL;
 	}
 	if (id == NULL || id->type != jbvNumeric)
 	{
-		*error = pstrdup("a droplet in the listing has no numeric id");
-		return false;
+		*error = psprintf("a %s in the listing has no numeric id", kind);
+		return NULL;
 	}
 	idtext = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(id->val.numeric)));
 	if (strspn(idtext, "0123456789") != strlen(idtext) || strlen(idtext) > 20)
 	{
-		*error = psprintf("a droplet in the listing has an invalid id %s", idtext);
-		return false;
+		*error = psprintf("a %s in the listing has an invalid id %s", kind, idtext);
+		return NULL;
 	}
+	return idtext;
+}
 
-	if (region != NULL && region->type == jbvBinary)
-		region_slug = ProviderJsonbString(region->val.binary.data, "slug");
-	filter = ProviderJsonbString(&conn->settings->root, "region");
-	if (filter != NULL && (region_slug == NULL || strcmp(filter, region_slug) != 0))
-		return true;			/* outside the connector's region: skipped */
+/* Whether settings.region excludes a resource of the given region. */
+static bool
+DoOutsideRegion(const ProviderConnector *conn, const char *region_slug)
+{
+	char	   *filter = ProviderJsonbString(&conn->settings->root, "region");
+
+	return filter != NULL && (region_slug == NULL || strcmp(filter, region_slug) != 0);
+}
+
+static const char *const do_droplet_members[] = {
+	"id", "name", "region", "image", "networks", "status", "size_slug", "vcpus", "memory",
+	"disk", "tags", "vpc_uuid", NULL
+};
+
+static bool
+DoMapDroplet(const ProviderConnector *conn, const char *scope, const void *item,
+			 MappedResource *out, char **error)
+{
+	const JsonbValue *d = (const JsonbValue *) item;
+	JsonbValue *image = JsonItemGet(d, "image");
+	char	   *region_slug = JsonItemString(JsonItemGet(d, "region"), "slug");
+	char	   *idtext;
+	char	   *name;
+	char	   *private_v4;
+	char	   *public_v6;
+	bool		malformed = false;
+	JsonbParseState *state = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if ((idtext = DoNumericId(d, "droplet", error)) == NULL)
+		return false;
+	if (DoOutsideRegion(conn, region_slug))
+		return true;			/* skipped */
 
 	out->external_id = psprintf("do:droplet:%s", idtext);
-	name = ProviderJsonbString(d, "name");
+	name = JsonItemString(d, "name");
 	if (name == NULL || name[0] == '\0' || strlen(name) > 1000)
 	{
 		*error = psprintf("droplet %s has no valid name", idtext);
 		return false;
 	}
-	public_v4 = DoAddress(d, "v4", "public", &malformed);
+	out->ip_address = DoAddress(d, "v4", "public", &malformed);
 	private_v4 = DoAddress(d, "v4", "private", &malformed);
 	public_v6 = DoAddress(d, "v6", "public", &malformed);
 	if (malformed)
@@ -277,16 +395,13 @@ DoMap(ProviderConnector *conn, JsonbContainer *d, MappedResource *out, char **er
 		return false;
 	}
 
-	out->ci_type = "digitalocean_droplet";
 	out->name = name;
 	out->hostname = name;
-	out->ip_address = public_v4;
-	out->scope = region_slug;
 	out->create_if_new = true;
-	if (image != NULL && image->type == jbvBinary)
+	if (image != NULL)
 	{
-		char	   *distribution = ProviderJsonbString(image->val.binary.data, "distribution");
-		char	   *image_name = ProviderJsonbString(image->val.binary.data, "name");
+		char	   *distribution = JsonItemString(image, "distribution");
+		char	   *image_name = JsonItemString(image, "name");
 
 		if (distribution != NULL && image_name != NULL)
 			out->os_info = psprintf("%s %s", distribution, image_name);
@@ -294,110 +409,90 @@ DoMap(ProviderConnector *conn, JsonbContainer *d, MappedResource *out, char **er
 			out->os_info = distribution ? distribution : image_name;
 	}
 
-	/* attributes: the provider detail of SPEC §5, nothing secret */
-	initStringInfo(&attrs);
-	appendStringInfoChar(&attrs, '{');
-	ProviderJsonAppendString(&attrs, "region", region_slug);
-	ProviderJsonAppendValue(&attrs, "status", ProviderJsonbGet(d, "status"));
-	ProviderJsonAppendValue(&attrs, "size", ProviderJsonbGet(d, "size_slug"));
-	ProviderJsonAppendValue(&attrs, "vcpus", ProviderJsonbGet(d, "vcpus"));
-	ProviderJsonAppendValue(&attrs, "memory", ProviderJsonbGet(d, "memory"));
-	ProviderJsonAppendValue(&attrs, "disk", ProviderJsonbGet(d, "disk"));
-	ProviderJsonAppendValue(&attrs, "tags", ProviderJsonbGet(d, "tags"));
-	ProviderJsonAppendValue(&attrs, "vpc_uuid", ProviderJsonbGet(d, "vpc_uuid"));
-	ProviderJsonAppendString(&attrs, "private_ipv4", private_v4);
-	ProviderJsonAppendString(&attrs, "ipv6", public_v6);
-	appendStringInfoChar(&attrs, '}');
-	out->attributes = attrs.data;
+	/* attributes: the provider detail of README's mapping, nothing secret */
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	JsonItemPushString(&state, "region", region_slug);
+	DoPushOrNull(&state, "status", d, "status");
+	DoPushOrNull(&state, "size", d, "size_slug");
+	DoPushOrNull(&state, "vcpus", d, "vcpus");
+	DoPushOrNull(&state, "memory", d, "memory");
+	DoPushOrNull(&state, "disk", d, "disk");
+	DoPushOrNull(&state, "tags", d, "tags");
+	DoPushOrNull(&state, "vpc_uuid", d, "vpc_uuid");
+	JsonItemPushString(&state, "private_ipv4", private_v4);
+	JsonItemPushString(&state, "ipv6", public_v6);
+	out->attributes = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 	return true;
 }
 
-static void
-DoDiscover(DiscoveryContext *ctx)
+static const char *const do_page_members[] = {"links", NULL};
+
+static const DoListing do_droplets = {
+	.path = "/v2/droplets",
+	.items = {"droplets", do_droplet_members, do_page_members, DO_MAX_PAGE_ITEMS},
+	.paginated = true,
+};
+
+static const ResourceType do_droplet_type = {
+	.ci_type = "digitalocean_droplet",
+	.display_name = "Droplets",
+	.default_enabled = true,
+	.scope_kind = SCOPE_ACCOUNT,
+	.listing = &do_droplets,
+	.map = DoMapDroplet,
+};
+
+/* ------------------------------------------------------------------------
+ * Settings and the registry entry
+ * ------------------------------------------------------------------------ */
+
+static bool
+DoValidRegionSlug(const JsonbValue *v)
 {
-	char	   *base = DoApiBase();
-	char	   *origin = HttpUrlOrigin(base);
-	char	   *url = psprintf("%s/v2/droplets?per_page=%d", base, DO_PER_PAGE);
-	MemoryContext pagecxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn digitalocean page",
-												  ALLOCSET_DEFAULT_SIZES);
-	int			page = 0;
+	const char *s;
 
-	if (origin == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cloudconn.digitalocean_api_url is not an https URL")));
-
-	while (url != NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(pagecxt);
-		HttpResponse resp;
-		Jsonb	   *body;
-		JsonbValue *droplets;
-		JsonbValue *links;
-		char	   *next = NULL;
-		List	   *raw = NIL;
-		char	   *what;
-
-		page++;
-		what = psprintf("GET /v2/droplets (page %d)", page);
-		if (!DoGet(ctx->connector, ctx->http, url, &resp) || resp.status != 200)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("%s", DoExplainFailure(what, &resp))));
-
-		body = ProviderJsonbParse(resp.body.data, resp.body.len,
-								  psprintf("DigitalOcean's response to %s", what));
-		droplets = ProviderJsonbGet(&body->root, "droplets");
-		if (droplets == NULL || droplets->type != jbvBinary || !JsonContainerIsArray(droplets->val.binary.data))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-					 errmsg("DigitalOcean's response to %s has no droplets array", what)));
-		for (int i = 0; i < (int) JsonContainerSize(droplets->val.binary.data); i++)
-		{
-			JsonbValue *v = getIthJsonbValueFromContainer(droplets->val.binary.data, i);
-
-			/* a non-object becomes a per-resource error in DoMap */
-			raw = lappend(raw, v->type == jbvBinary ? v->val.binary.data : NULL);
-		}
-
-		links = ProviderJsonbGet(&body->root, "links");
-		if (links != NULL && links->type == jbvBinary)
-		{
-			JsonbValue *pages = ProviderJsonbGet(links->val.binary.data, "pages");
-
-			if (pages != NULL && pages->type == jbvBinary)
-				next = ProviderJsonbString(pages->val.binary.data, "next");
-		}
-		if (next != NULL)
-		{
-			char	   *next_origin = HttpUrlOrigin(next);
-
-			/* the token goes nowhere but the configured API origin */
-			if (strcmp(next, url) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROTOCOL_VIOLATION),
-						 errmsg("DigitalOcean's response to %s links the next page to the same page", what)));
-			if (next_origin == NULL || strcmp(next_origin, origin) != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROTOCOL_VIOLATION),
-						 errmsg("DigitalOcean's response to %s links the next page to another origin (%s); the run was stopped so that the token is not sent there",
-								what, next_origin ? next_origin : "not an https URL"),
-						 errhint("cloudconn.digitalocean_api_url is %s.", origin)));
-		}
-
-		ctx->page_done(ctx, raw);
-
-		MemoryContextSwitchTo(old);
-		pfree(url);
-		url = next ? pstrdup(next) : NULL;
-		MemoryContextReset(pagecxt);
-	}
-	MemoryContextDelete(pagecxt);
+	if (v->type != jbvString || v->val.string.len != 4)
+		return false;
+	s = v->val.string.val;
+	return s[0] >= 'a' && s[0] <= 'z' && s[1] >= 'a' && s[1] <= 'z' && s[2] >= 'a' && s[2] <= 'z' &&
+		s[3] >= '0' && s[3] <= '9';
 }
+
+static void
+DoValidateSettings(Jsonb *settings)
+{
+	JsonbValue *region = ProviderJsonbGet(&settings->root, "region");
+
+	if (region != NULL && !DoValidRegionSlug(region))
+		ProviderInvalidSetting(psprintf("invalid DigitalOcean region slug %s", ProviderJsonForMessage(region)),
+							   "Region slugs look like \"ams3\" or \"nyc1\".");
+}
+
+/* Every DigitalOcean listing is account-wide (0.1.0's droplets included). */
+static const char *
+DoScopeOfCi(const char *ci_type, const char *external_id, Jsonb *attributes)
+{
+	return PROVIDER_ACCOUNT_SCOPE;
+}
+
+static const char *const do_settings_keys[] = {"region", NULL};
+
+static const ResourceType *const do_resource_types[] = {
+	&do_droplet_type,
+};
 
 const Provider digitalocean_provider = {
 	.name = "digitalocean",
+	.display_name = "DigitalOcean",
+	.label = "DigitalOcean",
+	.status = PROVIDER_GA,
+	.secret_name = "token",
+	.secret_hint = "Generate a read-only Personal Access Token in the DigitalOcean control panel.",
+	.settings_keys = do_settings_keys,
+	.validate_settings = DoValidateSettings,
+	.resource_types = do_resource_types,
+	.nresource_types = lengthof(do_resource_types),
 	.test = DoTest,
 	.discover = DoDiscover,
-	.map = DoMap,
+	.scope_of_ci = DoScopeOfCi,
 };

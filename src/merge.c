@@ -1,23 +1,28 @@
 /*
  * merge.c
- *		The merge engine: discovered resources become CIs (SPEC §6).
+ *		The merge engine: discovered resources become CIs (README: Runs and
+ *		the merge).
  *
- * While a run lists, each page is kept as one tuple of column arrays in a
- * tuplestore (memory up to work_mem, then a temporary file): listing writes
- * nothing to the database, so the run's transaction has no xid and holds no
- * snapshot while it waits on the cloud, and VACUUM is not held back however
- * long the listing takes.  The merge then stages every page into a
- * temporary table, one statement a page, and merges the whole listing with
- * a handful of set-based statements in the run's transaction:
+ * While a run lists, each page is kept as one tuple in a tuplestore
+ * (memory up to work_mem, then a temporary file): its listing's resource
+ * type and scope, and column arrays of its resources and of its errors.
+ * Listing writes nothing to the database, so the run's transaction has no
+ * xid and holds no snapshot while it waits on the cloud, and VACUUM is not
+ * held back however long the listing takes.  The merge then stages every
+ * page into temporary tables, one statement a page, and merges the whole
+ * run with a handful of set-based statements in the run's transaction:
  *   - refresh the provider-owned fields of CIs whose fields changed (a CI
  *     whose fields did not change is not written at all);
  *   - create the new ones under the connector's entity;
- *   - mark missing the CIs that a complete listing no longer contains,
- *     never in a scope (region) that failed, never a resource that failed
- *     to map, and nothing at all when a failed resource had no id;
- *   - record per-resource errors.
- * User-owned fields (entity_id, description, links) are never touched.  The
- * caller commits or aborts: a failed run changes no CI.
+ *   - mark missing the CIs of each complete listing (resource type, scope)
+ *     that it no longer contains: never a CI of a listing that failed or
+ *     was not made (a disabled type, a region no longer listed), never a
+ *     resource that failed to map, and nothing of a listing in which a
+ *     resource failed without an id;
+ *   - record per-resource errors and failed listings.
+ * The scope of a CI is the one staged with its resource (never read from
+ * its attributes).  User-owned fields (entity_id, description, links) are
+ * never touched.  The caller commits or aborts: a failed run changes no CI.
  */
 #include "postgres.h"
 
@@ -38,22 +43,35 @@
 #define MERGE_MAX_STORED_ERRORS 1000
 
 /*
- * A staged page: the arguments of the staging statements, column arrays of
- * the page's resources and of its errors; NULL where the page had none.
- * The attributes are parsed while listing, when a run mostly waits.
+ * A kept page: the arguments of the staging statements.  The listing's
+ * type and scope, then column arrays of its resources and of its errors;
+ * NULL where the page had none.
  */
-#define MERGE_PAGE_COLUMNS 11
-#define MERGE_PAGE_ROW_COLUMNS 9
+enum
+{
+	PAGE_CI_TYPE,
+	PAGE_SCOPE,
+	PAGE_EXTERNAL_ID,
+	PAGE_NAME,
+	PAGE_HOSTNAME,
+	PAGE_IP_ADDRESS,
+	PAGE_OS_INFO,
+	PAGE_ATTRIBUTES,
+	PAGE_CREATE_IF_NEW,
+	PAGE_ERROR_ID,
+	PAGE_ERROR_MESSAGE,
+	PAGE_COLUMNS
+};
 
-static const Oid merge_page_types[MERGE_PAGE_COLUMNS] = {
+static const Oid merge_page_types[PAGE_COLUMNS] = {
+	TEXTOID,					/* ci_type */
+	TEXTOID,					/* scope */
 	TEXTARRAYOID,				/* external_id */
-	TEXTARRAYOID,				/* ci_type */
 	TEXTARRAYOID,				/* name */
 	TEXTARRAYOID,				/* hostname */
 	TEXTARRAYOID,				/* ip_address */
 	TEXTARRAYOID,				/* os_info */
 	JSONBARRAYOID,				/* attributes */
-	TEXTARRAYOID,				/* scope */
 	BOOLARRAYOID,				/* create_if_new */
 	TEXTARRAYOID,				/* error: external_id */
 	TEXTARRAYOID,				/* error: message */
@@ -65,102 +83,104 @@ struct MergeState
 	TupleDesc	page_desc;
 };
 
-/* Start a listing: pages are kept in the current memory context. */
+/* Start a run: pages are kept in the current memory context. */
 MergeState *
 MergeBegin(void)
 {
 	MergeState *state = palloc(sizeof(MergeState));
 
-	state->page_desc = CreateTemplateTupleDesc(MERGE_PAGE_COLUMNS);
-	for (int c = 0; c < MERGE_PAGE_COLUMNS; c++)
+	state->page_desc = CreateTemplateTupleDesc(PAGE_COLUMNS);
+	for (int c = 0; c < PAGE_COLUMNS; c++)
 		TupleDescInitEntry(state->page_desc, c + 1, NULL, merge_page_types[c], -1, 0);
 	state->pages = tuplestore_begin_heap(false, false, work_mem);
 	return state;
 }
 
-/* An array of text, or of jsonb parsed from JSON text; NULLs stay NULL. */
+/* An array of n Datums (NULL where isnull) of element_type. */
 static Datum
-MergeArray(char **values, int n, Oid element_type)
+MergeArray(Datum *elems, bool *nulls, int n, Oid element_type)
 {
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
 
-	Assert(element_type == TEXTOID || element_type == JSONBOID);
-	for (int i = 0; i < n; i++)
-	{
-		nulls[i] = (values[i] == NULL);
-		if (nulls[i])
-			elems[i] = (Datum) 0;
-		else if (element_type == JSONBOID)
-			elems[i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(values[i]));
-		else
-			elems[i] = CStringGetTextDatum(values[i]);
-	}
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, element_type, -1, false, TYPALIGN_INT));
+	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, element_type,
+											  typlen, typbyval, typalign));
 }
 
 static Datum
 MergeTextArray(char **values, int n)
 {
-	return MergeArray(values, n, TEXTOID);
-}
-
-static Datum
-MergeBoolArray(bool *values, int n)
-{
 	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
 
 	for (int i = 0; i < n; i++)
-		elems[i] = BoolGetDatum(values[i]);
-	return PointerGetDatum(construct_array(elems, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	{
+		nulls[i] = (values[i] == NULL);
+		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
+	}
+	return MergeArray(elems, nulls, n, TEXTOID);
 }
 
-/* Keep one page for the merge. */
 void
-MergeStagePage(MergeState *state, MappedResource *rows, int nrows,
-			   char **error_ids, char **error_messages, int nerrors)
+MergeStagePage(MergeState *state, const char *ci_type, const char *scope,
+			   MappedResource *rows, int nrows, MergeError *errors, int nerrors)
 {
-	Datum		values[MERGE_PAGE_COLUMNS];
-	bool		nulls[MERGE_PAGE_COLUMNS];
+	Datum		values[PAGE_COLUMNS];
+	bool		nulls[PAGE_COLUMNS];
 
+	if (nrows == 0 && nerrors == 0)
+		return;
 	memset(nulls, true, sizeof(nulls));
+	values[PAGE_CI_TYPE] = CStringGetTextDatum(ci_type);
+	values[PAGE_SCOPE] = CStringGetTextDatum(scope);
+	nulls[PAGE_CI_TYPE] = nulls[PAGE_SCOPE] = false;
 	if (nrows > 0)
 	{
-		char	  **cols[8];
-		bool	   *create = palloc(sizeof(bool) * nrows);
+		char	  **text[5];
+		Datum	   *attributes = palloc(sizeof(Datum) * nrows);
+		Datum	   *create = palloc(sizeof(Datum) * nrows);
+		bool	   *no_nulls = palloc0(sizeof(bool) * nrows);
 
-		for (int c = 0; c < 8; c++)
-			cols[c] = palloc(sizeof(char *) * nrows);
+		for (int c = 0; c < 5; c++)
+			text[c] = palloc(sizeof(char *) * nrows);
 		for (int i = 0; i < nrows; i++)
 		{
-			cols[0][i] = rows[i].external_id;
-			cols[1][i] = (char *) rows[i].ci_type;
-			cols[2][i] = rows[i].name;
-			cols[3][i] = rows[i].hostname;
-			cols[4][i] = rows[i].ip_address;
-			cols[5][i] = rows[i].os_info;
-			cols[6][i] = rows[i].attributes;
-			cols[7][i] = (char *) rows[i].scope;
-			create[i] = rows[i].create_if_new;
+			text[0][i] = rows[i].external_id;
+			text[1][i] = rows[i].name;
+			text[2][i] = rows[i].hostname;
+			text[3][i] = rows[i].ip_address;
+			text[4][i] = rows[i].os_info;
+			attributes[i] = JsonbPGetDatum(rows[i].attributes);
+			create[i] = BoolGetDatum(rows[i].create_if_new);
 		}
-		for (int c = 0; c < 8; c++)
+		for (int c = 0; c < 5; c++)
 		{
-			values[c] = MergeArray(cols[c], nrows, c == 6 ? JSONBOID : TEXTOID);
-			nulls[c] = false;
+			values[PAGE_EXTERNAL_ID + c] = MergeTextArray(text[c], nrows);
+			nulls[PAGE_EXTERNAL_ID + c] = false;
 		}
-		values[8] = MergeBoolArray(create, nrows);
-		nulls[8] = false;
+		values[PAGE_ATTRIBUTES] = MergeArray(attributes, no_nulls, nrows, JSONBOID);
+		values[PAGE_CREATE_IF_NEW] = MergeArray(create, no_nulls, nrows, BOOLOID);
+		nulls[PAGE_ATTRIBUTES] = nulls[PAGE_CREATE_IF_NEW] = false;
 	}
 	if (nerrors > 0)
 	{
-		values[9] = MergeTextArray(error_ids, nerrors);
-		values[10] = MergeTextArray(error_messages, nerrors);
-		nulls[9] = nulls[10] = false;
+		char	  **ids = palloc(sizeof(char *) * nerrors);
+		char	  **messages = palloc(sizeof(char *) * nerrors);
+
+		for (int i = 0; i < nerrors; i++)
+		{
+			ids[i] = errors[i].external_id;
+			messages[i] = errors[i].message;
+		}
+		values[PAGE_ERROR_ID] = MergeTextArray(ids, nerrors);
+		values[PAGE_ERROR_MESSAGE] = MergeTextArray(messages, nerrors);
+		nulls[PAGE_ERROR_ID] = nulls[PAGE_ERROR_MESSAGE] = false;
 	}
-	if (nrows > 0 || nerrors > 0)
-		tuplestore_putvalues(state->pages, state->page_desc, values, nulls);
+	tuplestore_putvalues(state->pages, state->page_desc, values, nulls);
 }
 
 /*
@@ -173,11 +193,13 @@ MergeLoadStage(MergeState *state)
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(state->page_desc, &TTSOpsMinimalTuple);
 
 	if (SPI_execute("CREATE TEMPORARY TABLE cloudconn_stage ("
-					"  external_id text PRIMARY KEY, ci_type text NOT NULL, name text NOT NULL,"
-					"  hostname text, ip_address inet, os_info text, attributes jsonb NOT NULL,"
-					"  scope text, create_if_new boolean NOT NULL) ON COMMIT DROP", false, 0) != SPI_OK_UTILITY ||
+					"  external_id text PRIMARY KEY, ci_type text NOT NULL, scope text NOT NULL,"
+					"  name text NOT NULL, hostname text, ip_address inet, os_info text,"
+					"  attributes jsonb NOT NULL, create_if_new boolean NOT NULL) ON COMMIT DROP",
+					false, 0) != SPI_OK_UTILITY ||
 		SPI_execute("CREATE TEMPORARY TABLE cloudconn_stage_error ("
-					"  external_id text, message text NOT NULL) ON COMMIT DROP", false, 0) != SPI_OK_UTILITY)
+					"  external_id text, ci_type text NOT NULL, scope text NOT NULL,"
+					"  message text NOT NULL) ON COMMIT DROP", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create the staging tables");
 
 	while (tuplestore_gettupleslot(state->pages, true, false, slot))
@@ -185,105 +207,197 @@ MergeLoadStage(MergeState *state)
 		CHECK_FOR_INTERRUPTS();
 		slot_getallattrs(slot);
 		/* a resource listed twice (pages shifting under us) is kept once */
-		if (!slot->tts_isnull[0] &&
+		if (!slot->tts_isnull[PAGE_EXTERNAL_ID] &&
 			SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage "
-								  "SELECT u.e, u.t, u.n, u.h, u.ip::inet, u.os, u.a, u.s, u.c"
-								  "  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9) AS u(e, t, n, h, ip, os, a, s, c)"
+								  "SELECT u.e, $1, $2, u.n, u.h, u.ip::inet, u.os, u.a, u.c"
+								  "  FROM unnest($3, $4, $5, $6, $7, $8, $9) AS u(e, n, h, ip, os, a, c)"
 								  " ON CONFLICT (external_id) DO NOTHING",
-								  MERGE_PAGE_ROW_COLUMNS, (Oid *) merge_page_types, slot->tts_values, NULL, false, 0) != SPI_OK_INSERT)
+								  PAGE_ERROR_ID, (Oid *) merge_page_types, slot->tts_values, NULL,
+								  false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not stage discovered resources");
-		if (!slot->tts_isnull[MERGE_PAGE_ROW_COLUMNS] &&
-			SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage_error SELECT * FROM unnest($1, $2)",
-								  2, (Oid *) merge_page_types + MERGE_PAGE_ROW_COLUMNS, slot->tts_values + MERGE_PAGE_ROW_COLUMNS,
-								  NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not stage resource errors");
+		if (!slot->tts_isnull[PAGE_ERROR_ID])
+		{
+			Oid			types[4] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
+			Datum		args[4] = {slot->tts_values[PAGE_CI_TYPE], slot->tts_values[PAGE_SCOPE],
+			slot->tts_values[PAGE_ERROR_ID], slot->tts_values[PAGE_ERROR_MESSAGE]};
+
+			if (SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage_error"
+									  " SELECT u.e, $1, $2, u.m FROM unnest($3, $4) AS u(e, m)",
+									  4, types, args, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not stage resource errors");
+		}
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	tuplestore_end(state->pages);
 	state->pages = NULL;
 }
 
+/*
+ * Run a statement that returns (ci_type, count) rows, adding each count to
+ * the matching type's field (at offset field of MergeCounts), and return
+ * the total.
+ */
 static int64
-MergeCount(const char *sql, int nargs, Oid *types, Datum *args)
+MergeCountByType(const char *sql, int nargs, Oid *types, Datum *args, List *ci_types,
+				 MergeCounts *type_counts, size_t field)
 {
-	bool		isnull;
-	Datum		d;
+	int64		total = 0;
+	int			rc = SPI_execute_with_args(sql, nargs, types, args, NULL, false, 0);
 
-	if (SPI_execute_with_args(sql, nargs, types, args, NULL, false, 0) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "merge statement failed");
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? 0 : DatumGetInt64(d);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "merge statement failed: %s", SPI_result_code_string(rc));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		char	   *ci_type = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		int64		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+		int			i = 0;
+		ListCell   *lc;
+
+		total += n;
+		foreach(lc, ci_types)
+		{
+			if (strcmp(((const ResourceType *) lfirst(lc))->ci_type, ci_type) == 0)
+				*(int64 *) ((char *) &type_counts[i] + field) += n;
+			i++;
+		}
+	}
+	return total;
 }
 
 void
-MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id, List *failed_scopes,
-			MergeCounts *counts)
+MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id,
+			List *listings, List *types, MergeCounts *counts, MergeCounts *type_counts)
 {
-	Oid			types[3] = {INT8OID, INT8OID, TEXTARRAYOID};
-	Datum		args[3];
-	char	  **scopes = palloc(sizeof(char *) * Max(list_length(failed_scopes), 1));
-	int			nscopes = 0;
+	Oid			argtypes[4] = {INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		args[4];
+	int			nlistings = list_length(listings);
+	char	  **done_types = palloc(sizeof(char *) * Max(nlistings, 1));
+	char	  **done_scopes = palloc(sizeof(char *) * Max(nlistings, 1));
+	int			ndone = 0;
+	int			ntypes = list_length(types);
+	MergeCounts *staged_by_type = palloc0(sizeof(MergeCounts) * Max(ntypes, 1));	/* .discovered: staged,
+																					 * .errors: per-resource */
 	int64		staged;
+	int64		resource_errors;
 	ListCell   *lc;
 
-	foreach(lc, failed_scopes)
-		scopes[nscopes++] = (char *) lfirst(lc);
+	memset(counts, 0, sizeof(*counts));
+	memset(type_counts, 0, sizeof(MergeCounts) * Max(ntypes, 1));
+	foreach(lc, listings)
+	{
+		MergeListing *l = lfirst(lc);
+
+		if (l->message == NULL)
+		{
+			done_types[ndone] = (char *) l->ci_type;
+			done_scopes[ndone++] = (char *) l->scope;
+		}
+	}
 	args[0] = Int64GetDatum(connector_id);
 	args[1] = Int64GetDatum(entity_id);
-	args[2] = MergeTextArray(scopes, nscopes);
+	args[2] = MergeTextArray(done_types, ndone);
+	args[3] = MergeTextArray(done_scopes, ndone);
 
 	MergeLoadStage(state);
-	staged = MergeCount("SELECT count(*) FROM pg_temp.cloudconn_stage", 0, NULL, NULL);
-	counts->errors = MergeCount("SELECT count(*) FROM pg_temp.cloudconn_stage_error", 0, NULL, NULL);
+	staged = MergeCountByType("SELECT ci_type, count(*) FROM pg_temp.cloudconn_stage GROUP BY 1",
+							  0, NULL, NULL, types, staged_by_type, offsetof(MergeCounts, discovered));
+	resource_errors = MergeCountByType("SELECT ci_type, count(*) FROM pg_temp.cloudconn_stage_error GROUP BY 1",
+									   0, NULL, NULL, types, staged_by_type, offsetof(MergeCounts, errors));
 
-	counts->updated = MergeCount(
+	counts->updated = MergeCountByType(
 		"WITH refreshed AS ("
 		"  UPDATE cloudconn.configuration_item ci"
 		"     SET ci_type = s.ci_type, name = s.name, hostname = s.hostname, ip_address = s.ip_address,"
-		"         os_info = s.os_info, attributes = s.attributes, missing_since = NULL, updated_at = now()"
+		"         os_info = s.os_info, attributes = s.attributes, discovery_scope = s.scope,"
+		"         missing_since = NULL, updated_at = now()"
 		"    FROM pg_temp.cloudconn_stage s"
 		"   WHERE ci.source_connector_id = $1 AND ci.external_id = s.external_id"
-		"     AND (ci.ci_type, ci.name, ci.hostname, ci.ip_address, ci.os_info, ci.attributes, ci.missing_since IS NULL)"
-		"         IS DISTINCT FROM (s.ci_type, s.name, s.hostname, s.ip_address, s.os_info, s.attributes, true)"
-		"  RETURNING 1)"
-		" SELECT count(*) FROM refreshed", 1, types, args);
+		"     AND (ci.ci_type, ci.name, ci.hostname, ci.ip_address, ci.os_info, ci.attributes,"
+		"          ci.discovery_scope, ci.missing_since IS NULL)"
+		"         IS DISTINCT FROM (s.ci_type, s.name, s.hostname, s.ip_address, s.os_info, s.attributes,"
+		"          s.scope, true)"
+		"  RETURNING s.ci_type)"
+		" SELECT ci_type, count(*) FROM refreshed GROUP BY 1",
+		1, argtypes, args, types, type_counts, offsetof(MergeCounts, updated));
 
-	counts->created = MergeCount(
+	counts->created = MergeCountByType(
 		"WITH created AS ("
 		"  INSERT INTO cloudconn.configuration_item"
 		"    (entity_id, ci_type, name, hostname, ip_address, os_info, attributes,"
-		"     external_id, source_connector_id, first_discovered_at)"
+		"     external_id, source_connector_id, first_discovered_at, discovery_scope)"
 		"  SELECT $2, s.ci_type, s.name, s.hostname, s.ip_address, s.os_info, s.attributes,"
-		"         s.external_id, $1, now()"
+		"         s.external_id, $1, now(), s.scope"
 		"    FROM pg_temp.cloudconn_stage s"
 		"   WHERE s.create_if_new"
 		"     AND NOT EXISTS (SELECT 1 FROM cloudconn.configuration_item ci"
 		"                      WHERE ci.source_connector_id = $1 AND ci.external_id = s.external_id)"
-		"  RETURNING 1)"
-		" SELECT count(*) FROM created", 2, types, args);
+		"  RETURNING ci_type)"
+		" SELECT ci_type, count(*) FROM created GROUP BY 1",
+		2, argtypes, args, types, type_counts, offsetof(MergeCounts, created));
 
 	/*
 	 * Missing: only from a complete listing.  A resource that failed to map
-	 * was listed (its CI is not missing); one that failed without an id could
-	 * be any CI, so then nothing is marked.
+	 * was listed (its CI is not missing); one that failed without an id
+	 * could be any CI of its listing, so then nothing of it is marked.
 	 */
 	if (SPI_execute_with_args(
 		"UPDATE cloudconn.configuration_item ci SET missing_since = now()"
 		" WHERE ci.source_connector_id = $1 AND ci.missing_since IS NULL"
+		"   AND (ci.ci_type, ci.discovery_scope) IN (SELECT * FROM unnest($3::text[], $4::text[]))"
 		"   AND NOT EXISTS (SELECT 1 FROM pg_temp.cloudconn_stage s WHERE s.external_id = ci.external_id)"
 		"   AND NOT EXISTS (SELECT 1 FROM pg_temp.cloudconn_stage_error e WHERE e.external_id = ci.external_id)"
-		"   AND NOT EXISTS (SELECT 1 FROM pg_temp.cloudconn_stage_error e WHERE e.external_id IS NULL)"
-		"   AND coalesce(ci.attributes ->> 'region', '') <> ALL ($3)",
-		3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		"   AND NOT EXISTS (SELECT 1 FROM pg_temp.cloudconn_stage_error e"
+		"                    WHERE e.external_id IS NULL AND e.ci_type = ci.ci_type AND e.scope = ci.discovery_scope)",
+		4, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not mark missing resources");
 
 	if (SPI_execute_with_args(
-		"INSERT INTO cloudconn.run_error (run_id, external_id, message)"
-		" SELECT $1, e.external_id, e.message FROM pg_temp.cloudconn_stage_error e LIMIT " CppAsString2(MERGE_MAX_STORED_ERRORS),
+		"INSERT INTO cloudconn.run_error (run_id, external_id, message, ci_type, scope)"
+		" SELECT $1, e.external_id, e.message, e.ci_type, e.scope FROM pg_temp.cloudconn_stage_error e"
+		" LIMIT " CppAsString2(MERGE_MAX_STORED_ERRORS),
 		1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(run_id)}, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record resource errors");
 
+	/* failed listings: an error each, counted with their type's errors */
+	foreach(lc, listings)
+	{
+		MergeListing *l = lfirst(lc);
+		Oid			etypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		eargs[4];
+		int			i = 0;
+		ListCell   *lt;
+
+		if (l->message == NULL)
+			continue;
+		eargs[0] = Int64GetDatum(run_id);
+		eargs[1] = CStringGetTextDatum(l->message);
+		eargs[2] = CStringGetTextDatum(l->ci_type);
+		eargs[3] = CStringGetTextDatum(l->scope);
+		if (SPI_execute_with_args("INSERT INTO cloudconn.run_error (run_id, external_id, message, ci_type, scope)"
+								  " VALUES ($1, NULL, $2, $3, $4)",
+								  4, etypes, eargs, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record a failed listing");
+		counts->errors++;
+		foreach(lt, types)
+		{
+			if (strcmp(((const ResourceType *) lfirst(lt))->ci_type, l->ci_type) == 0)
+				type_counts[i].errors++;
+			i++;
+		}
+	}
+
+	/* discovered = created + updated + unchanged + per-resource errors */
+	counts->discovered = staged + resource_errors;
 	counts->unchanged = staged - counts->created - counts->updated;
-	counts->discovered = staged + counts->errors;
+	counts->errors += resource_errors;
+	for (int i = 0; i < ntypes; i++)
+	{
+		MergeCounts *t = &type_counts[i];
+
+		/* t->errors has the type's failed listings so far */
+		t->discovered = staged_by_type[i].discovered + staged_by_type[i].errors;
+		t->unchanged = staged_by_type[i].discovered - t->created - t->updated;
+		t->errors += staged_by_type[i].errors;
+	}
 }

@@ -1,6 +1,7 @@
 /*
  * merge.h
- *		The merge engine shared by every provider (SPEC §6).
+ *		The merge engine shared by every provider (merge.c; README: Runs and
+ *		the merge).
  */
 #ifndef CLOUDCONN_MERGE_H
 #define CLOUDCONN_MERGE_H
@@ -16,13 +17,37 @@ typedef struct MergeCounts
 	int64		errors;
 } MergeCounts;
 
-/* the pages of one listing, kept until the merge */
+/* One per-resource error of a page. */
+typedef struct MergeError
+{
+	char	   *external_id;	/* or NULL when the resource had no id */
+	char	   *message;
+} MergeError;
+
+/* A listing that ended: complete (message NULL), or failed, and why. */
+typedef struct MergeListing
+{
+	const char *ci_type;
+	const char *scope;
+	const char *message;
+} MergeListing;
+
+/* the pages of one run's listings, kept until the merge */
 typedef struct MergeState MergeState;
 
 extern MergeState *MergeBegin(void);
-extern void MergeStagePage(MergeState *state, MappedResource *rows, int nrows,
-						   char **error_ids, char **error_messages, int nerrors);
+
+/* Keep one page of a listing: its mapped resources and its errors. */
+extern void MergeStagePage(MergeState *state, const char *ci_type, const char *scope,
+						   MappedResource *rows, int nrows, MergeError *errors, int nerrors);
+
+/*
+ * Merge everything kept into the CMDB, in the caller's transaction (SPI
+ * connected, a snapshot pushed): listings is the List of MergeListing of
+ * the run.  Fills the run's counts and, per resource type of types (a
+ * List of const ResourceType *), type_counts[i].
+ */
 extern void MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id,
-						List *failed_scopes, MergeCounts *counts);
+						List *listings, List *types, MergeCounts *counts, MergeCounts *type_counts);
 
 #endif							/* CLOUDCONN_MERGE_H */

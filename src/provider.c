@@ -1,8 +1,14 @@
 /*
  * provider.c
- *		The provider registry, loading a connector for a provider (the token
- *		decrypted only in memory), connector_test(), and jsonb helpers the
- *		providers share.
+ *		The provider registry and what SQL reads from it: the providers and
+ *		resource_types views, the validation of a connector's provider,
+ *		settings and stored secret, the connector check constraint; loading
+ *		a connector for a provider (its secret decrypted only in memory);
+ *		connector_test(); and helpers the providers share for text that
+ *		comes from a provider.
+ *
+ * A provider is one source file plus one line in providers[] below; a
+ * resource type is one mapping plus one entry in its provider's list.
  */
 #include "postgres.h"
 
@@ -10,37 +16,650 @@
 #include "catalog/pg_type.h"
 #include "common/jsonapi.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "json_items.h"
 #include "provider.h"
 #include "secrets.h"
+#include "wipe.h"
 
 PG_FUNCTION_INFO_V1(cloudconn_connector_test);
+PG_FUNCTION_INFO_V1(cloudconn_providers);
+PG_FUNCTION_INFO_V1(cloudconn_resource_types);
+PG_FUNCTION_INFO_V1(cloudconn_validate_provider);
+PG_FUNCTION_INFO_V1(cloudconn_validate_settings);
+PG_FUNCTION_INFO_V1(cloudconn_validate_secret);
+PG_FUNCTION_INFO_V1(cloudconn_connector_valid);
+PG_FUNCTION_INFO_V1(cloudconn_provider_mints_external_id);
+PG_FUNCTION_INFO_V1(cloudconn_ci_scope);
 
-/* One line per provider. */
+/* One line per provider, in the order the providers view lists them. */
 static const Provider *const providers[] = {
 	&aws_provider,
 	&digitalocean_provider,
+	&azure_provider,
 };
 
+/* What a message quotes of a value a user gave: this many characters at most. */
+#define PROVIDER_QUOTE_CHARS 64
+
+/* A connector's resource_types has at most this many entries. */
+#define PROVIDER_MAX_RESOURCE_TYPES 64
+
+/* ------------------------------------------------------------------------
+ * The registry
+ * ------------------------------------------------------------------------ */
+
 const Provider *
-ProviderLookup(const char *name)
+ProviderFind(const char *name)
 {
 	for (int i = 0; i < (int) lengthof(providers); i++)
 	{
 		if (strcmp(providers[i]->name, name) == 0)
 			return providers[i];
 	}
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("discovery with the %s provider is not available yet", name)));
-	return NULL;				/* keep compiler quiet */
+	return NULL;
 }
+
+/* A provider that can be used (ga); raises for any other name. */
+const Provider *
+ProviderLookup(const char *name)
+{
+	const Provider *p = ProviderFind(name);
+
+	if (p == NULL || p->status != PROVIDER_GA)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("discovery with the provider %s is not available",
+						ProviderQuoteValue(name, PROVIDER_QUOTE_CHARS))));
+	return p;
+}
+
+const ResourceType *
+ProviderResourceType(const Provider *provider, const char *ci_type)
+{
+	for (int i = 0; i < provider->nresource_types; i++)
+	{
+		if (strcmp(provider->resource_types[i]->ci_type, ci_type) == 0)
+			return provider->resource_types[i];
+	}
+	return NULL;
+}
+
+/*
+ * A value a user gave, quoted for a message: "value", or its first
+ * max_chars characters and its length when it is longer.
+ */
+char *
+ProviderQuoteValue(const char *value, int max_chars)
+{
+	int			chars = pg_mbstrlen(value);
+	int			cut;
+
+	if (chars <= max_chars)
+		return psprintf("\"%s\"", value);
+	cut = pg_mbcharcliplen(value, strlen(value), max_chars);
+	return psprintf("\"%.*s...\" (%d characters)", cut, value, chars);
+}
+
+static const char *
+ProviderStatusName(ProviderStatus status)
+{
+	return status == PROVIDER_GA ? "ga" : "coming_soon";
+}
+
+static const char *
+ProviderScopeKindName(ProviderScopeKind kind)
+{
+	switch (kind)
+	{
+		case SCOPE_REGION:
+			return "region";
+		case SCOPE_ACCOUNT:
+			return "account";
+		case SCOPE_SUBSCRIPTION:
+			return "subscription";
+	}
+	return "account";			/* keep compiler quiet */
+}
+
+/* "a", "a and b", "a, b and c", each item formatted with fmt. */
+static char *
+ProviderJoin(const char *const *items, int n, const char *fmt)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, i == n - 1 ? " and " : ", ");
+		appendStringInfo(&buf, fmt, items[i]);
+	}
+	return buf.data;
+}
+
+/* 'Available providers are "aws" and "digitalocean".' */
+static char *
+ProviderAvailableHint(void)
+{
+	const char *names[lengthof(providers)];
+	int			n = 0;
+
+	for (int i = 0; i < (int) lengthof(providers); i++)
+	{
+		if (providers[i]->status == PROVIDER_GA)
+			names[n++] = providers[i]->name;
+	}
+	return psprintf("Available providers are %s.", ProviderJoin(names, n, "\"%s\""));
+}
+
+/* "AWS resource types are aws_ec2_instance and aws_vpc." */
+static char *
+ProviderResourceTypesHint(const Provider *p)
+{
+	const char **names = palloc(sizeof(char *) * Max(p->nresource_types, 1));
+
+	for (int i = 0; i < p->nresource_types; i++)
+		names[i] = p->resource_types[i]->ci_type;
+	return psprintf("%s resource types are %s.", p->label,
+					ProviderJoin(names, p->nresource_types, "%s"));
+}
+
+/*
+ * cloudconn._providers() RETURNS TABLE (provider, display_name, status,
+ * resource_types text[]): the wizard's picker (the providers view).
+ */
+Datum
+cloudconn_providers(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < (int) lengthof(providers); i++)
+	{
+		const Provider *p = providers[i];
+		Datum	   *types = palloc(sizeof(Datum) * Max(p->nresource_types, 1));
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		for (int t = 0; t < p->nresource_types; t++)
+			types[t] = CStringGetTextDatum(p->resource_types[t]->ci_type);
+		values[0] = CStringGetTextDatum(p->name);
+		values[1] = CStringGetTextDatum(p->display_name);
+		values[2] = CStringGetTextDatum(ProviderStatusName(p->status));
+		values[3] = PointerGetDatum(construct_array(types, p->nresource_types, TEXTOID, -1, false, TYPALIGN_INT));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * cloudconn._resource_types() RETURNS TABLE (provider, ci_type,
+ * display_name, default_enabled, scope_kind): the resource_types view.
+ */
+Datum
+cloudconn_resource_types(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < (int) lengthof(providers); i++)
+	{
+		for (int t = 0; t < providers[i]->nresource_types; t++)
+		{
+			const ResourceType *type = providers[i]->resource_types[t];
+			Datum		values[5];
+			bool		nulls[5] = {false, false, false, false, false};
+
+			values[0] = CStringGetTextDatum(providers[i]->name);
+			values[1] = CStringGetTextDatum(type->ci_type);
+			values[2] = CStringGetTextDatum(type->display_name);
+			values[3] = BoolGetDatum(type->default_enabled);
+			values[4] = CStringGetTextDatum(ProviderScopeKindName(type->scope_kind));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	PG_RETURN_VOID();
+}
+
+/* ------------------------------------------------------------------------
+ * Validation of what a user gives for a connector
+ * ------------------------------------------------------------------------ */
+
+/* Raise 22023 with a message and hint for a setting (hint may be NULL). */
+void
+ProviderInvalidSetting(const char *message, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s", message),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/* The provider a connector may be created with; raises otherwise. */
+static const Provider *
+ProviderValidateName(text *name)
+{
+	const Provider *p;
+	char	   *s;
+
+	if (name == NULL)
+		ProviderInvalidSetting("provider must not be null", ProviderAvailableHint());
+	s = text_to_cstring(name);
+	p = ProviderFind(s);
+	if (p == NULL)
+		ProviderInvalidSetting(psprintf("unknown provider %s", ProviderQuoteValue(s, PROVIDER_QUOTE_CHARS)),
+							   ProviderAvailableHint());
+	if (p->status != PROVIDER_GA)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the %s provider is coming soon and cannot be used yet", p->label),
+				 errhint("Available providers are listed in cloudconn.providers.")));
+	return p;
+}
+
+/* cloudconn._validate_provider(provider text) RETURNS void */
+Datum
+cloudconn_validate_provider(PG_FUNCTION_ARGS)
+{
+	(void) ProviderValidateName(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	PG_RETURN_VOID();
+}
+
+static int
+ProviderCompareStrings(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static bool
+ProviderIsSettingKey(const Provider *p, const char *key)
+{
+	if (strcmp(key, "resource_types") == 0)
+		return true;
+	for (const char *const *k = p->settings_keys; *k != NULL; k++)
+	{
+		if (strcmp(*k, key) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Refuse keys the provider does not know, naming (a bounded list of) them. */
+static void
+ProviderCheckSettingKeys(const Provider *p, Jsonb *settings)
+{
+	JsonbIterator *it = JsonbIteratorInit(&settings->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	List	   *unknown = NIL;
+	const char **keys;
+	const char **known;
+	int			nknown = 0;
+	int			n = 0;
+	StringInfoData list;
+	ListCell   *lc;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+
+			if (!ProviderIsSettingKey(p, key))
+				unknown = lappend(unknown, key);
+		}
+	}
+	if (unknown == NIL)
+		return;
+
+	keys = palloc(sizeof(char *) * list_length(unknown));
+	foreach(lc, unknown)
+		keys[n++] = lfirst(lc);
+	qsort(keys, n, sizeof(char *), ProviderCompareStrings);
+	initStringInfo(&list);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&list, ", ");
+		appendStringInfoString(&list, keys[i]);
+		if (pg_mbstrlen(list.data) > PROVIDER_QUOTE_CHARS)
+		{
+			list.len = pg_mbcharcliplen(list.data, list.len, PROVIDER_QUOTE_CHARS);
+			list.data[list.len] = '\0';
+			appendStringInfo(&list, "... (%d unknown setting%s)", n, n == 1 ? "" : "s");
+			break;
+		}
+	}
+
+	for (const char *const *k = p->settings_keys; *k != NULL; k++)
+		nknown++;
+	known = palloc(sizeof(char *) * (nknown + 1));
+	for (int i = 0; i < nknown; i++)
+		known[i] = p->settings_keys[i];
+	known[nknown] = "resource_types";
+	ProviderInvalidSetting(psprintf("unknown %s connector settings: %s", p->label, list.data),
+						   psprintf("%s settings are %s.", p->label, ProviderJoin(known, nknown + 1, "\"%s\"")));
+}
+
+/* A value of a jsonb container as JSON text, for a message (bounded). */
+char *
+ProviderJsonForMessage(JsonbValue *v)
+{
+	JsonbValue	copy = *v;
+	Jsonb	   *j = JsonbValueToJsonb(&copy);
+	char	   *text = JsonbToCString(NULL, &j->root, VARSIZE(j));
+
+	if (pg_mbstrlen(text) > PROVIDER_QUOTE_CHARS)
+		text[pg_mbcharcliplen(text, strlen(text), PROVIDER_QUOTE_CHARS)] = '\0';
+	return text;
+}
+
+/*
+ * settings.resource_types: absent (the provider's defaults), or a
+ * non-empty array of distinct ci_types of this provider.
+ */
+static void
+ProviderCheckResourceTypes(const Provider *p, Jsonb *settings)
+{
+	JsonbValue *types = ProviderJsonbGet(&settings->root, "resource_types");
+	int			n;
+	const ResourceType **seen;
+
+	if (types == NULL)
+		return;
+	if (types->type != jbvBinary || !JsonContainerIsArray(types->val.binary.data))
+		ProviderInvalidSetting(psprintf("%s \"resource_types\" must be an array of resource types", p->label),
+							   ProviderResourceTypesHint(p));
+	n = JsonContainerSize(types->val.binary.data);
+	if (n == 0)
+		ProviderInvalidSetting(psprintf("%s \"resource_types\" is empty", p->label),
+							   psprintf("Leave \"resource_types\" out to discover the default types. %s",
+										ProviderResourceTypesHint(p)));
+	if (n > PROVIDER_MAX_RESOURCE_TYPES)
+		ProviderInvalidSetting(psprintf("%s \"resource_types\" lists too many resource types", p->label),
+							   ProviderResourceTypesHint(p));
+	seen = palloc0(sizeof(ResourceType *) * n);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(types->val.binary.data, i);
+		char	   *name;
+		const ResourceType *type;
+
+		if (v->type != jbvString)
+			ProviderInvalidSetting(psprintf("invalid %s resource type %s", p->label, ProviderJsonForMessage(v)),
+								   ProviderResourceTypesHint(p));
+		name = pnstrdup(v->val.string.val, v->val.string.len);
+		type = ProviderResourceType(p, name);
+		if (type == NULL)
+		{
+			for (int k = 0; k < (int) lengthof(providers); k++)
+			{
+				if (providers[k] != p && ProviderResourceType(providers[k], name) != NULL)
+					ProviderInvalidSetting(psprintf("%s is a resource type of %s, not of %s",
+													ProviderQuoteValue(name, PROVIDER_QUOTE_CHARS),
+													providers[k]->label, p->label),
+										   ProviderResourceTypesHint(p));
+			}
+			ProviderInvalidSetting(psprintf("unknown %s resource type %s", p->label,
+											ProviderQuoteValue(name, PROVIDER_QUOTE_CHARS)),
+								   ProviderResourceTypesHint(p));
+		}
+		for (int k = 0; k < i; k++)
+		{
+			if (seen[k] == type)
+				ProviderInvalidSetting(psprintf("%s \"resource_types\" lists %s twice", p->label, type->ci_type),
+									   NULL);
+		}
+		seen[i] = type;
+	}
+}
+
+/*
+ * cloudconn._validate_settings(provider text, settings jsonb) RETURNS void:
+ * settings are replaced whole, so they are validated whole.
+ */
+Datum
+cloudconn_validate_settings(PG_FUNCTION_ARGS)
+{
+	const Provider *p = ProviderValidateName(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	Jsonb	   *settings = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+
+	if (settings == NULL || !JB_ROOT_IS_OBJECT(settings))
+		ProviderInvalidSetting("connector settings must be a JSON object", NULL);
+	ProviderCheckSettingKeys(p, settings);
+	p->validate_settings(settings);
+	ProviderCheckResourceTypes(p, settings);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Characters a pasted secret never has: controls (C0, DEL, C1), and the
+ * Unicode line and paragraph separators and bidirectional controls, which
+ * could make a stored value display as something it is not.
+ */
+static bool
+ProviderSecretCharsValid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *) s;
+
+	while (*p)
+	{
+		pg_wchar	c;
+		int			len = pg_mblen((const char *) p);
+
+		if (GetDatabaseEncoding() == PG_UTF8)
+			c = utf8_to_unicode(p);
+		else
+			c = len == 1 ? *p : 0x100;	/* multibyte text of other encodings */
+		if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) ||
+			c == 0x2028 || c == 0x2029 || (c >= 0x202a && c <= 0x202e) ||
+			(c >= 0x2066 && c <= 0x2069))
+			return false;
+		p += len;
+	}
+	return true;
+}
+
+/*
+ * cloudconn._validate_secret(provider text, secret text, rotating boolean)
+ * RETURNS void: the stored secret a connector of provider takes, given to
+ * connector_create (rotating false; NULL means none) or connector_set_token
+ * (rotating true).  A secret is never echoed in a message.
+ */
+Datum
+cloudconn_validate_secret(PG_FUNCTION_ARGS)
+{
+	const Provider *p = ProviderValidateName(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	text	   *secret = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
+	bool		rotating = PG_GETARG_BOOL(2);
+	char	   *s;
+
+	if (p->secret_name == NULL)
+	{
+		if (secret != NULL || rotating)
+			ProviderInvalidSetting(psprintf("%s connectors take no token", p->label),
+								   psprintf("%s%s", p->no_secret_hint, rotating ? "." : "; pass token => NULL."));
+		PG_RETURN_VOID();
+	}
+	if (secret == NULL || VARSIZE_ANY_EXHDR(secret) == 0)
+		ProviderInvalidSetting(psprintf("a %s connector needs a %s", p->label, p->secret_name), p->secret_hint);
+	if (VARSIZE_ANY_EXHDR(secret) > 1024)
+		ProviderInvalidSetting(psprintf("%s is too long", p->secret_name),
+							   psprintf("A %s %s has at most 1024 bytes.", p->label, p->secret_name));
+	s = text_to_cstring(secret);
+	if (!ProviderSecretCharsValid(s))
+	{
+		WipeString(s);
+		ProviderInvalidSetting(psprintf("%s must not contain control characters or line breaks", p->secret_name),
+							   psprintf("Paste the %s exactly as %s shows it.", p->secret_name, p->label));
+	}
+	WipeString(s);
+	PG_RETURN_VOID();
+}
+
+/*
+ * cloudconn._connector_valid(provider text, has_external_id boolean,
+ * has_token boolean) RETURNS boolean: the connector table's check.  The
+ * provider is one of the registry; it has an external id exactly when it
+ * mints one; a token only if it keeps a secret.
+ */
+Datum
+cloudconn_connector_valid(PG_FUNCTION_ARGS)
+{
+	const Provider *p = ProviderFind(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+
+	PG_RETURN_BOOL(p != NULL && p->mints_external_id == PG_GETARG_BOOL(1) &&
+				   (p->secret_name != NULL || !PG_GETARG_BOOL(2)));
+}
+
+/* cloudconn._provider_mints_external_id(provider text) RETURNS boolean */
+Datum
+cloudconn_provider_mints_external_id(PG_FUNCTION_ARGS)
+{
+	const Provider *p = ProviderFind(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+
+	PG_RETURN_BOOL(p != NULL && p->mints_external_id);
+}
+
+/*
+ * cloudconn._ci_scope(provider text, ci_type text, external_id text,
+ * attributes jsonb) RETURNS text: the scope of a CI discovered before
+ * scopes were stored (the 0.1.0 -> 0.2.0 upgrade).
+ */
+Datum
+cloudconn_ci_scope(PG_FUNCTION_ARGS)
+{
+	const Provider *p = ProviderFind(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	const char *scope;
+
+	if (p == NULL || p->scope_of_ci == NULL)
+		PG_RETURN_NULL();
+	scope = p->scope_of_ci(text_to_cstring(PG_GETARG_TEXT_PP(1)), text_to_cstring(PG_GETARG_TEXT_PP(2)),
+						   PG_GETARG_JSONB_P(3));
+	if (scope == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(scope));
+}
+
+/* ------------------------------------------------------------------------
+ * Loading a connector
+ * ------------------------------------------------------------------------ */
+
+/* The resource types a connector lists: settings.resource_types, else the defaults. */
+static List *
+ProviderEnabledTypes(const Provider *p, Jsonb *settings)
+{
+	JsonbValue *types = ProviderJsonbGet(&settings->root, "resource_types");
+	List	   *enabled = NIL;
+
+	if (types != NULL && types->type == jbvBinary && JsonContainerIsArray(types->val.binary.data))
+	{
+		/* in registry order, whatever order the settings name them in */
+		for (int t = 0; t < p->nresource_types; t++)
+		{
+			for (int i = 0; i < (int) JsonContainerSize(types->val.binary.data); i++)
+			{
+				JsonbValue *v = getIthJsonbValueFromContainer(types->val.binary.data, i);
+
+				if (v->type == jbvString &&
+					strlen(p->resource_types[t]->ci_type) == (size_t) v->val.string.len &&
+					memcmp(p->resource_types[t]->ci_type, v->val.string.val, v->val.string.len) == 0)
+				{
+					enabled = lappend(enabled, (void *) p->resource_types[t]);
+					break;
+				}
+			}
+		}
+		return enabled;
+	}
+	for (int t = 0; t < p->nresource_types; t++)
+	{
+		if (p->resource_types[t]->default_enabled)
+			enabled = lappend(enabled, (void *) p->resource_types[t]);
+	}
+	return enabled;
+}
+
+static Datum
+ProviderColumn(const char *name, bool *isnull)
+{
+	int			col = SPI_fnumber(SPI_tuptable->tupdesc, name);
+
+	if (col <= 0)
+		elog(ERROR, "connector query has no column \"%s\"", name);
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
+}
+
+bool
+ProviderConnectorLoad(int64 connector_id, Oid caller, ProviderConnector *conn, MemoryContext cxt)
+{
+	Oid			types[2] = {INT8OID, OIDOID};
+	Datum		args[2] = {Int64GetDatum(connector_id), ObjectIdGetDatum(caller)};
+	MemoryContext old;
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute_with_args(OidIsValid(caller)
+							  ? "SELECT c.* FROM cloudconn._connector_for_action($2, $1, false) c"
+							  : "SELECT c.* FROM cloudconn.connector c WHERE c.id = $1 AND c.deleted_at IS NULL",
+							  OidIsValid(caller) ? 2 : 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not load connector " INT64_FORMAT, connector_id);
+	if (SPI_processed != 1)
+		return false;
+
+	old = MemoryContextSwitchTo(cxt);
+	memset(conn, 0, sizeof(*conn));
+	conn->id = DatumGetInt64(ProviderColumn("id", &isnull));
+	conn->entity_id = DatumGetInt64(ProviderColumn("entity_id", &isnull));
+	conn->name = TextDatumGetCString(ProviderColumn("name", &isnull));
+	conn->provider = ProviderLookup(TextDatumGetCString(ProviderColumn("provider", &isnull)));
+	conn->settings = DatumGetJsonbPCopy(ProviderColumn("settings", &isnull));
+	d = ProviderColumn("external_id", &isnull);
+	conn->external_id = isnull ? NULL : TextDatumGetCString(d);
+	conn->resource_types = ProviderEnabledTypes(conn->provider, conn->settings);
+	d = ProviderColumn("token", &isnull);
+	if (!isnull)
+		conn->token = WipeOnReset(SecretsDecryptToken(DatumGetByteaPP(d), conn->id));
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+/*
+ * cloudconn._connector_test(caller oid, connector_id bigint) RETURNS jsonb,
+ * SECURITY DEFINER, reached through cloudconn_dispatch.  The permission
+ * check is _connector_for_action's (manage); the secret is decrypted into
+ * the call's memory, wiped when it goes.
+ */
+Datum
+cloudconn_connector_test(PG_FUNCTION_ARGS)
+{
+	ProviderConnector conn;
+	MemoryContext callcxt = CurrentMemoryContext;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("connector_id must not be null")));
+	SPI_connect();
+	if (!ProviderConnectorLoad(PG_GETARG_INT64(1), PG_GETARG_OID(0), &conn, callcxt))
+		elog(ERROR, "could not load connector");
+	SPI_finish();
+
+	PG_RETURN_JSONB_P(conn.provider->test(&conn, HttpClientCreate()));
+}
+
+/* ------------------------------------------------------------------------
+ * Text from providers
+ * ------------------------------------------------------------------------ */
 
 JsonbValue *
 ProviderJsonbGet(JsonbContainer *container, const char *key)
@@ -69,7 +688,7 @@ ProviderJsonbString(JsonbContainer *container, const char *key)
  * which a character the database's encoding lacks becomes '?' when
  * replace_untranslatable, and makes the result NULL when not.
  */
-static char *
+char *
 ProviderUtf8ToServer(const char *text, size_t len, bool replace_untranslatable)
 {
 	int			encoding = GetDatabaseEncoding();
@@ -113,8 +732,8 @@ ProviderUtf8ToServer(const char *text, size_t len, bool replace_untranslatable)
 	return (char *) out;
 }
 
-/* Whether a body is valid UTF-8 without NUL bytes, of a size jsonb_in takes. */
-static bool
+/* Whether a body is valid UTF-8 without NUL bytes, of a size PostgreSQL takes. */
+bool
 ProviderUtf8Valid(const char *text, size_t len)
 {
 	return len < (size_t) MaxAllocSize / MAX_CONVERSION_GROWTH &&
@@ -142,22 +761,10 @@ ProviderMessageText(char *text)
 	return ProviderUtf8ToServer(text, len, true);
 }
 
-/*
- * A number jsonb_in would refuse as out of numeric's range (it raises) is
- * flagged instead; any number this long or with an exponent this large is.
- */
 static void
 ProviderJsonCheckNumber(void *state, char *token, JsonTokenType tokentype)
 {
-	const char *e;
-	long		exponent;
-
-	if (tokentype != JSON_TOKEN_NUMBER)
-		return;
-	e = strpbrk(token, "eE");
-	/* strtol saturates at LONG_MIN/LONG_MAX: compare, never negate */
-	exponent = e ? strtol(e + 1, NULL, 10) : 0;
-	if (strlen(token) > 1000 || exponent > 1000 || exponent < -1000)
+	if (tokentype == JSON_TOKEN_NUMBER && !JsonNumberInRange(token))
 		*(bool *) state = true;
 }
 
@@ -174,6 +781,7 @@ ProviderJsonbTryParse(const char *text, size_t len)
 
 	if (!ProviderUtf8Valid(text, len) || (text = ProviderUtf8ToServer(text, len, false)) == NULL)
 		return NULL;
+
 	/*
 	 * jsonb_in raises on a \u escape of a character the database's encoding
 	 * lacks; such a body is left unread.
@@ -188,108 +796,6 @@ ProviderJsonbTryParse(const char *text, size_t len)
 	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || out_of_range)
 		return NULL;
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-}
-
-/*
- * Parse a body (every page of a run goes through here, so it is parsed
- * once), raising an error that names what it was: jsonb_in's own syntax
- * error is replaced, since it quotes the offending text.  The error is
- * always re-raised, never swallowed.
- */
-Jsonb *
-ProviderJsonbParse(const char *text, size_t len, const char *what)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	Jsonb	   *volatile result = NULL;
-	const char *server_text;
-
-	if (len >= (size_t) MaxAllocSize / MAX_CONVERSION_GROWTH || memchr(text, '\0', len) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("malformed JSON in %s", what),
-				 errdetail("The body contains a NUL byte or is too large.")));
-	if (!ProviderUtf8Valid(text, len))
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("invalid UTF-8 in %s", what)));
-	server_text = ProviderUtf8ToServer(text, len, false);
-	if (server_text == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
-				 errmsg("%s has characters that the database's encoding \"%s\" cannot hold",
-						what, GetDatabaseEncodingName())));
-	PG_TRY();
-	{
-		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(server_text)));
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode != ERRCODE_INVALID_TEXT_REPRESENTATION &&
-			edata->sqlerrcode != ERRCODE_UNTRANSLATABLE_CHARACTER &&
-			edata->sqlerrcode != ERRCODE_CHARACTER_NOT_IN_REPERTOIRE &&
-			edata->sqlerrcode != ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
-			PG_RE_THROW();
-		FlushErrorState();
-		/* a \u escape of a character the database's encoding lacks */
-		if (edata->sqlerrcode == ERRCODE_UNTRANSLATABLE_CHARACTER)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
-					 errmsg("%s has characters that the database's encoding \"%s\" cannot hold",
-							what, GetDatabaseEncodingName())));
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("malformed JSON in %s", what),
-				 errdetail("The body is not valid JSON, or has a number out of range.")));
-	}
-	PG_END_TRY();
-	if (server_text != text)
-		pfree((char *) server_text);
-	return result;
-}
-
-/* Append "key": <v as JSON> to an object being built ('{' already there). */
-void
-ProviderJsonAppendValue(StringInfo out, const char *key, JsonbValue *v)
-{
-	if (out->len > 1)
-		appendStringInfoString(out, ", ");
-	escape_json(out, key);
-	appendStringInfoString(out, ": ");
-	if (v == NULL || v->type == jbvNull)
-		appendStringInfoString(out, "null");
-	else if (v->type == jbvBinary)
-		(void) JsonbToCString(out, v->val.binary.data, v->val.binary.len);
-	else if (v->type == jbvString)
-	{
-		char	   *str = pnstrdup(v->val.string.val, v->val.string.len);
-
-		escape_json(out, str);
-		pfree(str);
-	}
-	else if (v->type == jbvNumeric)
-		appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
-																		 NumericGetDatum(v->val.numeric))));
-	else if (v->type == jbvBool)
-		appendStringInfoString(out, v->val.boolean ? "true" : "false");
-	else
-		appendStringInfoString(out, "null");
-}
-
-/* Append "key": "value" to an object being built; nothing if value is NULL. */
-void
-ProviderJsonAppendString(StringInfo out, const char *key, const char *value)
-{
-	if (value == NULL)
-		return;
-	if (out->len > 1)
-		appendStringInfoString(out, ", ");
-	escape_json(out, key);
-	appendStringInfoString(out, ": ");
-	escape_json(out, value);
 }
 
 /* {"ok": ok, key: value} with value a JSON string (or detail as an object). */
@@ -312,82 +818,4 @@ ProviderJsonbOk(bool ok, const char *key, const char *value, Jsonb *detail)
 	}
 	appendStringInfoChar(&buf, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
-}
-
-/* Wipe a decrypted token when the memory holding it goes, on every path. */
-static void
-ProviderWipeToken(void *arg)
-{
-	char	   *token = (char *) arg;
-
-	explicit_bzero(token, strlen(token));
-}
-
-/*
- * Fill conn from the first row of the current SPI result, whose columns are
- * (id, name, provider, settings, token, external_id, entity_id), copying
- * into cxt.  The token is decrypted into cxt and wiped when cxt is reset or
- * deleted, ERROR included.  Returns the connector's entity id.
- */
-int64
-ProviderConnectorFromSpi(ProviderConnector *conn, MemoryContext cxt)
-{
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	HeapTuple	tup = SPI_tuptable->vals[0];
-	TupleDesc	desc = SPI_tuptable->tupdesc;
-	bool		isnull;
-	Datum		token;
-	int64		entity_id;
-
-	memset(conn, 0, sizeof(*conn));
-	conn->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	conn->name = SPI_getvalue(tup, desc, 2);
-	conn->provider = SPI_getvalue(tup, desc, 3);
-	conn->settings = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 4, &isnull));
-	conn->external_id = SPI_getvalue(tup, desc, 6);
-	entity_id = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
-	token = SPI_getbinval(tup, desc, 5, &isnull);
-	if (!isnull)
-	{
-		MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
-
-		conn->token = SecretsDecryptToken(DatumGetByteaPP(token), conn->id);
-		cb->func = ProviderWipeToken;
-		cb->arg = conn->token;
-		MemoryContextRegisterResetCallback(cxt, cb);
-	}
-	MemoryContextSwitchTo(old);
-	return entity_id;
-}
-
-/*
- * cloudconn._connector_test(caller oid, connector_id bigint) RETURNS jsonb,
- * SECURITY DEFINER, reached through cloudconn_dispatch.  The permission
- * check is _connector_for_action's (manage); the token is decrypted into
- * the call's memory, wiped when it goes.
- */
-Datum
-cloudconn_connector_test(PG_FUNCTION_ARGS)
-{
-	Oid			argtypes[2] = {OIDOID, INT8OID};
-	Datum		args[2];
-	ProviderConnector conn;
-	MemoryContext callcxt = CurrentMemoryContext;
-
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("connector_id must not be null")));
-	args[0] = PG_GETARG_DATUM(0);
-	args[1] = PG_GETARG_DATUM(1);
-
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT c.id, c.name, c.provider, c.settings, c.token, c.external_id, c.entity_id"
-							  "  FROM cloudconn._connector_for_action($1, $2, false) c",
-							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not load connector");
-	(void) ProviderConnectorFromSpi(&conn, callcxt);
-	SPI_finish();
-
-	PG_RETURN_JSONB_P(ProviderLookup(conn.provider)->test(&conn, HttpClientCreate()));
 }

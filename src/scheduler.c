@@ -35,6 +35,8 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -44,22 +46,67 @@
 #include "utils/wait_event.h"
 
 #include "guc.h"
-#include "run.h"
+#include "run_slots.h"
+#include "run_worker.h"
 #include "scheduler.h"
 
 PG_FUNCTION_INFO_V1(cloudconn_scheduler_status);
 PG_FUNCTION_INFO_V1(cloudconn_scheduler_fire_now);
+
+/* The scheduler's state in shared memory, under its spinlock. */
+typedef struct SchedulerShared
+{
+	slock_t		mutex;
+	pid_t		launcher_pid;
+	TimestampTz next_fire_at;	/* 0 when paused or not yet known */
+	TimestampTz fire_requested_at;	/* scheduler_fire_now(); 0 if none */
+	int			queued;			/* due connectors not started yet */
+} SchedulerShared;
+
+static SchedulerShared *scheduler_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* How often the launcher looks again while runs are queued or idle. */
 #define SCHEDULER_QUEUE_POLL_MS 1000
 #define SCHEDULER_IDLE_POLL_MS 60000
 #define SCHEDULER_NO_EXTENSION_POLL_MS 10000
 
+static void
+SchedulerShmemRequest(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(SchedulerShared)));
+}
+
+static void
+SchedulerShmemStartup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	scheduler_shared = ShmemInitStruct("cloudconn scheduler", sizeof(SchedulerShared), &found);
+	if (!found)
+	{
+		memset(scheduler_shared, 0, sizeof(SchedulerShared));
+		SpinLockInit(&scheduler_shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* From _PG_init while preloading: the shared state and the launcher. */
 void
-SchedulerRegisterLauncher(void)
+SchedulerInit(void)
 {
 	BackgroundWorker worker;
 
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = SchedulerShmemRequest;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = SchedulerShmemStartup;
 	if (IsBinaryUpgrade)
 		return;
 	memset(&worker, 0, sizeof(worker));
@@ -167,7 +214,7 @@ SchedulerDueConnectors(TimestampTz fire_at, int *ndue)
 static long
 SchedulerPass(MemoryContext passcxt)
 {
-	SchedulerShared *shared = RunSchedulerShared();
+	SchedulerShared *shared = scheduler_shared;
 	TimestampTz latest,
 				next,
 				requested,
@@ -182,9 +229,9 @@ SchedulerPass(MemoryContext passcxt)
 	SchedulerBegin();
 	SchedulerFireTimes(&latest, &next);
 
-	LWLockAcquire(RunSharedLock(), LW_SHARED);
+	SpinLockAcquire(&shared->mutex);
 	requested = shared->fire_requested_at;
-	LWLockRelease(RunSharedLock());
+	SpinLockRelease(&shared->mutex);
 	fire_at = Max(latest, requested);
 
 	due = SchedulerDueConnectors(fire_at, &ndue);
@@ -194,7 +241,7 @@ SchedulerPass(MemoryContext passcxt)
 		BackgroundWorkerHandle *handle;
 		bool		already;
 
-		if (RunCountActive() >= cloudconn_max_parallel_runs)
+		if (RunSlotsCountActive() >= cloudconn_max_parallel_runs)
 		{
 			waiting = ndue - started;
 			break;
@@ -211,10 +258,10 @@ SchedulerPass(MemoryContext passcxt)
 	}
 	SchedulerCommit();
 
-	LWLockAcquire(RunSharedLock(), LW_EXCLUSIVE);
+	SpinLockAcquire(&shared->mutex);
 	shared->next_fire_at = next;
 	shared->queued = waiting;
-	LWLockRelease(RunSharedLock());
+	SpinLockRelease(&shared->mutex);
 
 	if (started > 0)
 		elog(LOG, "cloudconn scheduler: started %d scheduled run%s for the fire time of %s, %d queued",
@@ -246,7 +293,7 @@ cloudconn_launcher_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	shared = RunSchedulerShared();
+	shared = scheduler_shared;
 	if (shared == NULL)
 		elog(FATAL, "cloudconn scheduler started without shared memory");
 
@@ -255,11 +302,11 @@ cloudconn_launcher_main(Datum main_arg)
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("cloudconn scheduler");
 
-	LWLockAcquire(RunSharedLock(), LW_EXCLUSIVE);
+	SpinLockAcquire(&shared->mutex);
 	shared->launcher_pid = MyProcPid;
 	shared->next_fire_at = 0;
 	shared->queued = 0;
-	LWLockRelease(RunSharedLock());
+	SpinLockRelease(&shared->mutex);
 
 	passcxt = AllocSetContextCreate(TopMemoryContext, "cloudconn scheduler pass", ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG,
@@ -305,10 +352,10 @@ cloudconn_launcher_main(Datum main_arg)
 				sleep_ms = SchedulerPass(passcxt);
 			else
 			{
-				LWLockAcquire(RunSharedLock(), LW_EXCLUSIVE);
+				SpinLockAcquire(&shared->mutex);
 				shared->next_fire_at = 0;
 				shared->queued = 0;
-				LWLockRelease(RunSharedLock());
+				SpinLockRelease(&shared->mutex);
 				sleep_ms = SCHEDULER_IDLE_POLL_MS;
 			}
 		}
@@ -326,7 +373,7 @@ cloudconn_launcher_main(Datum main_arg)
 Datum
 cloudconn_scheduler_status(PG_FUNCTION_ARGS)
 {
-	SchedulerShared *shared = RunSchedulerShared();
+	SchedulerShared *shared = scheduler_shared;
 	TupleDesc	tupdesc;
 	Datum		values[6];
 	bool		nulls[6] = {false, false, false, false, false, false};
@@ -338,11 +385,11 @@ cloudconn_scheduler_status(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	if (shared != NULL)
 	{
-		LWLockAcquire(RunSharedLock(), LW_SHARED);
+		SpinLockAcquire(&shared->mutex);
 		pid = shared->launcher_pid;
 		next = shared->next_fire_at;
 		queued = shared->queued;
-		LWLockRelease(RunSharedLock());
+		SpinLockRelease(&shared->mutex);
 	}
 	values[0] = BoolGetDatum(cloudconn_scheduler_enabled);
 	values[1] = CStringGetTextDatum(cloudconn_database ? cloudconn_database : "");
@@ -352,7 +399,7 @@ cloudconn_scheduler_status(PG_FUNCTION_ARGS)
 	values[3] = TimestampTzGetDatum(next);
 	nulls[3] = (next == 0);
 	values[4] = Int32GetDatum(queued);
-	values[5] = Int32GetDatum(shared ? RunCountActive() : 0);
+	values[5] = Int32GetDatum(RunSlotsCountActive());
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
@@ -364,7 +411,7 @@ cloudconn_scheduler_status(PG_FUNCTION_ARGS)
 Datum
 cloudconn_scheduler_fire_now(PG_FUNCTION_ARGS)
 {
-	SchedulerShared *shared = RunSchedulerShared();
+	SchedulerShared *shared = scheduler_shared;
 	PGPROC	   *proc;
 	pid_t		pid;
 
@@ -374,10 +421,10 @@ cloudconn_scheduler_fire_now(PG_FUNCTION_ARGS)
 				 errmsg("only superusers may fire the scheduler")));
 	if (shared == NULL)
 		PG_RETURN_BOOL(false);
-	LWLockAcquire(RunSharedLock(), LW_EXCLUSIVE);
+	SpinLockAcquire(&shared->mutex);
 	shared->fire_requested_at = GetCurrentTimestamp();
 	pid = shared->launcher_pid;
-	LWLockRelease(RunSharedLock());
+	SpinLockRelease(&shared->mutex);
 	proc = pid ? BackendPidGetProc(pid) : NULL;
 	if (proc == NULL)
 		PG_RETURN_BOOL(false);

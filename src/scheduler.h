@@ -8,7 +8,8 @@
 
 #include "fmgr.h"
 
-extern void SchedulerRegisterLauncher(void);
+/* From _PG_init while preloading: shared state, and the launcher registered. */
+extern void SchedulerInit(void);
 
 extern PGDLLEXPORT void cloudconn_launcher_main(Datum main_arg);
 extern Datum cloudconn_scheduler_status(PG_FUNCTION_ARGS);

@@ -38,7 +38,7 @@ COPY cloudconn.connector (token) TO STDOUT;
 -- the views have no token column, only has_token
 SELECT table_name, string_agg(column_name, ', ' ORDER BY ordinal_position) AS columns
   FROM information_schema.columns
- WHERE table_schema = 'cloudconn' AND table_name IN ('connectors', 'runs', 'run_errors', 'providers', 'configuration_items')
+ WHERE table_schema = 'cloudconn' AND table_name IN ('connectors', 'runs', 'run_errors', 'providers', 'resource_types', 'configuration_items')
  GROUP BY table_name ORDER BY table_name;
 -- every function a non-superuser may execute, with what it returns: none
 -- yields the token (the AWS template refuses DigitalOcean connectors, and

@@ -60,6 +60,9 @@ SELECT role, entity_id, permission FROM cloudconn.role_assignment ORDER BY role:
 
 -- the wizard's picker
 SELECT provider, display_name, status, resource_types FROM cloudconn.providers ORDER BY provider;
+-- what each provider discovers, and what one listing of it covers
+SELECT provider, ci_type, display_name, default_enabled, scope_kind FROM cloudconn.resource_types
+ ORDER BY provider, ci_type;
 
 -- every GUC of the spec, with its default and context (superuser view)
 SELECT name, boot_val, context FROM pg_settings WHERE name LIKE 'cloudconn.%' ORDER BY name;

@@ -93,12 +93,43 @@ SELECT label, pg_temp.try(replace(replace(stmt, '{aws}', :'aws_id'), '{do}', :'d
 	('has_permission, unknown',    $$SELECT cloudconn.has_permission(2, 'CloudConnector:own')$$)
 ) AS cases(label, stmt);
 
+-- settings.resource_types: a non-empty array of distinct resource types of
+-- the connector's own provider (cloudconn.resource_types lists them)
+SELECT label, pg_temp.try(replace(stmt, '{aws}', :'aws_id')) AS outcome FROM (VALUES
+	('types, unknown',             $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "resource_types": ["aws_ec2"]}')$$),
+	('types, another provider''s', $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "resource_types": ["digitalocean_droplet"]}')$$),
+	('types, duplicate',           $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "resource_types": ["aws_ec2_instance", "aws_ec2_instance"]}')$$),
+	('types, empty',               $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "resource_types": []}')$$),
+	('types, not an array',        $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "resource_types": "aws_ec2_instance"}')$$),
+	('types, not a string',        $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "resource_types": [{"x": 1}]}')$$),
+	('types, DO''s on DO, unknown',$$SELECT cloudconn.connector_create(2, 'a', 'digitalocean', settings => '{"resource_types": ["aws_ec2_instance"]}', token => 't')$$),
+	('types, update, foreign',     $$SELECT cloudconn.connector_update({aws}, settings => '{"account_id": "123456789012", "resource_types": ["digitalocean_droplet"]}')$$),
+	('types, a long unknown one',  $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => jsonb_build_object('account_id', '123456789012', 'resource_types', jsonb_build_array(repeat('x', 100000))))$$)
+) AS cases(label, stmt);
+
+-- what a user is given back of a value is bounded (64 characters and the length)
+SELECT label, pg_temp.try(stmt) AS outcome FROM (VALUES
+	('provider, 100000 characters', $$SELECT cloudconn.connector_create(2, 'a', repeat('p', 100000))$$),
+	('unknown settings, many',      $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => (SELECT jsonb_object_agg('key_' || i, i) || '{"account_id": "123456789012"}' FROM generate_series(1, 1000) i))$$),
+	('unknown setting, long key',   $$SELECT cloudconn.connector_create(2, 'a', 'digitalocean', settings => jsonb_build_object(repeat('k', 100000), 1), token => 't')$$)
+) AS cases(label, stmt);
+
+-- a role without the permission is refused before anything it sent is
+-- looked at: a megabyte of provider name costs it a short 42501
+SET ROLE regress_outsider;
+SELECT pg_temp.try($$SELECT cloudconn.connector_create(2, 'a', repeat('p', 1000000))$$) AS outsider_sends_a_megabyte;
+SET ROLE regress_eu_manager;
+
 RESET ROLE;
 -- nothing at all was changed by any of the failed calls
 SELECT pg_temp.state() = :'state_before' AS unchanged;
 
--- what a user is told, in full, for two typical mistakes
+-- what a user is told, in full, for typical mistakes
 SET ROLE regress_eu_manager;
 SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "12345"}');
 SELECT cloudconn.connector_create(2, 'a', 'azure');
+SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "role_arn": "x"}');
+SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "resource_types": ["digitalocean_droplet"]}');
+SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "resource_types": []}');
+SELECT cloudconn.connector_create(2, 'a', 'gcp');
 RESET ROLE;

@@ -256,8 +256,9 @@ sql(q{CREATE SCHEMA evil;
 like(run($c), qr/^succeeded\|/, 'the run ignores the database search_path');
 sql(q{ALTER DATABASE postgres RESET search_path; DROP SCHEMA evil CASCADE;});
 
-# ---- in a LATIN1 database, provider text is converted; a character LATIN1
-# cannot hold fails the run with the reason and changes nothing
+# ---- in a LATIN1 database, provider text is converted; a resource whose
+# text LATIN1 cannot hold is a per-resource error naming it, and the rest
+# merges (that resource's CI is left as it was)
 $node->safe_psql('postgres', "CREATE DATABASE latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
 sub latin1 { $node->safe_psql('latin1', $_[0]) }
 latin1(q{CREATE EXTENSION cloudconn CASCADE; INSERT INTO cloudconn.entity (id, name) VALUES (1, 'root')});
@@ -265,22 +266,26 @@ my $lc = latin1("SELECT cloudconn.connector_create(1, 'latin', 'digitalocean', '
 my $first_id = $sim->droplets->[0]{id};
 $sim->faults({ kind => 'bad_droplet', field => 'name', value => "caf\x{e9}-\x{fc}", page => 1, index => 0, times => 1 });
 sub latin1_run { my $id = latin1("SELECT cloudconn.connector_run($lc)"); latin1("SELECT status || ': ' || coalesce(error, '') FROM cloudconn.runs WHERE id = $id") }
+sub latin1_errors { latin1("SELECT string_agg(external_id || ': ' || message, ' / ') FROM cloudconn.run_errors WHERE run_id = (SELECT max(id) FROM cloudconn.run)") }
 is(latin1_run(), 'succeeded: ', 'a run in a LATIN1 database');
 is(latin1("SELECT encode(convert_to(name, 'UTF8'), 'hex') FROM cloudconn.configuration_item"
 		. " WHERE external_id = 'do:droplet:$first_id'"),
 	'636166c3a92dc3bc', 'a name with accents arrives as the same characters');
 my $latin1_state = latin1("SELECT md5(string_agg(ci::text, ',' ORDER BY id)) FROM cloudconn.configuration_item ci");
 $sim->faults({ kind => 'bad_droplet', field => 'name', value => "\x{6771}\x{4eac}", page => 1, index => 0, times => 1 });
-like(latin1_run(),
-	qr/^failed: DigitalOcean's response to GET \/v2\/droplets \(page 1\) has characters that the database's encoding "LATIN1" cannot hold$/,
-	'a name LATIN1 cannot hold fails the run, saying why');
+is(latin1_run() . ' ' . latin1_errors(),
+	qq{partial:  do:droplet:$first_id: do:droplet:$first_id has characters that the database's encoding "LATIN1" cannot hold},
+	'a name LATIN1 cannot hold: a per-resource error naming the droplet');
 is(latin1("SELECT md5(string_agg(ci::text, ',' ORDER BY id)) FROM cloudconn.configuration_item ci"), $latin1_state,
-	'and changes nothing');
+	'it changes no CI (the others merged unchanged)');
+# (a page of that one droplet, complete: the others are marked missing)
 $sim->faults({ kind => 'malformed', page => 1, times => 1,
-	body => '{"droplets":[{"id":1,"name":"\\u6771"}],"links":{},"meta":{"total":1}}' });
-like(latin1_run(),
-	qr/^failed: DigitalOcean's response to GET \/v2\/droplets \(page 1\) has characters that the database's encoding "LATIN1" cannot hold$/,
-	'so does such a character written as a \u escape');
+	body => '{"droplets":[{"id":' . $first_id . ',"name":"\\u6771"}],"links":{},"meta":{"total":1}}' });
+is(latin1_run() . ' ' . latin1_errors(),
+	qq{partial:  do:droplet:$first_id: do:droplet:$first_id has characters that the database's encoding "LATIN1" cannot hold},
+	'so is such a character written as a \u escape');
+is(latin1("SELECT missing_since IS NULL FROM cloudconn.configuration_item WHERE external_id = 'do:droplet:$first_id'"), 't',
+	'and that droplet is not marked missing');
 $sim->faults({ kind => 'status', status => 404, page => 1, times => -1,
 	body => '{"id":"\\u6771","message":"The resource you were accessing could not be found."}' });
 like(latin1_run(), qr/^failed: DigitalOcean answered GET \/v2\/droplets \(page 1\) with HTTP 404$/,

@@ -16,6 +16,17 @@ my $node = PostgreSQL::Test::Cluster->new('sigv4');
 $node->init;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION cloudconn CASCADE');
+# The signing hook is not part of the extension's schema: the test declares
+# it (C functions need a superuser to declare).
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION public.sigv4_sign(method text, path text, query text, headers text[], body text,
+		access_key_id text, secret_access_key text, session_token text, region text, service text,
+		amz_date text, sign_session_token boolean, sign_payload_hash boolean)
+	RETURNS text[] LANGUAGE C VOLATILE AS '$libdir/cloudconn', 'cloudconn_sigv4_sign';
+	REVOKE ALL ON FUNCTION public.sigv4_sign FROM PUBLIC;
+});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_proc WHERE proname LIKE '%sigv4%'
+	AND pronamespace = 'cloudconn'::regnamespace}), '0', 'the extension ships no signing function in its schema');
 
 sub quote
 {
@@ -66,7 +77,7 @@ for my $case (@cases)
 	my $sign_body = $ctx->{sign_body} ? 'true' : 'false';
 
 	my $array = 'ARRAY[' . join(',', map { quote($_) } @headers) . ']::text[]';
-	my $sql = "SELECT array_to_string(cloudconn._sigv4_sign(" . join(', ',
+	my $sql = "SELECT array_to_string(public.sigv4_sign(" . join(', ',
 		quote($method), quote($path), quote($query), $array, quote($body),
 		quote($cred->{access_key_id}), quote($cred->{secret_access_key}), quote($token),
 		quote($ctx->{region}), quote($ctx->{service}), quote($amz_date), $sign_token, $sign_body) . "), E'\\x01')";
@@ -81,8 +92,8 @@ for my $case (@cases)
 # the hook is for superusers only
 $node->safe_psql('postgres', 'CREATE ROLE someone');
 my ($ret, $out, $err) = $node->psql('postgres',
-	"SET ROLE someone; SELECT cloudconn._sigv4_sign('GET', '/', NULL, '{}', NULL, 'a', 'b', NULL, 'r', 's', '20150830T123600Z', false, false)");
-like($err, qr/permission denied for function _sigv4_sign/, 'not executable by other roles');
+	"SET ROLE someone; SELECT public.sigv4_sign('GET', '/', NULL, '{}', NULL, 'a', 'b', NULL, 'r', 's', '20150830T123600Z', false, false)");
+like($err, qr/permission denied for function sigv4_sign/, 'not executable by other roles');
 
 $node->stop;
 done_testing();

@@ -1,5 +1,5 @@
 /*
- * caller.c
+ * dispatch.c
  *		One C entry point behind every public cloudconn function that acts
  *		for a user: it captures the calling role and calls the private
  *		implementation cloudconn._<name>(caller oid, <same arguments>).
@@ -25,7 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/syscache.h"
 
-#include "caller.h"
+#include "dispatch.h"
 
 PG_FUNCTION_INFO_V1(cloudconn_dispatch);
 
