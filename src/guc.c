@@ -1,6 +1,6 @@
 /*
  * guc.c
- *		Registration of the cloudconn.* settings (SPEC §2).
+ *		Registration of the cloudconn.* settings (README: Configuration).
  *
  * cloudconn.database is PGC_POSTMASTER and can only be defined while the
  * library is preloaded; when it is loaded later by CREATE EXTENSION it is

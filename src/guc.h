@@ -1,6 +1,6 @@
 /*
  * guc.h
- *		The cloudconn.* configuration settings (SPEC §2).
+ *		The cloudconn.* configuration settings (README: Configuration).
  *
  * Settings that carry endpoints, identities or file paths are superuser-only
  * (GUC_SUPERUSER_ONLY): ordinary roles can neither read nor set them.

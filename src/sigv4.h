@@ -6,6 +6,7 @@
 #define CLOUDCONN_SIGV4_H
 
 #include "fmgr.h"
+#include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 
 typedef struct SigV4Credentials

@@ -86,7 +86,7 @@ like($pages[0]{query}, qr/per_page=200/, 'pages of 200 were asked for');
 is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $c
 	AND ci_type = 'digitalocean_droplet' AND external_id ~ '^do:droplet:[0-9]+\$' AND entity_id = 1
 	AND hostname = name AND attributes ? 'region' AND attributes ? 'size' AND first_discovered_at IS NOT NULL}),
-	'450', 'CIs carry the mapping of SPEC §5');
+	'450', 'CIs carry the mapping of README: DigitalOcean');
 is(sql(qq{SELECT pages_fetched, resources_seen FROM cloudconn.runs WHERE connector_id = $c}), '3|450',
 	'the run records pages and resources');
 
