@@ -14,6 +14,7 @@ OBJS = \
 	src/aws.o \
 	src/azure.o \
 	src/callback_buffer.o \
+	src/ci_digest.o \
 	src/connector_run.o \
 	src/digitalocean.o \
 	src/discovery.o \
@@ -21,6 +22,7 @@ OBJS = \
 	src/guc.o \
 	src/http.o \
 	src/json_items.o \
+	src/known_cis.o \
 	src/merge.o \
 	src/permission.o \
 	src/provider.o \

@@ -45,6 +45,16 @@ ALTER TABLE cloudconn.configuration_item
 COMMENT ON COLUMN cloudconn.configuration_item.discovery_scope IS
 	'The scope (a region, or the whole account) of the listing that found the resource: missing_since is only set from a complete listing of it';
 
+/* the digest of the provider-owned fields (computed for every CI now) */
+CREATE FUNCTION cloudconn._ci_digest(ci_type text, name text, hostname text, ip_address inet,
+									 os_info text, attributes jsonb, discovery_scope text)
+	RETURNS bytea LANGUAGE C IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cloudconn_ci_digest';
+ALTER TABLE cloudconn.configuration_item
+	ADD COLUMN provider_digest bytea GENERATED ALWAYS AS
+		(cloudconn._ci_digest(ci_type, name, hostname, ip_address, os_info, attributes, discovery_scope)) STORED;
+COMMENT ON COLUMN cloudconn.configuration_item.provider_digest IS
+	'Digest of the provider-owned fields, whoever wrote them: a run leaves a resource whose fields have this digest out of the merge';
+
 /* the test-only signing function does not ship in the extension's schema */
 DROP FUNCTION cloudconn._sigv4_sign(text, text, text, text[], text, text, text, text, text, text, text,
 									boolean, boolean);
@@ -178,3 +188,4 @@ END;
 $$;
 GRANT SELECT ON cloudconn.resource_types TO PUBLIC;
 GRANT EXECUTE ON FUNCTION cloudconn._providers(), cloudconn._resource_types() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION cloudconn._ci_digest(text, text, text, inet, text, jsonb, text) TO PUBLIC;

@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
@@ -26,13 +28,20 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "ci_digest.h"
 #include "discovery.h"
+#include "known_cis.h"
 #include "run_slots.h"
 
 typedef struct DiscoveryEngine
 {
-	MergeState *merge;			/* the pages listed so far */
+	MergeState *merge;			/* the pages listed so far, but for unchanged resources */
+	KnownCis   *known;			/* the connector's CIs when the run began */
+	List	   *types;			/* of const ResourceType *: the enabled ones */
+	int64	   *unchanged;		/* per type: resources left out of the merge */
 	List	   *listings;		/* of MergeListing: those that ended */
+	List	   *blocked_types;	/* (type, scope) in which a resource failed without an id */
+	List	   *blocked_scopes;
 	DiscoveryFigures *figures;
 	MemoryContext cxt;			/* the run's: where listings are kept */
 } DiscoveryEngine;
@@ -67,7 +76,80 @@ DiscoveryNoteMemory(DiscoveryFigures *figures)
 	figures->peak_private_kb = Max(figures->peak_private_kb, DiscoveryPrivateMemoryKb());
 }
 
-/* Map, validate and keep one page; report progress. */
+/* An IP address as inet takes it from a provider: a plain IPv4 or IPv6 address. */
+static bool
+DiscoveryValidAddress(const char *s)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1;
+}
+
+/*
+ * Whether the resource's CI already has exactly these provider fields;
+ * *known whether the connector has its CI at all.
+ */
+static bool
+DiscoveryUnchanged(DiscoveryEngine *engine, const ResourceType *type, const char *scope,
+				   const MappedResource *row, bool *known)
+{
+	CiDigestFields f;
+	uint8		digest[CI_DIGEST_BYTES];
+
+	f.ci_type = type->ci_type;
+	f.name = row->name;
+	f.hostname = row->hostname;
+	f.ip_address = row->ip_address ? DirectFunctionCall1(inet_in, CStringGetDatum(row->ip_address)) : (Datum) 0;
+	f.os_info = row->os_info;
+	f.attributes = row->attributes;
+	f.scope = scope;
+	CiDigest(&f, digest);
+	return KnownCisSee(engine->known, row->external_id, digest, known);
+}
+
+/* The position of type among the enabled ones. */
+static int
+DiscoveryTypeIndex(DiscoveryEngine *engine, const ResourceType *type)
+{
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, engine->types)
+	{
+		if (lfirst(lc) == type)
+			return i;
+		i++;
+	}
+	elog(ERROR, "resource type %s was listed but is not enabled", type->ci_type);
+	return -1;					/* keep compiler quiet */
+}
+
+/* A resource failed without an id: nothing of its listing may be marked missing. */
+static void
+DiscoveryBlock(DiscoveryEngine *engine, const ResourceType *type, const char *scope)
+{
+	MemoryContext old = MemoryContextSwitchTo(engine->cxt);
+	ListCell   *lt;
+	ListCell   *ls;
+
+	forboth(lt, engine->blocked_types, ls, engine->blocked_scopes)
+	{
+		if (lfirst(lt) == type->ci_type && strcmp(lfirst(ls), scope) == 0)
+		{
+			MemoryContextSwitchTo(old);
+			return;
+		}
+	}
+	engine->blocked_types = lappend(engine->blocked_types, (char *) type->ci_type);
+	engine->blocked_scopes = lappend(engine->blocked_scopes, pstrdup(scope));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Map, validate and keep one page; report progress.  A resource whose CI
+ * has the same provider fields (the same digest) is only marked seen: it
+ * is not kept for the merge.
+ */
 void
 DiscoveryPage(DiscoveryContext *ctx, const ResourceType *type, const char *scope, List *items,
 			  const bool *untranslatable)
@@ -75,10 +157,13 @@ DiscoveryPage(DiscoveryContext *ctx, const ResourceType *type, const char *scope
 	DiscoveryEngine *engine = (DiscoveryEngine *) ctx->engine;
 	int			n = list_length(items);
 	MappedResource *rows = palloc(sizeof(MappedResource) * Max(n, 1));
+	bool	   *known = palloc(sizeof(bool) * Max(n, 1));
 	MergeError *errors = palloc(sizeof(MergeError) * Max(n, 1));
 	int			nrows = 0,
 				nerrors = 0,
-				i = 0;
+				nseen = 0,
+				i = 0,
+				type_index = DiscoveryTypeIndex(engine, type);
 	ListCell   *lc;
 
 	CHECK_FOR_INTERRUPTS();
@@ -94,22 +179,38 @@ DiscoveryPage(DiscoveryContext *ctx, const ResourceType *type, const char *scope
 			error = psprintf("%s has characters that the database's encoding \"%s\" cannot hold",
 							 row->external_id, GetDatabaseEncodingName());
 		}
+		if (mapped && row->external_id != NULL && row->ip_address != NULL &&
+			!DiscoveryValidAddress(row->ip_address))
+		{
+			mapped = false;
+			error = psprintf("%s has a malformed IP address", row->external_id);
+		}
+		i++;
 		if (!mapped)
 		{
 			errors[nerrors].external_id = row->external_id;
 			errors[nerrors].message = error;
 			nerrors++;
+			if (row->external_id != NULL)
+				(void) KnownCisSee(engine->known, row->external_id, NULL, NULL);
+			else
+				DiscoveryBlock(engine, type, scope);
+			continue;
 		}
-		else if (row->external_id != NULL)
+		if (row->external_id == NULL)
+			continue;			/* filtered out */
+		nseen++;
+		if (DiscoveryUnchanged(engine, type, scope, row, &known[nrows]))
+			engine->unchanged[type_index]++;
+		else
 			nrows++;
-		i++;
 	}
-	MergeStagePage(engine->merge, type->ci_type, scope, rows, nrows, errors, nerrors);
+	MergeStagePage(engine->merge, type->ci_type, scope, rows, known, nrows, errors, nerrors);
 	/* whatever catalog lookups mapping made, no snapshot is held while we wait */
 	InvalidateCatalogSnapshot();
 
 	DiscoveryNoteMemory(engine->figures);
-	RunSlotsAddProgress(1, nrows + nerrors);
+	RunSlotsAddProgress(1, nseen + nerrors);
 }
 
 static void
@@ -194,6 +295,10 @@ DiscoveryRun(int64 run_id, int64 connector_id, MergeCounts *counts, DiscoveryFig
 	MergeCounts *type_counts;
 	MergeListing *first_failure = NULL;
 	bool		any_listed = false;
+	List	   *complete_types = NIL;
+	List	   *complete_scopes = NIL;
+	int64	   *missing;
+	int			nmissing;
 	const char *status;
 	TimestampTz listing_start = GetCurrentTimestamp();
 	TimestampTz merge_start;
@@ -207,6 +312,9 @@ DiscoveryRun(int64 run_id, int64 connector_id, MergeCounts *counts, DiscoveryFig
 	memset(&engine, 0, sizeof(engine));
 	engine.figures = figures;
 	engine.cxt = CurrentMemoryContext;
+	engine.types = conn.resource_types;
+	engine.unchanged = palloc0(sizeof(int64) * Max(list_length(conn.resource_types), 1));
+	engine.known = KnownCisLoad(connector_id);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.connector = &conn;
 	ctx.http = HttpClientCreate();
@@ -216,7 +324,7 @@ DiscoveryRun(int64 run_id, int64 connector_id, MergeCounts *counts, DiscoveryFig
 	 * List without a snapshot: the transaction has no xid until the merge,
 	 * so however long the cloud takes, VACUUM is not held back.
 	 */
-	engine.merge = MergeBegin();
+	engine.merge = MergeBegin(conn.resource_types);
 	PopActiveSnapshot();
 	InvalidateCatalogSnapshot();
 	conn.provider->discover(&ctx);
@@ -239,9 +347,21 @@ DiscoveryRun(int64 run_id, int64 connector_id, MergeCounts *counts, DiscoveryFig
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("%s", first_failure->message)));
 
+	foreach(lc, engine.listings)
+	{
+		MergeListing *l = lfirst(lc);
+
+		if (l->message == NULL)
+		{
+			complete_types = lappend(complete_types, (char *) l->ci_type);
+			complete_scopes = lappend(complete_scopes, (char *) l->scope);
+		}
+	}
+	missing = KnownCisMissing(engine.known, complete_types, complete_scopes,
+							  engine.blocked_types, engine.blocked_scopes, &nmissing);
 	type_counts = palloc0(sizeof(MergeCounts) * Max(list_length(conn.resource_types), 1));
 	MergeFinish(engine.merge, connector_id, conn.entity_id, run_id, engine.listings,
-				conn.resource_types, counts, type_counts);
+				conn.resource_types, engine.unchanged, missing, nmissing, counts, type_counts);
 	DiscoveryNoteMemory(figures);
 
 	status = counts->errors > 0 ? "partial" : "succeeded";

@@ -1,24 +1,25 @@
 /*
  * json_items.c
  *		Reading a JSON page of a provider's API into its items in one pass:
- *		PostgreSQL's JSON parser with semantic actions builds, for each
- *		element of the items array, a JsonbValue tree of the members its
- *		mapping reads, and skips the rest.  Building a jsonb of the whole
- *		page (what jsonb_in does) costs ten times the parse: it sorts the
- *		keys of every object of every resource, most of which no mapping
- *		reads.
+ *		a validating scanner of RFC 8259 JSON that builds, for each element
+ *		of the items array, a JsonbValue tree of the members its mapping
+ *		reads, and only checks the syntax of the rest.  Building a jsonb of
+ *		the whole page (what jsonb_in does) costs ten times the scan: it
+ *		copies every string a character at a time, and sorts the keys of
+ *		every object of every resource, most of which no mapping reads.
  *
- * Vocabulary: depth counts the containers open around the current point
- * (the page's object is depth 1, the items array depth 2, an item's object
- * depth 3).  A value is kept (pushed into a JsonbParseState: the item
- * being built, or the page object), or skipped.  The body is lexed as
- * UTF-8, whatever the database's encoding, and kept strings are converted
- * one by one, so that a character the encoding lacks spoils its own item
- * only.
+ * What is accepted is what PostgreSQL's JSON parser accepts, bar \u0000
+ * (which no text can hold): a body that is not well-formed JSON, nested
+ * deeper than JSON_ITEMS_MAX_DEPTH, with a number beyond what numeric
+ * takes, or with more items than the spec allows, is refused whole.  The
+ * body is UTF-8 (checked first); kept strings are de-escaped to UTF-8 and
+ * converted one by one to the database's encoding, so that a character
+ * the encoding lacks spoils its own item only.  Kept objects are built
+ * without sorting: their members are found by a linear search, the last
+ * of equal keys winning, as in jsonb.
  */
 #include "postgres.h"
 
-#include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -32,286 +33,38 @@
 /* No API we read nests anywhere near this deep. */
 #define JSON_ITEMS_MAX_DEPTH 64
 
-typedef struct JsonItemsReader
+/* The longest number token kept (numeric takes 1000 digits; see JsonNumberInRange). */
+#define JSON_ITEMS_MAX_NUMBER 1100
+
+typedef struct JsonScanner
 {
-	const JsonItemsSpec *spec;
-	const char *what;
+	const char *p;
+	const char *end;
+	const char *refusal;		/* why the body is refused; NULL while it is fine */
 	int			depth;
+	bool		convert;		/* the database's encoding is not UTF-8 */
+	bool		untranslatable; /* a kept string of the current item lacked a character */
+} JsonScanner;
 
-	JsonbParseState *page;		/* the page object being built */
-	JsonbParseState *item;		/* the item being built */
-	JsonbParseState **target;	/* where kept values go, or NULL */
-	int			skip_depth;		/* > 0: the value of a member at this depth is skipped */
-	bool		expect_items;	/* the next value is the items member's */
-	bool		in_items;		/* inside the items array */
-	bool		item_untranslatable;
-
-	int			nitems;
-	int			flags_size;
-	JsonItemsPage *out;
-	char	   *error;			/* why the page is refused; the parse then only lexes */
-} JsonItemsReader;
-
-/* The page is refused; the rest of the body is only checked for syntax. */
-static void
-JsonItemsRefuse(JsonItemsReader *r, char *error)
-{
-	if (r->error == NULL)
-		r->error = error;
-}
+static bool JsonScanValue(JsonScanner *s, JsonbValue *out, const char *const *members);
 
 static bool
-JsonItemsWanted(const char *const *names, const char *name)
+JsonScanRefuse(JsonScanner *s, const char *why)
 {
-	if (names == NULL)
-		return true;
-	for (; *names != NULL; names++)
-	{
-		if (strcmp(*names, name) == 0)
-			return true;
-	}
+	if (s->refusal == NULL)
+		s->refusal = why;
 	return false;
 }
 
-/* Text of the body (UTF-8) in the database's encoding; flags the item. */
-static char *
-JsonItemsText(JsonItemsReader *r, char *utf8)
+static inline void
+JsonScanSpace(JsonScanner *s)
 {
-	size_t		len = strlen(utf8);
-	char	   *text = ProviderUtf8ToServer(utf8, len, false);
-
-	if (text != NULL)
-		return text;
-	if (r->target == &r->item || r->in_items)
-		r->item_untranslatable = true;
-	return ProviderUtf8ToServer(utf8, len, true);
-}
-
-/* An item is complete: it joins the page. */
-static void
-JsonItemsAddItem(JsonItemsReader *r, JsonbValue *item)
-{
-	JsonItemsPage *out = r->out;
-
-	if (++r->nitems > r->spec->max_items)
-	{
-		JsonItemsRefuse(r, psprintf("%s lists more than %d items", r->what, r->spec->max_items));
-		return;
-	}
-	if (r->nitems > r->flags_size)
-	{
-		int			size = Max(64, r->flags_size * 2);
-
-		out->untranslatable = r->flags_size == 0 ? palloc0(sizeof(bool) * size)
-			: repalloc(out->untranslatable, sizeof(bool) * size);
-		r->flags_size = size;
-	}
-	out->untranslatable[r->nitems - 1] = r->item_untranslatable;
-	out->items = lappend(out->items, item);
-	r->item_untranslatable = false;
-	r->item = NULL;
-	r->target = NULL;
-}
-
-static void
-JsonItemsContainerStart(JsonItemsReader *r, JsonbIteratorToken token)
-{
-	r->depth++;
-	if (r->depth > JSON_ITEMS_MAX_DEPTH)
-		JsonItemsRefuse(r, psprintf("malformed JSON in %s", r->what));
-	if (r->skip_depth > 0 || r->error != NULL)
-		return;
-	if (r->depth == 1)
-	{
-		/* the page itself: kept only if it is an object */
-		if (token == WJB_BEGIN_OBJECT)
-			pushJsonbValue(&r->page, WJB_BEGIN_OBJECT, NULL);
-		return;
-	}
-	if (r->depth == 2 && r->expect_items && token == WJB_BEGIN_ARRAY)
-	{
-		r->in_items = true;
-		r->out->has_items = true;
-		return;
-	}
-	if (r->target != NULL)
-		pushJsonbValue(r->target, token, NULL);
-}
-
-static void
-JsonItemsContainerEnd(JsonItemsReader *r, JsonbIteratorToken token)
-{
-	r->depth--;
-	if (r->skip_depth > 0 || r->error != NULL)
-		return;
-	if (r->depth == 0)
-	{
-		if (token == WJB_END_OBJECT)
-			r->out->page = pushJsonbValue(&r->page, WJB_END_OBJECT, NULL);
-		return;
-	}
-	if (r->depth == 1 && r->in_items)
-	{
-		r->in_items = false;
-		return;
-	}
-	if (r->target != NULL)
-	{
-		JsonbValue *done = pushJsonbValue(r->target, token, NULL);
-
-		if (r->target == &r->item && r->item == NULL)
-			JsonItemsAddItem(r, done);
-	}
-}
-
-static void
-JsonItemsObjectStart(void *state)
-{
-	JsonItemsContainerStart((JsonItemsReader *) state, WJB_BEGIN_OBJECT);
-}
-
-static void
-JsonItemsObjectEnd(void *state)
-{
-	JsonItemsContainerEnd((JsonItemsReader *) state, WJB_END_OBJECT);
-}
-
-static void
-JsonItemsArrayStart(void *state)
-{
-	JsonItemsContainerStart((JsonItemsReader *) state, WJB_BEGIN_ARRAY);
-}
-
-static void
-JsonItemsArrayEnd(void *state)
-{
-	JsonItemsContainerEnd((JsonItemsReader *) state, WJB_END_ARRAY);
-}
-
-static void
-JsonItemsFieldStart(void *state, char *fname, bool isnull)
-{
-	JsonItemsReader *r = (JsonItemsReader *) state;
-	JsonbValue	key;
-
-	if (r->skip_depth > 0 || r->error != NULL)
-		return;
-	if (r->depth == 1)
-	{
-		/* a member of the page */
-		if (r->spec->items_key != NULL && strcmp(fname, r->spec->items_key) == 0)
-			r->expect_items = true;
-		else if (r->spec->page_members != NULL && JsonItemsWanted(r->spec->page_members, fname) &&
-				 r->page != NULL)
-			r->target = &r->page;
-		else
-		{
-			r->skip_depth = r->depth;
-			return;
-		}
-		if (r->target == NULL)
-			return;
-	}
-	else if (r->depth == 3 && r->target == &r->item && r->item != NULL && r->item->next == NULL &&
-			 !JsonItemsWanted(r->spec->item_members, fname))
-	{
-		/* a member of an item that no mapping reads */
-		r->skip_depth = r->depth;
-		return;
-	}
-	if (r->target == NULL)
-		return;
-	key.type = jbvString;
-	key.val.string.val = JsonItemsText(r, fname);
-	key.val.string.len = strlen(key.val.string.val);
-	pushJsonbValue(r->target, WJB_KEY, &key);
-}
-
-static void
-JsonItemsFieldEnd(void *state, char *fname, bool isnull)
-{
-	JsonItemsReader *r = (JsonItemsReader *) state;
-
-	if (r->skip_depth == r->depth)
-		r->skip_depth = 0;
-	if (r->depth == 1)
-	{
-		r->expect_items = false;
-		r->target = NULL;
-	}
-}
-
-static void
-JsonItemsElementStart(void *state, bool isnull)
-{
-	JsonItemsReader *r = (JsonItemsReader *) state;
-
-	if (r->skip_depth == 0 && r->error == NULL && r->in_items && r->depth == 2)
-	{
-		r->item = NULL;
-		r->target = &r->item;
-	}
-}
-
-/*
- * A number jsonb would refuse as out of numeric's range (numeric_in
- * raises) makes the page malformed; any number this long or with an
- * exponent this large is refused.
- */
-bool
-JsonNumberInRange(const char *token)
-{
-	const char *e = strpbrk(token, "eE");
-	long		exponent;
-
-	/* strtol saturates at LONG_MIN/LONG_MAX: compare, never negate */
-	exponent = e ? strtol(e + 1, NULL, 10) : 0;
-	return strlen(token) <= 1000 && exponent <= 1000 && exponent >= -1000;
-}
-
-static void
-JsonItemsScalar(void *state, char *token, JsonTokenType tokentype)
-{
-	JsonItemsReader *r = (JsonItemsReader *) state;
-	JsonbValue	v;
-
-	if (tokentype == JSON_TOKEN_NUMBER && !JsonNumberInRange(token))
-		JsonItemsRefuse(r, psprintf("malformed JSON in %s", r->what));
-	if (r->skip_depth > 0 || r->target == NULL || r->error != NULL)
-		return;
-	switch (tokentype)
-	{
-		case JSON_TOKEN_STRING:
-			v.type = jbvString;
-			v.val.string.val = JsonItemsText(r, token);
-			v.val.string.len = strlen(v.val.string.val);
-			break;
-		case JSON_TOKEN_NUMBER:
-			v.type = jbvNumeric;
-			v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(token),
-																ObjectIdGetDatum(InvalidOid),
-																Int32GetDatum(-1)));
-			break;
-		case JSON_TOKEN_TRUE:
-		case JSON_TOKEN_FALSE:
-			v.type = jbvBool;
-			v.val.boolean = (tokentype == JSON_TOKEN_TRUE);
-			break;
-		default:
-			v.type = jbvNull;
-			break;
-	}
-	if (r->target == &r->item && r->item == NULL)
-	{
-		/* an item that is not an object or array (the mapping refuses it) */
-		JsonItemsAddItem(r, memcpy(palloc(sizeof(JsonbValue)), &v, sizeof(JsonbValue)));
-		return;
-	}
-	pushJsonbValue(r->target, (*r->target)->contVal.type == jbvArray ? WJB_ELEM : WJB_VALUE, &v);
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
 }
 
 static int
-JsonItemsHex4(const char *p)
+JsonScanHex4(const char *p)
 {
 	int			v = 0;
 
@@ -332,89 +85,554 @@ JsonItemsHex4(const char *p)
 	return v;
 }
 
-/*
- * The body with every \u escape of a character beyond ASCII written as that
- * character in UTF-8.  PostgreSQL's lexer turns such escapes into the
- * database's encoding (and raises on a character the encoding lacks),
- * while the rest of a string stays as the body has it, UTF-8: in a
- * database that is not UTF8, the two would mix.  Done this way, every kept
- * string is UTF-8 and is converted, and judged, as a whole.  Escapes that
- * are not well-formed are left for the lexer to refuse.
- */
+/* The text of a kept string, UTF-8 in, the database's encoding out. */
 static char *
-JsonItemsUnescapeNonAscii(const char *body, size_t len, size_t *outlen)
+JsonScanText(JsonScanner *s, char *utf8, size_t len)
 {
-	char	   *out = palloc(len + 1);
-	size_t		o = 0;
-	bool		in_string = false;
+	char	   *text;
 
-	for (size_t i = 0; i < len; i++)
+	if (!s->convert)
+		return utf8;
+	text = ProviderUtf8ToServer(utf8, len, false);
+	if (text != NULL)
+		return text;
+	s->untranslatable = true;
+	return ProviderUtf8ToServer(utf8, len, true);
+}
+
+/*
+ * A string (s->p at its opening quote).  Kept (out not NULL): its
+ * de-escaped text.  Control characters must be escaped; escapes are those
+ * of RFC 8259, surrogate pairs combined, \u0000 refused.
+ */
+static bool
+JsonScanString(JsonScanner *s, JsonbValue *out)
+{
+	const char *start = ++s->p;
+	const char *q = start;
+	bool		escaped = false;
+	char	   *text;
+	char	   *o;
+
+	/* find the end: a quote not escaped */
+	while (q < s->end && *q != '"')
 	{
-		char		c = body[i];
-		int			cp;
-
-		if (!in_string)
+		if ((unsigned char) *q < 0x20)
+			return JsonScanRefuse(s, "a control character in a string");
+		if (*q == '\\')
 		{
-			in_string = (c == '"');
-			out[o++] = c;
+			escaped = true;
+			if (++q >= s->end)
+				break;
+		}
+		q++;
+	}
+	if (q >= s->end)
+		return JsonScanRefuse(s, "a string is not closed");
+	s->p = q + 1;
+
+	if (!escaped)
+	{
+		if (out != NULL)
+		{
+			size_t		len = q - start;
+
+			text = s->convert ? JsonScanText(s, pnstrdup(start, len), len) : (char *) start;
+			out->type = jbvString;
+			out->val.string.val = text;
+			out->val.string.len = (int) (s->convert ? strlen(text) : len);
+		}
+		return true;
+	}
+
+	/* escapes: checked always, written only when kept */
+	o = text = out ? palloc(q - start + 1) : NULL;
+	for (const char *c = start; c < q; c++)
+	{
+		int			cp;
+		unsigned char utf8[4];
+
+		if (*c != '\\')
+		{
+			if (o)
+				*o++ = *c;
 			continue;
 		}
-		if (c == '"')
-			in_string = false;
-		else if (c == '\\' && i + 1 < len)
+		c++;
+		switch (*c)
 		{
-			if (body[i + 1] == 'u' && i + 5 < len && (cp = JsonItemsHex4(body + i + 2)) >= 0x80)
+			case '"':
+			case '\\':
+			case '/':
+				if (o)
+					*o++ = *c;
+				continue;
+			case 'b':
+				if (o)
+					*o++ = '\b';
+				continue;
+			case 'f':
+				if (o)
+					*o++ = '\f';
+				continue;
+			case 'n':
+				if (o)
+					*o++ = '\n';
+				continue;
+			case 'r':
+				if (o)
+					*o++ = '\r';
+				continue;
+			case 't':
+				if (o)
+					*o++ = '\t';
+				continue;
+			case 'u':
+				break;
+			default:
+				return JsonScanRefuse(s, "an invalid escape in a string");
+		}
+		if (q - c < 5 || (cp = JsonScanHex4(c + 1)) < 0)
+			return JsonScanRefuse(s, "an invalid \\u escape in a string");
+		c += 4;
+		if (cp >= 0xDC00 && cp <= 0xDFFF)
+			return JsonScanRefuse(s, "a lone low surrogate in a string");
+		if (cp >= 0xD800 && cp <= 0xDBFF)
+		{
+			int			low = (q - c >= 7 && c[1] == '\\' && c[2] == 'u') ? JsonScanHex4(c + 3) : -1;
+
+			if (low < 0xDC00 || low > 0xDFFF)
+				return JsonScanRefuse(s, "a lone high surrogate in a string");
+			cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+			c += 6;
+		}
+		if (cp == 0)
+			return JsonScanRefuse(s, "\\u0000 in a string");
+		if (o)
+		{
+			unicode_to_utf8((pg_wchar) cp, utf8);
+			memcpy(o, utf8, pg_utf_mblen(utf8));
+			o += pg_utf_mblen(utf8);
+		}
+	}
+	if (out != NULL)
+	{
+		*o = '\0';
+		text = JsonScanText(s, text, o - text);
+		out->type = jbvString;
+		out->val.string.val = text;
+		out->val.string.len = strlen(text);
+	}
+	return true;
+}
+
+/*
+ * Whether a JSON number token is within what jsonb takes (numeric_in
+ * raises beyond): any number this long or with an exponent this large is
+ * refused.
+ */
+bool
+JsonNumberInRange(const char *token)
+{
+	const char *e = strpbrk(token, "eE");
+	long		exponent;
+
+	/* strtol saturates at LONG_MIN/LONG_MAX: compare, never negate */
+	exponent = e ? strtol(e + 1, NULL, 10) : 0;
+	return strlen(token) <= 1000 && exponent <= 1000 && exponent >= -1000;
+}
+
+/* A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool
+JsonScanNumber(JsonScanner *s, JsonbValue *out)
+{
+	const char *start = s->p;
+	const char *p = s->p;
+	char		token[JSON_ITEMS_MAX_NUMBER + 1];
+
+#define DIGIT(c) ((c) >= '0' && (c) <= '9')
+	if (p < s->end && *p == '-')
+		p++;
+	if (p < s->end && *p == '0')
+		p++;
+	else if (p < s->end && DIGIT(*p))
+		while (p < s->end && DIGIT(*p))
+			p++;
+	else
+		return JsonScanRefuse(s, "an invalid number");
+	if (p < s->end && *p == '.')
+	{
+		if (++p >= s->end || !DIGIT(*p))
+			return JsonScanRefuse(s, "an invalid number");
+		while (p < s->end && DIGIT(*p))
+			p++;
+	}
+	if (p < s->end && (*p == 'e' || *p == 'E'))
+	{
+		p++;
+		if (p < s->end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= s->end || !DIGIT(*p))
+			return JsonScanRefuse(s, "an invalid number");
+		while (p < s->end && DIGIT(*p))
+			p++;
+	}
+#undef DIGIT
+	s->p = p;
+	if (p - start > JSON_ITEMS_MAX_NUMBER)
+		return JsonScanRefuse(s, "a number out of range");
+	memcpy(token, start, p - start);
+	token[p - start] = '\0';
+	if (!JsonNumberInRange(token))
+		return JsonScanRefuse(s, "a number out of range");
+	if (out != NULL)
+	{
+		out->type = jbvNumeric;
+		out->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(token),
+															   ObjectIdGetDatum(InvalidOid),
+															   Int32GetDatum(-1)));
+	}
+	return true;
+}
+
+static bool
+JsonScanLiteral(JsonScanner *s, const char *word, JsonbValue *out, enum jbvType type, bool value)
+{
+	size_t		len = strlen(word);
+
+	if ((size_t) (s->end - s->p) < len || memcmp(s->p, word, len) != 0)
+		return JsonScanRefuse(s, "an invalid token");
+	s->p += len;
+	if (out != NULL)
+	{
+		out->type = type;
+		out->val.boolean = value;
+	}
+	return true;
+}
+
+static bool
+JsonScanWanted(const char *const *names, const char *name, int len)
+{
+	if (names == NULL)
+		return true;
+	for (; *names != NULL; names++)
+	{
+		if (strncmp(*names, name, len) == 0 && (*names)[len] == '\0')
+			return true;
+	}
+	return false;
+}
+
+/*
+ * An object.  Kept: the members members names (all if NULL; what they
+ * hold is kept whole).  Keys are raw here: a key that needs unescaping or
+ * converting is looked up as written, and kept as read.
+ */
+static bool
+JsonScanObject(JsonScanner *s, JsonbValue *out, const char *const *members)
+{
+	JsonbPair  *pairs = NULL;
+	int			npairs = 0,
+				size = 0;
+
+	s->p++;						/* '{' */
+	JsonScanSpace(s);
+	if (s->p < s->end && *s->p == '}')
+		s->p++;
+	else
+	{
+		for (;;)
+		{
+			JsonbValue	key;
+			bool		keep;
+			const char *raw;
+
+			JsonScanSpace(s);
+			if (s->p >= s->end || *s->p != '"')
+				return JsonScanRefuse(s, "an object key is not a string");
+			raw = s->p + 1;
+			if (!JsonScanString(s, NULL))
+				return false;
+			keep = out != NULL && JsonScanWanted(members, raw, s->p - 1 - raw);
+			if (keep)
 			{
-				size_t		used = 6;
-				unsigned char utf8[4];
-				int			n;
-
-				if (cp >= 0xD800 && cp <= 0xDBFF)
+				/* read again, kept: it is short */
+				s->p = raw - 1;
+				(void) JsonScanString(s, &key);
+			}
+			JsonScanSpace(s);
+			if (s->p >= s->end || *s->p != ':')
+				return JsonScanRefuse(s, "a colon is missing in an object");
+			s->p++;
+			JsonScanSpace(s);
+			if (keep)
+			{
+				if (npairs == size)
 				{
-					int			low = (i + 11 < len && body[i + 6] == '\\' && body[i + 7] == 'u')
-						? JsonItemsHex4(body + i + 8) : -1;
-
-					if (low < 0xDC00 || low > 0xDFFF)
-					{
-						out[o++] = c;	/* a lone high surrogate: the lexer refuses it */
-						continue;
-					}
-					cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-					used = 12;
+					size = Max(8, size * 2);
+					pairs = pairs ? repalloc(pairs, sizeof(JsonbPair) * size) : palloc(sizeof(JsonbPair) * size);
 				}
-				else if (cp >= 0xDC00 && cp <= 0xDFFF)
-				{
-					out[o++] = c;	/* a lone low surrogate: likewise */
-					continue;
-				}
-				unicode_to_utf8((pg_wchar) cp, utf8);
-				n = pg_utf_mblen(utf8);
-				memcpy(out + o, utf8, n);
-				o += n;
-				i += used - 1;
+				pairs[npairs].key = key;
+				pairs[npairs].order = npairs;
+				if (!JsonScanValue(s, &pairs[npairs].value, NULL))
+					return false;
+				npairs++;
+			}
+			else if (!JsonScanValue(s, NULL, NULL))
+				return false;
+			JsonScanSpace(s);
+			if (s->p < s->end && *s->p == ',')
+			{
+				s->p++;
 				continue;
 			}
-			/* any other escape is copied whole, so that \\ is never read as an escape */
-			out[o++] = c;
-			out[o++] = body[++i];
+			if (s->p < s->end && *s->p == '}')
+			{
+				s->p++;
+				break;
+			}
+			return JsonScanRefuse(s, "an object is not closed");
+		}
+	}
+	if (out != NULL)
+	{
+		out->type = jbvObject;
+		out->val.object.pairs = pairs;
+		out->val.object.nPairs = npairs;
+	}
+	return true;
+}
+
+static bool
+JsonScanArray(JsonScanner *s, JsonbValue *out)
+{
+	JsonbValue *elems = NULL;
+	int			nelems = 0,
+				size = 0;
+
+	s->p++;						/* '[' */
+	JsonScanSpace(s);
+	if (s->p < s->end && *s->p == ']')
+		s->p++;
+	else
+	{
+		for (;;)
+		{
+			JsonScanSpace(s);
+			if (out != NULL && nelems == size)
+			{
+				size = Max(8, size * 2);
+				elems = elems ? repalloc(elems, sizeof(JsonbValue) * size) : palloc(sizeof(JsonbValue) * size);
+			}
+			if (!JsonScanValue(s, out ? &elems[nelems] : NULL, NULL))
+				return false;
+			nelems++;
+			JsonScanSpace(s);
+			if (s->p < s->end && *s->p == ',')
+			{
+				s->p++;
+				continue;
+			}
+			if (s->p < s->end && *s->p == ']')
+			{
+				s->p++;
+				break;
+			}
+			return JsonScanRefuse(s, "an array is not closed");
+		}
+	}
+	if (out != NULL)
+	{
+		out->type = jbvArray;
+		out->val.array.elems = elems;
+		out->val.array.nElems = nelems;
+		out->val.array.rawScalar = false;
+	}
+	return true;
+}
+
+/* Any value at s->p (space skipped); out NULL to only check it. */
+static bool
+JsonScanValue(JsonScanner *s, JsonbValue *out, const char *const *members)
+{
+	bool		ok;
+
+	if (s->p >= s->end)
+		return JsonScanRefuse(s, "the body ends in the middle");
+	switch (*s->p)
+	{
+		case '{':
+		case '[':
+			if (++s->depth > JSON_ITEMS_MAX_DEPTH)
+				return JsonScanRefuse(s, "the body is nested too deeply");
+			ok = *s->p == '{' ? JsonScanObject(s, out, members) : JsonScanArray(s, out);
+			s->depth--;
+			return ok;
+		case '"':
+			return JsonScanString(s, out);
+		case 't':
+			return JsonScanLiteral(s, "true", out, jbvBool, true);
+		case 'f':
+			return JsonScanLiteral(s, "false", out, jbvBool, false);
+		case 'n':
+			return JsonScanLiteral(s, "null", out, jbvNull, false);
+		default:
+			return JsonScanNumber(s, out);
+	}
+}
+
+/* The items array: each element, objects with only the item's members. */
+static bool
+JsonScanItems(JsonScanner *s, const JsonItemsSpec *spec, JsonItemsPage *out)
+{
+	int			size = 0;
+
+	if (*s->p != '[')
+		return JsonScanValue(s, NULL, NULL);	/* not an array: no items */
+	out->has_items = true;
+	s->depth++;
+	s->p++;
+	JsonScanSpace(s);
+	if (s->p < s->end && *s->p == ']')
+	{
+		s->p++;
+		s->depth--;
+		return true;
+	}
+	for (;;)
+	{
+		JsonbValue *item = palloc(sizeof(JsonbValue));
+		int			n = list_length(out->items);
+
+		CHECK_FOR_INTERRUPTS();
+		JsonScanSpace(s);
+		if (n >= spec->max_items)
+			return JsonScanRefuse(s, "too many items");
+		s->untranslatable = false;
+		if (s->p < s->end && *s->p == '{')
+		{
+			s->depth++;
+			if (!JsonScanObject(s, item, spec->item_members))
+				return false;
+			s->depth--;
+		}
+		else if (!JsonScanValue(s, item, NULL))
+			return false;
+		if (n == size)
+		{
+			size = Max(64, size * 2);
+			out->untranslatable = out->untranslatable
+				? repalloc(out->untranslatable, sizeof(bool) * size) : palloc(sizeof(bool) * size);
+		}
+		out->untranslatable[n] = s->untranslatable;
+		out->items = lappend(out->items, item);
+		JsonScanSpace(s);
+		if (s->p < s->end && *s->p == ',')
+		{
+			s->p++;
 			continue;
 		}
-		out[o++] = c;
+		if (s->p < s->end && *s->p == ']')
+		{
+			s->p++;
+			s->depth--;
+			return true;
+		}
+		return JsonScanRefuse(s, "an array is not closed");
 	}
-	out[o] = '\0';
-	*outlen = o;
-	return out;
+}
+
+/* The page: an object with the items member and the kept page members. */
+static bool
+JsonScanPage(JsonScanner *s, const JsonItemsSpec *spec, JsonItemsPage *out)
+{
+	JsonbPair  *pairs = NULL;
+	int			npairs = 0,
+				size = 0;
+
+	JsonScanSpace(s);
+	if (s->p >= s->end)
+		return JsonScanRefuse(s, "the body is empty");
+	if (*s->p != '{')
+		return JsonScanValue(s, NULL, NULL);	/* JSON, but not a page */
+	s->depth = 1;
+	s->p++;
+	JsonScanSpace(s);
+	if (s->p < s->end && *s->p == '}')
+		s->p++;
+	else
+	{
+		for (;;)
+		{
+			JsonbValue	key;
+			const char *raw;
+			int			rawlen;
+
+			JsonScanSpace(s);
+			if (s->p >= s->end || *s->p != '"')
+				return JsonScanRefuse(s, "an object key is not a string");
+			raw = s->p + 1;
+			if (!JsonScanString(s, &key))
+				return false;
+			rawlen = s->p - 1 - raw;
+			JsonScanSpace(s);
+			if (s->p >= s->end || *s->p != ':')
+				return JsonScanRefuse(s, "a colon is missing in an object");
+			s->p++;
+			JsonScanSpace(s);
+			if (s->p >= s->end)
+				return JsonScanRefuse(s, "the body ends in the middle");
+			if (spec->items_key != NULL && strncmp(spec->items_key, raw, rawlen) == 0 &&
+				spec->items_key[rawlen] == '\0')
+			{
+				if (!JsonScanItems(s, spec, out))
+					return false;
+			}
+			else if (spec->page_members != NULL && JsonScanWanted(spec->page_members, raw, rawlen))
+			{
+				if (npairs == size)
+				{
+					size = Max(4, size * 2);
+					pairs = pairs ? repalloc(pairs, sizeof(JsonbPair) * size) : palloc(sizeof(JsonbPair) * size);
+				}
+				pairs[npairs].key = key;
+				pairs[npairs].order = npairs;
+				if (!JsonScanValue(s, &pairs[npairs].value, NULL))
+					return false;
+				npairs++;
+			}
+			else if (!JsonScanValue(s, NULL, NULL))
+				return false;
+			JsonScanSpace(s);
+			if (s->p < s->end && *s->p == ',')
+			{
+				s->p++;
+				continue;
+			}
+			if (s->p < s->end && *s->p == '}')
+			{
+				s->p++;
+				break;
+			}
+			return JsonScanRefuse(s, "an object is not closed");
+		}
+	}
+	out->page->val.object.pairs = pairs;
+	out->page->val.object.nPairs = npairs;
+	return true;
 }
 
 bool
 JsonItemsRead(const char *body, size_t len, const JsonItemsSpec *spec, const char *what,
 			  JsonItemsPage *out, char **error)
 {
-	JsonItemsReader r;
-	JsonSemAction sem;
-	JsonLexContext *lex;
+	JsonScanner s;
+	int			encoding = GetDatabaseEncoding();
 
 	memset(out, 0, sizeof(*out));
+	out->page = palloc0(sizeof(JsonbValue));
+	out->page->type = jbvObject;
 	*error = NULL;
 	if (len >= (size_t) MaxAllocSize || memchr(body, '\0', len) != NULL)
 	{
@@ -427,37 +645,26 @@ JsonItemsRead(const char *body, size_t len, const JsonItemsSpec *spec, const cha
 		return false;
 	}
 
-	memset(&r, 0, sizeof(r));
-	r.spec = spec;
-	r.what = what;
-	r.out = out;
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &r;
-	sem.object_start = JsonItemsObjectStart;
-	sem.object_end = JsonItemsObjectEnd;
-	sem.array_start = JsonItemsArrayStart;
-	sem.array_end = JsonItemsArrayEnd;
-	sem.object_field_start = JsonItemsFieldStart;
-	sem.object_field_end = JsonItemsFieldEnd;
-	sem.array_element_start = JsonItemsElementStart;
-	sem.scalar = JsonItemsScalar;
-
-	/* lexed as UTF-8, whatever the database's encoding: strings are converted one by one */
-	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII &&
-		memmem(body, len, "\\u", 2) != NULL)
-		body = JsonItemsUnescapeNonAscii(body, len, &len);
-	lex = makeJsonLexContextCstringLen((char *) body, (int) len, PG_UTF8, true);
-	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
-		JsonItemsRefuse(&r, psprintf("malformed JSON in %s", what));
-	if (r.error != NULL)
+	memset(&s, 0, sizeof(s));
+	s.p = body;
+	s.end = body + len;
+	s.convert = encoding != PG_UTF8 && encoding != PG_SQL_ASCII;
+	if (JsonScanPage(&s, spec, out))
 	{
-		*error = r.error;
-		return false;
+		JsonScanSpace(&s);
+		if (s.p < s.end)
+			JsonScanRefuse(&s, "more follows the value");
 	}
-	if (out->page == NULL)
+	if (s.refusal != NULL)
 	{
-		out->page = palloc0(sizeof(JsonbValue));
-		out->page->type = jbvObject;
+		if (strcmp(s.refusal, "too many items") == 0)
+			*error = psprintf("%s lists more than %d items", what, spec->max_items);
+		else
+			*error = psprintf("malformed JSON in %s", what);
+		ereport(DEBUG1,
+				(errmsg_internal("cloudconn: %s refused: %s at byte %ld", what, s.refusal,
+								 (long) (s.p - body))));
+		return false;
 	}
 	return true;
 }
@@ -469,7 +676,8 @@ JsonItemGet(const JsonbValue *object, const char *key)
 
 	if (object == NULL || object->type != jbvObject)
 		return NULL;
-	for (int i = 0; i < object->val.object.nPairs; i++)
+	/* the last of equal keys, as jsonb keeps it */
+	for (int i = object->val.object.nPairs - 1; i >= 0; i--)
 	{
 		const JsonbPair *p = &object->val.object.pairs[i];
 
@@ -486,7 +694,6 @@ JsonItemString(const JsonbValue *object, const char *key)
 
 	if (v == NULL || v->type != jbvString)
 		return NULL;
-	/* kept strings are NUL-terminated where the parser made them */
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 

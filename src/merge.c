@@ -8,14 +8,17 @@
  * type and scope, and column arrays of its resources and of its errors.
  * Listing writes nothing to the database, so the run's transaction has no
  * xid and holds no snapshot while it waits on the cloud, and VACUUM is not
- * held back however long the listing takes.  The merge then stages every
- * page into temporary tables, one statement a page, and merges the whole
- * run with a handful of set-based statements in the run's transaction:
+ * held back however long the listing takes.  Resources whose CI is
+ * unchanged (the same digest, see known_cis.c) are not kept at all.  The
+ * merge then, in the run's transaction, one statement a page, creates the
+ * CIs of new resources under the connector's entity (straight from the
+ * page), stages the changed ones into a temporary table, and merges those
+ * with a handful of set-based statements:
  *   - refresh the provider-owned fields of CIs whose fields changed (a CI
  *     whose fields did not change is not written at all);
- *   - create the new ones under the connector's entity;
- *   - mark missing the CIs of each complete listing (resource type, scope)
- *     that it no longer contains: never a CI of a listing that failed or
+ *   - create any the run thought it knew that is gone meanwhile;
+ *   - mark missing the CIs the engine found no complete listing has
+ *     (discovery.c, known_cis.c): never a CI of a listing that failed or
  *     was not made (a disabled type, a region no longer listed), never a
  *     resource that failed to map, and nothing of a listing in which a
  *     resource failed without an id;
@@ -58,6 +61,7 @@ enum
 	PAGE_OS_INFO,
 	PAGE_ATTRIBUTES,
 	PAGE_CREATE_IF_NEW,
+	PAGE_KNOWN,
 	PAGE_ERROR_ID,
 	PAGE_ERROR_MESSAGE,
 	PAGE_COLUMNS
@@ -73,6 +77,7 @@ static const Oid merge_page_types[PAGE_COLUMNS] = {
 	TEXTARRAYOID,				/* os_info */
 	JSONBARRAYOID,				/* attributes */
 	BOOLARRAYOID,				/* create_if_new */
+	BOOLARRAYOID,				/* known: the connector had its CI when the run began */
 	TEXTARRAYOID,				/* error: external_id */
 	TEXTARRAYOID,				/* error: message */
 };
@@ -81,14 +86,20 @@ struct MergeState
 {
 	Tuplestorestate *pages;
 	TupleDesc	page_desc;
+	List	   *types;			/* of const ResourceType *: the run's */
+	int64	   *created;		/* per type: CIs created from pages */
+	int64	   *not_created;	/* per type: new resources that made no CI */
 };
 
 /* Start a run: pages are kept in the current memory context. */
 MergeState *
-MergeBegin(void)
+MergeBegin(List *types)
 {
 	MergeState *state = palloc(sizeof(MergeState));
 
+	state->types = types;
+	state->created = palloc0(sizeof(int64) * Max(list_length(types), 1));
+	state->not_created = palloc0(sizeof(int64) * Max(list_length(types), 1));
 	state->page_desc = CreateTemplateTupleDesc(PAGE_COLUMNS);
 	for (int c = 0; c < PAGE_COLUMNS; c++)
 		TupleDescInitEntry(state->page_desc, c + 1, NULL, merge_page_types[c], -1, 0);
@@ -127,7 +138,7 @@ MergeTextArray(char **values, int n)
 
 void
 MergeStagePage(MergeState *state, const char *ci_type, const char *scope,
-			   MappedResource *rows, int nrows, MergeError *errors, int nerrors)
+			   MappedResource *rows, const bool *known, int nrows, MergeError *errors, int nerrors)
 {
 	Datum		values[PAGE_COLUMNS];
 	bool		nulls[PAGE_COLUMNS];
@@ -143,6 +154,7 @@ MergeStagePage(MergeState *state, const char *ci_type, const char *scope,
 		char	  **text[5];
 		Datum	   *attributes = palloc(sizeof(Datum) * nrows);
 		Datum	   *create = palloc(sizeof(Datum) * nrows);
+		Datum	   *was_known = palloc(sizeof(Datum) * nrows);
 		bool	   *no_nulls = palloc0(sizeof(bool) * nrows);
 
 		for (int c = 0; c < 5; c++)
@@ -156,6 +168,7 @@ MergeStagePage(MergeState *state, const char *ci_type, const char *scope,
 			text[4][i] = rows[i].os_info;
 			attributes[i] = JsonbPGetDatum(rows[i].attributes);
 			create[i] = BoolGetDatum(rows[i].create_if_new);
+			was_known[i] = BoolGetDatum(known[i]);
 		}
 		for (int c = 0; c < 5; c++)
 		{
@@ -164,7 +177,8 @@ MergeStagePage(MergeState *state, const char *ci_type, const char *scope,
 		}
 		values[PAGE_ATTRIBUTES] = MergeArray(attributes, no_nulls, nrows, JSONBOID);
 		values[PAGE_CREATE_IF_NEW] = MergeArray(create, no_nulls, nrows, BOOLOID);
-		nulls[PAGE_ATTRIBUTES] = nulls[PAGE_CREATE_IF_NEW] = false;
+		values[PAGE_KNOWN] = MergeArray(was_known, no_nulls, nrows, BOOLOID);
+		nulls[PAGE_ATTRIBUTES] = nulls[PAGE_CREATE_IF_NEW] = nulls[PAGE_KNOWN] = false;
 	}
 	if (nerrors > 0)
 	{
@@ -183,12 +197,69 @@ MergeStagePage(MergeState *state, const char *ci_type, const char *scope,
 	tuplestore_putvalues(state->pages, state->page_desc, values, nulls);
 }
 
+/* The position of a ci_type among the run's types. */
+static int
+MergeTypeIndex(MergeState *state, const char *ci_type)
+{
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, state->types)
+	{
+		if (strcmp(((const ResourceType *) lfirst(lc))->ci_type, ci_type) == 0)
+			return i;
+		i++;
+	}
+	elog(ERROR, "resource type %s was listed but is not enabled", ci_type);
+	return -1;					/* keep compiler quiet */
+}
+
 /*
- * Create the staging tables and load every kept page into them, one
- * statement a page (and one for its errors).
+ * A page's new resources (no CI when the run began) become CIs at once,
+ * from the page's arrays: they need no staging.  A resource listed twice
+ * (pages shifting under us) makes one CI.
  */
 static void
-MergeLoadStage(MergeState *state)
+MergeCreatePage(MergeState *state, TupleTableSlot *slot, int64 connector_id, int64 entity_id)
+{
+	Oid			types[PAGE_KNOWN + 3];
+	Datum		args[PAGE_KNOWN + 3];
+	int			t = MergeTypeIndex(state, TextDatumGetCString(slot->tts_values[PAGE_CI_TYPE]));
+	Datum	   *flags;
+	int			nnew = 0;
+	int			n;
+
+	deconstruct_array(DatumGetArrayTypeP(slot->tts_values[PAGE_KNOWN]), BOOLOID, 1, true, TYPALIGN_CHAR,
+					  &flags, NULL, &n);
+	for (int i = 0; i < n; i++)
+		nnew += DatumGetBool(flags[i]) ? 0 : 1;
+	if (nnew == 0)
+		return;
+	memcpy(types, merge_page_types, sizeof(Oid) * (PAGE_KNOWN + 1));
+	memcpy(args, slot->tts_values, sizeof(Datum) * (PAGE_KNOWN + 1));
+	types[PAGE_KNOWN + 1] = INT8OID;
+	args[PAGE_KNOWN + 1] = Int64GetDatum(connector_id);
+	types[PAGE_KNOWN + 2] = INT8OID;
+	args[PAGE_KNOWN + 2] = Int64GetDatum(entity_id);
+	if (SPI_execute_with_args("INSERT INTO cloudconn.configuration_item"
+							  "  (entity_id, ci_type, name, hostname, ip_address, os_info, attributes,"
+							  "   external_id, source_connector_id, first_discovered_at, discovery_scope)"
+							  " SELECT $12, $1, u.n, u.h, u.ip::inet, u.os, u.a, u.e, $11, now(), $2"
+							  "   FROM unnest($3, $4, $5, $6, $7, $8, $9, $10) AS u(e, n, h, ip, os, a, c, k)"
+							  "  WHERE u.c AND NOT u.k"
+							  " ON CONFLICT (source_connector_id, external_id) DO NOTHING",
+							  PAGE_KNOWN + 3, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not create CIs");
+	state->created[t] += SPI_processed;
+	state->not_created[t] += nnew - SPI_processed;
+}
+
+/*
+ * Create the staging tables, create the CIs of new resources, and stage
+ * the changed ones, one statement a page (and one for its errors).
+ */
+static void
+MergeLoadStage(MergeState *state, int64 connector_id, int64 entity_id)
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(state->page_desc, &TTSOpsMinimalTuple);
 
@@ -206,15 +277,19 @@ MergeLoadStage(MergeState *state)
 	{
 		CHECK_FOR_INTERRUPTS();
 		slot_getallattrs(slot);
-		/* a resource listed twice (pages shifting under us) is kept once */
-		if (!slot->tts_isnull[PAGE_EXTERNAL_ID] &&
-			SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage "
-								  "SELECT u.e, $1, $2, u.n, u.h, u.ip::inet, u.os, u.a, u.c"
-								  "  FROM unnest($3, $4, $5, $6, $7, $8, $9) AS u(e, n, h, ip, os, a, c)"
-								  " ON CONFLICT (external_id) DO NOTHING",
-								  PAGE_ERROR_ID, (Oid *) merge_page_types, slot->tts_values, NULL,
-								  false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not stage discovered resources");
+		if (!slot->tts_isnull[PAGE_EXTERNAL_ID])
+		{
+			MergeCreatePage(state, slot, connector_id, entity_id);
+			/* a resource listed twice (pages shifting under us) is kept once */
+			if (SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage "
+									  "SELECT u.e, $1, $2, u.n, u.h, u.ip::inet, u.os, u.a, u.c"
+									  "  FROM unnest($3, $4, $5, $6, $7, $8, $9, $10) AS u(e, n, h, ip, os, a, c, k)"
+									  " WHERE u.k"
+									  " ON CONFLICT (external_id) DO NOTHING",
+									  PAGE_KNOWN + 1, (Oid *) merge_page_types, slot->tts_values, NULL,
+									  false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not stage discovered resources");
+		}
 		if (!slot->tts_isnull[PAGE_ERROR_ID])
 		{
 			Oid			types[4] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
@@ -267,45 +342,31 @@ MergeCountByType(const char *sql, int nargs, Oid *types, Datum *args, List *ci_t
 
 void
 MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id,
-			List *listings, List *types, MergeCounts *counts, MergeCounts *type_counts)
+			List *listings, List *types, const int64 *unchanged,
+			const int64 *missing_ids, int nmissing,
+			MergeCounts *counts, MergeCounts *type_counts)
 {
-	Oid			argtypes[4] = {INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		args[4];
-	int			nlistings = list_length(listings);
-	char	  **done_types = palloc(sizeof(char *) * Max(nlistings, 1));
-	char	  **done_scopes = palloc(sizeof(char *) * Max(nlistings, 1));
-	int			ndone = 0;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2];
 	int			ntypes = list_length(types);
-	MergeCounts *staged_by_type = palloc0(sizeof(MergeCounts) * Max(ntypes, 1));	/* .discovered: staged,
-																					 * .errors: per-resource */
-	int64		staged;
+
+	/* per type: .discovered counts the staged resources, .errors the per-resource errors */
+	MergeCounts *staged_by_type = palloc0(sizeof(MergeCounts) * Max(ntypes, 1));
 	int64		resource_errors;
 	ListCell   *lc;
 
 	memset(counts, 0, sizeof(*counts));
 	memset(type_counts, 0, sizeof(MergeCounts) * Max(ntypes, 1));
-	foreach(lc, listings)
-	{
-		MergeListing *l = lfirst(lc);
-
-		if (l->message == NULL)
-		{
-			done_types[ndone] = (char *) l->ci_type;
-			done_scopes[ndone++] = (char *) l->scope;
-		}
-	}
 	args[0] = Int64GetDatum(connector_id);
 	args[1] = Int64GetDatum(entity_id);
-	args[2] = MergeTextArray(done_types, ndone);
-	args[3] = MergeTextArray(done_scopes, ndone);
 
-	MergeLoadStage(state);
-	staged = MergeCountByType("SELECT ci_type, count(*) FROM pg_temp.cloudconn_stage GROUP BY 1",
-							  0, NULL, NULL, types, staged_by_type, offsetof(MergeCounts, discovered));
+	MergeLoadStage(state, connector_id, entity_id);
+	(void) MergeCountByType("SELECT ci_type, count(*) FROM pg_temp.cloudconn_stage GROUP BY 1",
+							0, NULL, NULL, types, staged_by_type, offsetof(MergeCounts, discovered));
 	resource_errors = MergeCountByType("SELECT ci_type, count(*) FROM pg_temp.cloudconn_stage_error GROUP BY 1",
 									   0, NULL, NULL, types, staged_by_type, offsetof(MergeCounts, errors));
 
-	counts->updated = MergeCountByType(
+	(void) MergeCountByType(
 		"WITH refreshed AS ("
 		"  UPDATE cloudconn.configuration_item ci"
 		"     SET ci_type = s.ci_type, name = s.name, hostname = s.hostname, ip_address = s.ip_address,"
@@ -321,7 +382,8 @@ MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id
 		" SELECT ci_type, count(*) FROM refreshed GROUP BY 1",
 		1, argtypes, args, types, type_counts, offsetof(MergeCounts, updated));
 
-	counts->created = MergeCountByType(
+	/* a CI the run thought it knew, gone meanwhile */
+	(void) MergeCountByType(
 		"WITH created AS ("
 		"  INSERT INTO cloudconn.configuration_item"
 		"    (entity_id, ci_type, name, hostname, ip_address, os_info, attributes,"
@@ -336,21 +398,20 @@ MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id
 		" SELECT ci_type, count(*) FROM created GROUP BY 1",
 		2, argtypes, args, types, type_counts, offsetof(MergeCounts, created));
 
-	/*
-	 * Missing: only from a complete listing.  A resource that failed to map
-	 * was listed (its CI is not missing); one that failed without an id
-	 * could be any CI of its listing, so then nothing of it is marked.
-	 */
-	if (SPI_execute_with_args(
-		"UPDATE cloudconn.configuration_item ci SET missing_since = now()"
-		" WHERE ci.source_connector_id = $1 AND ci.missing_since IS NULL"
-		"   AND (ci.ci_type, ci.discovery_scope) IN (SELECT * FROM unnest($3::text[], $4::text[]))"
-		"   AND NOT EXISTS (SELECT 1 FROM pg_temp.cloudconn_stage s WHERE s.external_id = ci.external_id)"
-		"   AND NOT EXISTS (SELECT 1 FROM pg_temp.cloudconn_stage_error e WHERE e.external_id = ci.external_id)"
-		"   AND NOT EXISTS (SELECT 1 FROM pg_temp.cloudconn_stage_error e"
-		"                    WHERE e.external_id IS NULL AND e.ci_type = ci.ci_type AND e.scope = ci.discovery_scope)",
-		4, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not mark missing resources");
+	if (nmissing > 0)
+	{
+		Datum	   *ids = palloc(sizeof(Datum) * nmissing);
+
+		for (int i = 0; i < nmissing; i++)
+			ids[i] = Int64GetDatum(missing_ids[i]);
+		if (SPI_execute_with_args("UPDATE cloudconn.configuration_item SET missing_since = now()"
+								  " WHERE id = ANY ($1) AND missing_since IS NULL",
+								  1, (Oid[]) {INT8ARRAYOID},
+								  (Datum[]) {PointerGetDatum(construct_array(ids, nmissing, INT8OID, 8,
+																			 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))},
+								  NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not mark missing resources");
+	}
 
 	if (SPI_execute_with_args(
 		"INSERT INTO cloudconn.run_error (run_id, external_id, message, ci_type, scope)"
@@ -387,17 +448,24 @@ MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id
 		}
 	}
 
-	/* discovered = created + updated + unchanged + per-resource errors */
-	counts->discovered = staged + resource_errors;
-	counts->unchanged = staged - counts->created - counts->updated;
-	counts->errors += resource_errors;
+	/*
+	 * discovered = created + updated + unchanged + per-resource errors.  So
+	 * far t->created counts the staged resources created, t->errors the
+	 * type's failed listings.
+	 */
+	memset(counts, 0, offsetof(MergeCounts, errors));
 	for (int i = 0; i < ntypes; i++)
 	{
 		MergeCounts *t = &type_counts[i];
 
-		/* t->errors has the type's failed listings so far */
-		t->discovered = staged_by_type[i].discovered + staged_by_type[i].errors;
-		t->unchanged = staged_by_type[i].discovered - t->created - t->updated;
+		t->unchanged = unchanged[i] + state->not_created[i] + staged_by_type[i].discovered - t->created - t->updated;
+		t->created += state->created[i];
 		t->errors += staged_by_type[i].errors;
+		t->discovered = t->created + t->updated + t->unchanged + staged_by_type[i].errors;
+		counts->discovered += t->discovered;
+		counts->created += t->created;
+		counts->updated += t->updated;
+		counts->unchanged += t->unchanged;
 	}
+	counts->errors += resource_errors;
 }

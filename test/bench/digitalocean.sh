@@ -74,25 +74,28 @@ sleep 1
 w1=$(written)
 
 psql -qAtX -c "SELECT status, discovered, created, unchanged FROM cloudconn.runs ORDER BY id" > "$BENCH_DIR/runs.txt"
-peak=$(grep -A1 'cloudconn: run 1 of connector' "$BENCH_DIR/server.log" | sed -n 's/.*Peak memory: \([0-9]*\) kB in memory contexts, \([0-9]*\) kB private resident.*/\1 \2/p' | head -1)
-peak2=$(grep -A1 'cloudconn: run 2 of connector' "$BENCH_DIR/server.log" | sed -n 's/.*Peak memory: \([0-9]*\) kB in memory contexts, \([0-9]*\) kB private resident.*/\1 \2/p' | head -1)
+f1=$(bench_run_figures 1)
+f2=$(bench_run_figures 2)
 
-python3 - "$droplets" "$pages" "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$t6" "$t7" "$w0" "$w1" "$peak" "$peak2" "$BENCH_DIR/runs.txt" <<'PY'
+python3 - "$droplets" "$pages" "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$t6" "$t7" "$w0" "$w1" "$f1" "$f2" "$BENCH_DIR/runs.txt" <<'PY'
 import sys
 a = sys.argv
 droplets, pages = int(a[1]), int(a[2])
 t0, t1, t2, t3, t4, t5, t6, t7 = map(float, a[3:11])
 w0, w1 = int(a[11]), int(a[12])
-peak = a[13].split() if a[13] else ["?", "?"]
-peak2 = a[14].split() if a[14] else ["?", "?"]
+f1, f2 = a[13].split(), a[14].split()
 runs = open(a[15]).read().split()
 fetch, copy = t1 - t0, t3 - t2
 initial, rerun = t5 - t4, t7 - t6
 baseline = fetch + copy
+def us(f): return float(f[0]) * 1e6 / droplets
 print(f"DigitalOcean benchmark: {droplets} droplets, {pages} pages of 200")
 print(f"  runs (status|discovered|created|unchanged): {', '.join(runs)}")
 print(f"  baseline: curl fetch {fetch:.2f} s + COPY {copy:.2f} s = {baseline:.2f} s")
-print(f"  initial run:        {initial:.2f} s   ratio to baseline {initial / baseline:.2f}   (target <= 2.0)")
+print(f"  initial run:        {initial:.2f} s   ratio to baseline {initial / baseline:.2f}   (target <= 1.3)")
+print(f"                      worker CPU {f1[0]} s = {us(f1):.1f} us per droplet (target <= 45); listing {f1[1]} s, merge {f1[2]} s")
 print(f"  unchanged re-run:   {rerun:.2f} s   rows written by it: {w1 - w0}   (target 0)")
-print(f"  worker peak memory: initial run {peak[1]} kB private resident ({peak[0]} kB in memory contexts), re-run {peak2[1]} kB ({peak2[0]} kB)   (target < 100 MB)")
+print(f"                      worker CPU {f2[0]} s = {us(f2):.1f} us per droplet (target <= 25); listing {f2[1]} s, merge {f2[2]} s")
+print(f"  worker peak memory: initial run {f1[3]} kB private resident ({f1[4]} kB in memory contexts), "
+      f"re-run {f2[3]} kB ({f2[4]} kB)   (target < 100 MB)")
 PY

@@ -88,3 +88,19 @@ cloudconn.aws_ec2_endpoint = '$AWS_URL/'
 cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole'
 CONF
 }
+
+# What a run's LOG line and detail say of it (the run with id $1):
+# "cpu_seconds listing_seconds merge_seconds peak_private_kb peak_context_kb"
+bench_run_figures() {
+	grep -A1 "cloudconn: run $1 of connector" "$BENCH_DIR/server.log" | awk '
+		/Listing took/ {
+			match($0, /Listing took [0-9.]+ s, the merge [0-9.]+ s/)
+			split(substr($0, RSTART, RLENGTH), p, " "); listing = p[3]; merge = p[7]
+			match($0, /Peak memory: [0-9]+ kB in memory contexts, [0-9]+ kB private resident/)
+			split(substr($0, RSTART, RLENGTH), m, " "); contexts = m[3]; private = m[8]
+			match($0, /CPU: user: [0-9.]+ s, system: [0-9.]+ s/)
+			split(substr($0, RSTART, RLENGTH), c, " "); cpu = c[3] + c[6]
+			printf "%.2f %.2f %.2f %d %d\n", cpu, listing, merge, private, contexts
+			exit
+		}'
+}
