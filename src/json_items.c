@@ -318,7 +318,7 @@ JsonScanWanted(const char *const *names, const char *name, int len)
 		return true;
 	for (; *names != NULL; names++)
 	{
-		if (strncmp(*names, name, len) == 0 && (*names)[len] == '\0')
+		if ((*names)[0] == name[0] && strncmp(*names, name, len) == 0 && (*names)[len] == '\0')
 			return true;
 	}
 	return false;

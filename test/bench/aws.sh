@@ -92,6 +92,7 @@ set_parallel 1
 t8=$(now); run_once; t9=$(now)
 
 psql -qAtX -c "SELECT status, discovered, created, unchanged FROM cloudconn.runs ORDER BY id" >"$BENCH_DIR/runs.txt"
+bench_run_figures 1 >"$BENCH_DIR/initial.txt"
 for n in 1 2 3; do
 	grep -A1 "cloudconn: run $n of connector" "$BENCH_DIR/server.log" |
 		sed -n 's/.*Peak memory: \([0-9]*\) kB in memory contexts, \([0-9]*\) kB private resident.*/\2/p' | head -1
@@ -109,7 +110,7 @@ for n in 2 3; do
 done | paste -sd' ' >"$BENCH_DIR/phases.txt"
 
 python3 - "$per_region" "${#regions[@]}" "$latency_ms" "$parallel_default" "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" \
-	"$w0" "$w1" "$w2" "$BENCH_DIR/runs.txt" "$BENCH_DIR/peaks.txt" "$t6" "$t7" "$t8" "$t9" "$BENCH_DIR/cpu.txt" "$BENCH_DIR/phases.txt" "$BENCH_DIR/simcpu.txt" <<'PY'
+	"$w0" "$w1" "$w2" "$BENCH_DIR/runs.txt" "$BENCH_DIR/peaks.txt" "$t6" "$t7" "$t8" "$t9" "$BENCH_DIR/cpu.txt" "$BENCH_DIR/phases.txt" "$BENCH_DIR/simcpu.txt" "$BENCH_DIR/initial.txt" <<'PY'
 import sys
 a = sys.argv
 per_region, nregions, latency, parallel = int(a[1]), int(a[2]), int(a[3]), a[4]
@@ -121,13 +122,17 @@ t6, t7, t8, t9 = map(float, a[16:20])
 cpu_concurrent, cpu_sequential = map(float, open(a[20]).read().split())
 list_concurrent, merge_concurrent, list_sequential, merge_sequential = map(float, open(a[21]).read().split())
 s2, s3, s4, s5 = map(float, open(a[22]).read().split())
+initial_cpu = float(open(a[23]).read().split()[0])
 initial, concurrent, sequential = t1 - t0, t3 - t2, t5 - t4
 slow_concurrent, slow_sequential = t7 - t6, t9 - t8
 pages = nregions * (per_region // 1000 + 1)
 print(f"AWS benchmark: {nregions} regions x {per_region} instances, {latency} ms latency per request, "
       f"about {pages} DescribeInstances pages per run")
 print(f"  runs (status|discovered|created|unchanged): {', '.join(runs)}")
+instances = nregions * per_region
 print(f"  initial run (concurrent):        {initial:.2f} s")
+print(f"  worker CPU per instance:         initial {initial_cpu * 1e6 / instances:.1f} us (target <= 90), "
+      f"unchanged re-run {cpu_concurrent * 1e6 / instances:.1f} us (target <= 60)")
 print(f"  unchanged re-run, concurrent:    {concurrent:.2f} s   (aws_max_parallel_regions = {parallel})")
 print(f"  unchanged re-run, sequential:    {sequential:.2f} s   (aws_max_parallel_regions = 1)")
 print(f"  ratio concurrent / sequential:   {concurrent / sequential:.2f}   (target <= 0.35)")
