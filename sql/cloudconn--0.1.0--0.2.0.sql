@@ -334,3 +334,14 @@ ALTER TABLE cloudconn.business_process
 	ADD CONSTRAINT business_process_name_bidi_check CHECK (name !~ '[\u202A-\u202E\u2066-\u2069\u2028\u2029]');
 
 REVOKE ALL ON FUNCTION cloudconn._quote_value(text) FROM PUBLIC;
+
+/* ---- issue 19: the token key from cloudconn.key_file or cloudconn.key_command; its rotation */
+
+COMMENT ON COLUMN cloudconn.connector.token IS
+	'The provider''s stored secret (a read-only token), encrypted with pgcrypto under the token key (cloudconn.key_file or cloudconn.key_command); never readable as plain text through SQL';
+CREATE FUNCTION cloudconn.rotate_token_key(old_key_file text DEFAULT NULL, old_key_command text DEFAULT NULL)
+	RETURNS bigint LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'cloudconn_rotate_token_key';
+REVOKE ALL ON FUNCTION cloudconn.rotate_token_key(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION cloudconn.rotate_token_key(text, text) IS
+	'Superuser only: re-encrypts under the server''s current token key, in one transaction, every stored token still under the old key (old_key_file or old_key_command); returns how many';

@@ -15,8 +15,10 @@
  *  - Every table has RLS enabled and forced.  Policies call
  *    entity_permitted() / connector_permitted(), whose permitted set is
  *    computed once per statement; each row then costs one binary search.
- *  - The token column is not granted to anyone; the key that encrypts it lives
- *    in a file outside the database and is only ever handled in C.
+ *  - The token column is not granted to anyone; the key that encrypts it is
+ *    never in the database: it is read from cloudconn.key_file (by default in
+ *    the data directory) or from cloudconn.key_command's output, and only
+ *    ever handled in C (README: Key management).
  */
 
 \echo Use "CREATE EXTENSION cloudconn" to load this file. \quit
@@ -90,7 +92,7 @@ CREATE INDEX connector_entity_id_idx ON cloudconn.connector (entity_id);
 CREATE UNIQUE INDEX connector_entity_name_idx ON cloudconn.connector (entity_id, name)
 	WHERE deleted_at IS NULL;
 COMMENT ON COLUMN cloudconn.connector.token IS
-	'The provider''s stored secret (a read-only token), encrypted with pgcrypto under the key in cloudconn.key_file; never readable as plain text through SQL';
+	'The provider''s stored secret (a read-only token), encrypted with pgcrypto under the token key (cloudconn.key_file or cloudconn.key_command); never readable as plain text through SQL';
 COMMENT ON COLUMN cloudconn.connector.external_id IS
 	'External id minted for this connector by providers that use one (sts:ExternalId); unique, never changed or reused';
 COMMENT ON COLUMN cloudconn.connector.deleted_at IS
@@ -226,6 +228,19 @@ CREATE FUNCTION cloudconn._token_encrypt(token text) RETURNS bytea
 CREATE FUNCTION cloudconn._token_matches(connector_id bigint, candidate text) RETURNS boolean
 	LANGUAGE C STRICT VOLATILE SET search_path = pg_catalog, pg_temp
 	AS 'MODULE_PATHNAME', 'cloudconn_token_matches';
+
+/*
+ * Superuser only: once the server has its new token key (README: Key
+ * management), re-encrypt under it, in the caller's transaction, every
+ * stored token still under the old key, named by old_key_file (32 bytes) or
+ * old_key_command (which prints it as 64 hexadecimal digits).
+ */
+CREATE FUNCTION cloudconn.rotate_token_key(old_key_file text DEFAULT NULL, old_key_command text DEFAULT NULL)
+	RETURNS bigint LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'cloudconn_rotate_token_key';
+REVOKE ALL ON FUNCTION cloudconn.rotate_token_key(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION cloudconn.rotate_token_key(text, text) IS
+	'Superuser only: re-encrypts under the server''s current token key, in one transaction, every stored token still under the old key (old_key_file or old_key_command); returns how many';
 
 /* Private: a fresh AWS external id from the strong random source. */
 CREATE FUNCTION cloudconn._mint_external_id() RETURNS text
