@@ -31,6 +31,7 @@ OBJS = \
 	src/scheduler.o \
 	src/secrets.o \
 	src/sigv4.o \
+	src/token_key.o \
 	src/wipe.o \
 	src/xml_guard.o \
 	src/xml_items.o

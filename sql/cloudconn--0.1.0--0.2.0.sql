@@ -189,3 +189,159 @@ $$;
 GRANT SELECT ON cloudconn.resource_types TO PUBLIC;
 GRANT EXECUTE ON FUNCTION cloudconn._providers(), cloudconn._resource_types() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION cloudconn._ci_digest(text, text, text, inet, text, jsonb, text) TO PUBLIC;
+
+/* ---- issue 19: echoed values cut short; names without bidirectional controls */
+
+CREATE FUNCTION cloudconn._quote_value(value text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN CASE WHEN length(value) <= 64 THEN '"' || value || '"'
+		ELSE format('"%s..." (%s characters)', left(value, 64), length(value)) END;
+
+CREATE OR REPLACE FUNCTION cloudconn._check_permission_name(perm text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF perm IS NULL OR cloudconn._implying_permissions(perm) IS NULL THEN
+		RAISE EXCEPTION USING MESSAGE = CASE WHEN perm IS NULL THEN 'permission must not be null'
+											 ELSE format('unknown permission %s', cloudconn._quote_value(perm)) END,
+			ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Permissions are CloudConnector:read, CloudConnector:manage, ConfigurationItem:read and ConfigurationItem:manage.';
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION cloudconn._validate_name(name text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF name IS NULL OR btrim(name) = '' THEN
+		PERFORM cloudconn._invalid('connector name must not be empty');
+	ELSIF length(name) > 200 THEN
+		PERFORM cloudconn._invalid(format('connector name is too long (%s characters)', length(name)),
+								   'A connector name has at most 200 characters.');
+	ELSIF name ~ '[\u202A-\u202E\u2066-\u2069\u2028\u2029]' THEN
+		/* they make a name display as another, or break the line it is shown on */
+		PERFORM cloudconn._invalid('connector name must not contain bidirectional formatting characters or line or paragraph separators',
+								   'U+202A to U+202E, U+2066 to U+2069, U+2028 and U+2029 are refused.');
+	ELSIF name ~ '[[:cntrl:]]' THEN
+		PERFORM cloudconn._invalid('connector name must not contain control characters');
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION cloudconn._validate_schedule(schedule text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF schedule IS NULL THEN
+		PERFORM cloudconn._invalid('schedule must not be null', 'The schedule is "daily" or "manual".');
+	ELSIF schedule NOT IN ('daily', 'manual') THEN
+		PERFORM cloudconn._invalid(format('invalid schedule %s', cloudconn._quote_value(schedule)),
+								   'The schedule is "daily" or "manual".');
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION cloudconn._connector_create(caller oid, entity_id bigint, name text, provider text,
+											schedule text, settings jsonb, token text)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cloudconn, pg_temp
+	AS $$
+DECLARE
+	new_id bigint;
+BEGIN
+	/* permission first: a caller without it learns nothing, and costs nothing */
+	PERFORM cloudconn._require_entity(caller, entity_id, 'CloudConnector:manage');
+	PERFORM cloudconn._validate_provider(provider);
+	PERFORM cloudconn._validate_name(name);
+	PERFORM cloudconn._validate_schedule(schedule);
+	PERFORM cloudconn._validate_settings(provider, coalesce(settings, '{}'));
+	PERFORM cloudconn._validate_secret(provider, token, false);
+
+	IF EXISTS (SELECT 1 FROM cloudconn.connector k
+				WHERE k.entity_id = _connector_create.entity_id AND k.name = _connector_create.name
+				  AND k.deleted_at IS NULL) THEN
+		RAISE EXCEPTION 'a connector named % already exists in entity %', cloudconn._quote_value(name), entity_id
+			USING ERRCODE = 'unique_violation';
+	END IF;
+
+	INSERT INTO cloudconn.connector AS k
+		(entity_id, name, provider, schedule, settings, external_id, token, token_set_at, created_by)
+	VALUES (entity_id, name, provider, schedule, coalesce(settings, '{}'),
+			CASE WHEN cloudconn._provider_mints_external_id(provider) THEN cloudconn._mint_external_id() END,
+			CASE WHEN token IS NOT NULL THEN cloudconn._token_encrypt(token) END,
+			CASE WHEN token IS NOT NULL THEN now() END,
+			caller::regrole)
+	RETURNING k.id INTO new_id;
+	RETURN new_id;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION cloudconn._connector_update(caller oid, connector_id bigint, name text,
+											schedule text, entity_id bigint, settings jsonb)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, cloudconn, pg_temp
+	AS $$
+DECLARE
+	c cloudconn.connector;
+BEGIN
+	c := cloudconn._connector_for_action(caller, connector_id, true);
+	IF name IS NOT NULL THEN
+		PERFORM cloudconn._validate_name(name);
+	END IF;
+	IF schedule IS NOT NULL THEN
+		PERFORM cloudconn._validate_schedule(schedule);
+	END IF;
+	IF settings IS NOT NULL THEN
+		PERFORM cloudconn._validate_settings(c.provider, settings);
+	END IF;
+	/* moving needs manage on the target too (the source was checked above) */
+	IF entity_id IS NOT NULL AND entity_id <> c.entity_id THEN
+		PERFORM cloudconn._require_entity(caller, entity_id, 'CloudConnector:manage');
+	END IF;
+
+	IF EXISTS (SELECT 1 FROM cloudconn.connector k
+				WHERE k.entity_id = coalesce(_connector_update.entity_id, c.entity_id)
+				  AND k.name = coalesce(_connector_update.name, c.name)
+				  AND k.deleted_at IS NULL AND k.id <> c.id) THEN
+		RAISE EXCEPTION 'a connector named % already exists in entity %',
+			cloudconn._quote_value(coalesce(name, c.name)), coalesce(entity_id, c.entity_id)
+			USING ERRCODE = 'unique_violation';
+	END IF;
+
+	/* external_id and token are deliberately not updatable here */
+	UPDATE cloudconn.connector k
+	   SET name = coalesce(_connector_update.name, k.name),
+		   schedule = coalesce(_connector_update.schedule, k.schedule),
+		   entity_id = coalesce(_connector_update.entity_id, k.entity_id),
+		   settings = coalesce(_connector_update.settings, k.settings),
+		   updated_at = now()
+	 WHERE k.id = c.id;
+END;
+$$;
+
+ALTER TABLE cloudconn.entity
+	ADD CONSTRAINT entity_name_bidi_check CHECK (name !~ '[\u202A-\u202E\u2066-\u2069\u2028\u2029]');
+ALTER TABLE cloudconn.application
+	ADD CONSTRAINT application_name_bidi_check CHECK (name !~ '[\u202A-\u202E\u2066-\u2069\u2028\u2029]');
+ALTER TABLE cloudconn.business_process
+	ADD CONSTRAINT business_process_name_bidi_check CHECK (name !~ '[\u202A-\u202E\u2066-\u2069\u2028\u2029]');
+
+REVOKE ALL ON FUNCTION cloudconn._quote_value(text) FROM PUBLIC;
+
+/* ---- issue 19: the token key from cloudconn.key_file or cloudconn.key_command; its rotation */
+
+COMMENT ON COLUMN cloudconn.connector.token IS
+	'The provider''s stored secret (a read-only token), encrypted with pgcrypto under the token key (cloudconn.key_file or cloudconn.key_command); never readable as plain text through SQL';
+CREATE FUNCTION cloudconn.rotate_token_key(old_key_file text DEFAULT NULL, old_key_command text DEFAULT NULL)
+	RETURNS bigint LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'cloudconn_rotate_token_key';
+REVOKE ALL ON FUNCTION cloudconn.rotate_token_key(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION cloudconn.rotate_token_key(text, text) IS
+	'Superuser only: re-encrypts under the server''s current token key, in one transaction, every stored token still under the old key (old_key_file or old_key_command); returns how many';

@@ -315,8 +315,12 @@ AwsCallerCredentials(AwsCredentials *out, char **error)
 	f = path ? AllocateFile(path, "r") : NULL;
 	if (f == NULL)
 	{
-		*error = psprintf("no AWS credentials for the platform caller: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set in the server's environment, and the shared credentials file %s%s%s could not be read",
-						  path ? "\"" : "", path ? path : "(none)", path ? "\"" : "");
+		/* the path is a superuser-only setting's value: the server log only */
+		ereport(LOG_SERVER_ONLY,
+				(errhidestmt(true),
+				 path ? errmsg("cloudconn: could not read the AWS shared credentials file \"%s\": %m", path)
+				 : errmsg("cloudconn: no AWS shared credentials file: the server's OS user has no home directory")));
+		*error = pstrdup("no AWS credentials for the platform caller: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set in the server's environment, and the shared credentials file (cloudconn.aws_credentials_file) could not be read");
 		return false;
 	}
 	/* stdio reads the file through a buffer of ours, wiped on every path */
@@ -337,8 +341,11 @@ AwsCallerCredentials(AwsCredentials *out, char **error)
 	PG_END_TRY();
 	if (out->access_key_id == NULL || out->secret_access_key == NULL)
 	{
-		*error = psprintf("no AWS credentials for the platform caller in profile \"%s\" of \"%s\"",
-						  cloudconn_aws_profile, path);
+		ereport(LOG_SERVER_ONLY,
+				(errhidestmt(true),
+				 errmsg("cloudconn: no AWS credentials in profile \"%s\" of \"%s\"",
+						cloudconn_aws_profile, path)));
+		*error = pstrdup("no AWS credentials for the platform caller in the profile cloudconn.aws_profile of the shared credentials file (cloudconn.aws_credentials_file)");
 		return false;
 	}
 	return true;
@@ -374,6 +381,16 @@ AwsStsEndpoint(void)
 	return psprintf("https://sts.%s.amazonaws.com", cloudconn_aws_region);
 }
 
+static char *
+AwsUpper(const char *s)
+{
+	char	   *u = pstrdup(s);
+
+	for (char *p = u; *p; p++)
+		*p = pg_toupper((unsigned char) *p);
+	return u;
+}
+
 /* "host" or "host:port" of an https URL, as the Host header carries it. */
 static char *
 AwsHostHeader(const char *url)
@@ -385,7 +402,8 @@ AwsHostHeader(const char *url)
 	if (origin == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("AWS endpoint \"%s\" is not an https URL", url)));
+				 errmsg("the configured AWS endpoint is not a well-formed https URL"),
+				 errdetail_log("The URL is \"%s\" (cloudconn.aws_sts_endpoint or cloudconn.aws_ec2_endpoint).", url)));
 	host = origin + strlen("https://");
 	len = strlen(host);
 	if (len > 4 && strcmp(host + len - 4, ":443") == 0)
@@ -444,6 +462,8 @@ AwsCallPrepare(AwsCallState *call, const char *url, const char *region, const ch
 
 	call->request.method = "POST";
 	call->request.url = url;
+	/* messages name the service, never the endpoint (a superuser-only setting) */
+	call->request.description = psprintf("the AWS %s endpoint", AwsUpper(service));
 	call->request.headers = call->headers;
 	call->request.nheaders = nheaders;
 	call->request.body = body;

@@ -17,6 +17,7 @@
 #include "guc.h"
 #include "run_slots.h"
 #include "scheduler.h"
+#include "token_key.h"
 
 PG_MODULE_MAGIC;
 
@@ -39,6 +40,12 @@ _PG_init(void)
 
 	if (process_shared_preload_libraries_in_progress)
 	{
+		/*
+		 * A key command that fails stops the start: the command cannot be
+		 * changed without a restart, and a server without its key would
+		 * fail every token operation until then (README: Key management).
+		 */
+		TokenKeyCheckAtStart();
 		RunSlotsShmemInit();
 		SchedulerInit();
 	}

@@ -66,6 +66,7 @@ DoGet(ProviderConnector *conn, HttpClient *http, const char *url, HttpResponse *
 	memset(&req, 0, sizeof(req));
 	req.method = "GET";
 	req.url = url;
+	req.description = "the DigitalOcean API";	/* never the URL: a setting */
 	req.headers = headers;
 	req.nheaders = 2;
 	PG_TRY();

@@ -2,9 +2,11 @@
  * guc.c
  *		Registration of the cloudconn.* settings (README: Configuration).
  *
- * cloudconn.database is PGC_POSTMASTER and can only be defined while the
- * library is preloaded; when it is loaded later by CREATE EXTENSION it is
- * left undefined (the scheduler, its only user, runs only when preloaded).
+ * cloudconn.database and cloudconn.key_command are PGC_POSTMASTER and can
+ * only be defined while the library is preloaded; when it is loaded later
+ * by CREATE EXTENSION they are left undefined (the scheduler runs only when
+ * preloaded; a key_command set in the configuration file then makes every
+ * use of the key fail rather than fall back to a key file).
  */
 #include "postgres.h"
 
@@ -24,6 +26,9 @@ int			cloudconn_http_connect_timeout_ms = 10000;
 int			cloudconn_http_max_retries = 5;
 char	   *cloudconn_ca_file = NULL;
 char	   *cloudconn_key_file = NULL;
+char	   *cloudconn_key_command = NULL;
+bool		cloudconn_key_command_without_preload = false;
+int			cloudconn_key_command_timeout_ms = 30000;
 char	   *cloudconn_aws_region = NULL;
 int			cloudconn_aws_max_parallel_regions = 4;
 char	   *cloudconn_aws_sts_endpoint = NULL;
@@ -110,10 +115,29 @@ void
 GucDefineAll(void)
 {
 	if (process_shared_preload_libraries_in_progress)
+	{
 		DefineCustomStringVariable("cloudconn.database",
 								   "Database in which the cloudconn scheduler runs daily connectors.",
 								   NULL, &cloudconn_database, "postgres",
 								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+		DefineCustomStringVariable("cloudconn.key_command",
+								   "Command whose standard output is the key that encrypts stored tokens, as 64 hexadecimal digits (empty: cloudconn.key_file).",
+								   NULL, &cloudconn_key_command, "",
+								   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	}
+	else
+	{
+		/*
+		 * Not preloaded: the setting cannot be defined, but a value from the
+		 * configuration file is still a placeholder here (MarkGUCPrefixReserved
+		 * removes it below).  A role could set such a placeholder itself, but
+		 * all it gets is its own session refusing to use a key file.
+		 */
+		const char *v = GetConfigOption("cloudconn.key_command", true, false);
+
+		cloudconn_key_command_without_preload = v != NULL && v[0] != '\0';
+	}
 
 	DefineCustomBoolVariable("cloudconn.scheduler_enabled",
 							 "Runs daily connectors every night when on.",
@@ -161,9 +185,14 @@ GucDefineAll(void)
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 
 	DefineCustomStringVariable("cloudconn.key_file",
-							   "File holding the key that encrypts stored tokens (default: cloudconn.key in the data directory).",
+							   "File holding the key that encrypts stored tokens, unless cloudconn.key_command is set (default: cloudconn.key in the data directory).",
 							   NULL, &cloudconn_key_file, "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cloudconn.key_command_timeout_ms",
+							"Time allowed to cloudconn.key_command to print the key and exit.",
+							NULL, &cloudconn_key_command_timeout_ms, 30000, 100, 600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	DefineCustomStringVariable("cloudconn.aws_region",
 							   "AWS region of the STS calls.",

@@ -18,6 +18,9 @@ extern int	cloudconn_http_connect_timeout_ms;
 extern int	cloudconn_http_max_retries;
 extern char *cloudconn_ca_file;
 extern char *cloudconn_key_file;
+extern char *cloudconn_key_command;	/* NULL unless preloaded */
+extern bool cloudconn_key_command_without_preload;
+extern int	cloudconn_key_command_timeout_ms;
 extern char *cloudconn_aws_region;
 extern int	cloudconn_aws_max_parallel_regions;
 extern char *cloudconn_aws_sts_endpoint;

@@ -16,6 +16,12 @@
  * the multi handle are released by reset callbacks of their memory contexts
  * (and the header list of HttpPerform by PG_FINALLY), so an ERROR anywhere
  * leaks none of them.
+ *
+ * Message rule: hosts and ports come from superuser-only settings, and
+ * transport errors reach users (runs.error, connector_test), so they name
+ * the request's description, never the host, and never libcurl's own text
+ * (which quotes host names); the host, port and libcurl's text go to the
+ * server log only (HttpLogFailure, HTTP_DEBUG).
  */
 #include "postgres.h"
 
@@ -34,6 +40,7 @@
 #include "storage/ipc.h"
 #include "pgstat.h"
 #include "utils/memutils.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -76,13 +83,29 @@
  */
 #define HTTP_BATCH_POLL_MS 200
 
-/* Where a request goes, as shown in messages: never the query string. */
+/*
+ * Where a request goes: messages show its description, method and path;
+ * only the server log shows the host.  Never the query string.
+ */
 typedef struct HttpTarget
 {
 	const char *method;
-	char	   *host;			/* host, ":port" added unless 443 */
+	const char *description;	/* what is called: "the DigitalOcean API" */
+	char	   *host;			/* host, ":port" added unless 443: log only */
 	char	   *path;
 } HttpTarget;
+
+/*
+ * A per-attempt line for the server log, when log_min_messages asks for
+ * DEBUG1.  It names the host, so it is written as LOG_SERVER_ONLY, which
+ * is never sent to the client: a DEBUG1 message would reach any role that
+ * sets client_min_messages = debug1 before calling connector_test().
+ */
+#define HTTP_DEBUG(...) \
+	do { \
+		if (log_min_messages <= DEBUG1) \
+			ereport(LOG_SERVER_ONLY, (errhidestmt(true), errmsg_internal(__VA_ARGS__))); \
+	} while (0)
 
 /*
  * What the callbacks of one attempt share.  They append to the buffers and
@@ -615,7 +638,11 @@ HttpResponseHeader(const HttpResponse *resp, const char *name)
 	return NULL;
 }
 
-/* curl's own text for a failure: the error buffer, else the code's text. */
+/*
+ * curl's own text for a failure: the error buffer, else the code's text.
+ * The buffer quotes host names and ports ("Failed to connect to 127.0.0.1
+ * port 443"): for the server log only.
+ */
 static const char *
 HttpCurlText(HttpClient *client, CURLcode rc)
 {
@@ -623,11 +650,33 @@ HttpCurlText(HttpClient *client, CURLcode rc)
 }
 
 /*
+ * Why a certificate was refused, without a host name: a mismatch that curl
+ * found itself (its text quotes the host, so only its kind is told), else
+ * OpenSSL's text for its verification result ("certificate has expired"),
+ * else the fixed text of curl's code.
+ */
+static const char *
+HttpTlsVerifyText(HttpClient *client, CURLcode rc)
+{
+	long		result = 0;
+
+	if (strstr(client->errbuf, "target host name") != NULL)
+		return "the certificate does not name that host";
+	if (HttpCurlUsesOpenSSL() &&
+		curl_easy_getinfo(client->curl, CURLINFO_SSL_VERIFYRESULT, &result) == CURLE_OK &&
+		result != X509_V_OK && result != X509_V_ERR_UNSPECIFIED)
+		return X509_verify_cert_error_string(result);
+	return curl_easy_strerror(rc);
+}
+
+/*
  * The transport_error message of a failed attempt, and whether it is worth
- * retrying.  Messages name the host, method and path (never the query,
- * which can carry identifiers, and never a header).  Failures that will not
- * change on a second try (certificate verification, CA file, size cap,
- * interruption) are final.
+ * retrying.  Messages name the request's description, method and path
+ * (never the host or port, never the query, which can carry identifiers,
+ * and never a header), with texts that quote no host: curl's fixed text
+ * for its code, an OS error, OpenSSL's verification result.  Failures that
+ * will not change on a second try (certificate verification, CA file, size
+ * cap, interruption) are final.
  */
 static char *
 HttpDescribeFailure(HttpClient *client, CURLcode rc, const HttpAttempt *at,
@@ -638,20 +687,20 @@ HttpDescribeFailure(HttpClient *client, CURLcode rc, const HttpAttempt *at,
 	/* what the callbacks found, whichever code curl turned it into */
 	if (at->ca_failed)
 		return psprintf("could not load the CA file in cloudconn.ca_file to verify %s (%s %s): %s",
-						t->host, t->method, t->path, at->ca_error);
+						t->description, t->method, t->path, at->ca_error);
 	if (at->body_too_large)
 		return psprintf("response from %s to %s %s exceeds " HTTP_MAX_BODY_TEXT,
-						t->host, t->method, t->path);
+						t->description, t->method, t->path);
 	if (at->headers_too_large)
 		return psprintf("response headers from %s to %s %s exceed " HTTP_MAX_HEADER_TEXT,
-						t->host, t->method, t->path);
+						t->description, t->method, t->path);
 
 	switch (rc)
 	{
 		case CURLE_COULDNT_RESOLVE_HOST:
 			*retryable = true;
-			return psprintf("could not resolve host %s for %s %s: %s",
-							t->host, t->method, t->path, HttpCurlText(client, rc));
+			return psprintf("could not resolve the host name of %s for %s %s",
+							t->description, t->method, t->path);
 
 		case CURLE_COULDNT_CONNECT:
 			{
@@ -660,8 +709,8 @@ HttpDescribeFailure(HttpClient *client, CURLcode rc, const HttpAttempt *at,
 				*retryable = true;
 				curl_easy_getinfo(client->curl, CURLINFO_OS_ERRNO, &os_errno);
 				return psprintf("could not connect to %s for %s %s: %s",
-								t->host, t->method, t->path,
-								os_errno != 0 ? strerror((int) os_errno) : HttpCurlText(client, rc));
+								t->description, t->method, t->path,
+								os_errno != 0 ? strerror((int) os_errno) : curl_easy_strerror(rc));
 			}
 
 		case CURLE_OPERATION_TIMEDOUT:
@@ -672,57 +721,83 @@ HttpDescribeFailure(HttpClient *client, CURLcode rc, const HttpAttempt *at,
 				curl_easy_getinfo(client->curl, CURLINFO_APPCONNECT_TIME_T, &connected);
 				if (connected == 0)
 					return psprintf("could not connect to %s for %s %s: timed out after %d ms",
-									t->host, t->method, t->path,
+									t->description, t->method, t->path,
 									Min(cloudconn_http_connect_timeout_ms, cloudconn_http_timeout_ms));
 				return psprintf("timed out after %d ms waiting for %s (%s %s)",
-								cloudconn_http_timeout_ms, t->host, t->method, t->path);
+								cloudconn_http_timeout_ms, t->description, t->method, t->path);
 			}
 
 		case CURLE_PEER_FAILED_VERIFICATION:
 			return psprintf("TLS certificate of %s could not be verified (%s %s): %s",
-							t->host, t->method, t->path, HttpCurlText(client, rc));
+							t->description, t->method, t->path, HttpTlsVerifyText(client, rc));
 
 		case CURLE_SSL_CACERT_BADFILE:
 			return psprintf("could not load the CA certificates to verify %s (%s %s): %s",
-							t->host, t->method, t->path, HttpCurlText(client, rc));
+							t->description, t->method, t->path, curl_easy_strerror(rc));
 
 		case CURLE_SSL_CONNECT_ERROR:
 			*retryable = true;
 			return psprintf("TLS handshake with %s failed for %s %s: %s",
-							t->host, t->method, t->path, HttpCurlText(client, rc));
+							t->description, t->method, t->path, curl_easy_strerror(rc));
 
 		case CURLE_FILESIZE_EXCEEDED:
 			return psprintf("response from %s to %s %s exceeds " HTTP_MAX_BODY_TEXT,
-							t->host, t->method, t->path);
+							t->description, t->method, t->path);
 
 		case CURLE_PARTIAL_FILE:
 			*retryable = true;
 			return psprintf("response from %s to %s %s was cut short: %s",
-							t->host, t->method, t->path, HttpCurlText(client, rc));
+							t->description, t->method, t->path, curl_easy_strerror(rc));
 
 		case CURLE_RECV_ERROR:
 		case CURLE_SEND_ERROR:
 		case CURLE_GOT_NOTHING:
 			*retryable = true;
 			return psprintf("connection to %s was lost during %s %s: %s",
-							t->host, t->method, t->path, HttpCurlText(client, rc));
+							t->description, t->method, t->path, curl_easy_strerror(rc));
 
 		case CURLE_HTTP2:
 		case CURLE_HTTP2_STREAM:
 			*retryable = true;
 			return psprintf("HTTP/2 error from %s during %s %s: %s",
-							t->host, t->method, t->path, HttpCurlText(client, rc));
+							t->description, t->method, t->path, curl_easy_strerror(rc));
 
 		case CURLE_ABORTED_BY_CALLBACK:
 			/* an interrupt that CHECK_FOR_INTERRUPTS held off */
 			return psprintf("%s %s to %s was interrupted",
-							t->method, t->path, t->host);
+							t->method, t->path, t->description);
 
 		default:
 			break;
 	}
 	return psprintf("%s %s to %s failed: %s",
-					t->method, t->path, t->host, HttpCurlText(client, rc));
+					t->method, t->path, t->description, curl_easy_strerror(rc));
+}
+
+/*
+ * A request failed for good (no HTTP response after its retries): the
+ * server log gets where it went and libcurl's own text, which the message
+ * users see leaves out.  LOG, so that the default log_min_messages keeps
+ * it: the user's message no longer says which host could not be reached,
+ * and an operator has nothing else to go on; one line per failed request,
+ * not per attempt (those are HTTP_DEBUG lines).  LOG_SERVER_ONLY, because
+ * a LOG message would reach a role that sets client_min_messages = log
+ * (connector_test() runs in the user's backend).
+ */
+static void
+HttpLogFailure(HttpClient *client)
+{
+	const HttpTarget *t = &client->target;
+
+	ereport(LOG_SERVER_ONLY,
+			(errhidestmt(true),
+			 errhidecontext(true),
+			 errmsg_plural("cloudconn: %s https://%s%s (%s) failed after %d attempt: %s",
+						   "cloudconn: %s https://%s%s (%s) failed after %d attempts: %s",
+						   client->attempt,
+						   t->method, t->host, t->path, t->description, client->attempt,
+						   client->resp->transport_error),
+			 client->errbuf[0] != '\0' ? errdetail_log("libcurl: %s", client->errbuf) : 0));
 }
 
 /*
@@ -770,7 +845,7 @@ HttpAttemptEnd(HttpClient *client, CURLcode rc, bool *retryable)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory"),
 				 errdetail("Could not store the response from %s to %s %s.",
-						   target->host, target->method, target->path)));
+						   target->description, target->method, target->path)));
 	if (rc == CURLE_ABORTED_BY_CALLBACK)
 		CHECK_FOR_INTERRUPTS();
 
@@ -783,16 +858,14 @@ HttpAttemptEnd(HttpClient *client, CURLcode rc, bool *retryable)
 	if (rc != CURLE_OK)
 	{
 		resp->transport_error = HttpDescribeFailure(client, rc, at, target, retryable);
-		ereport(DEBUG1,
-				(errmsg_internal("cloudconn: %s https %s %s -> failed (attempt %d, %ld ms): %s",
-								 target->method, target->host, target->path,
-								 client->attempt, elapsed_ms, resp->transport_error)));
+		HTTP_DEBUG("cloudconn: %s https %s %s -> failed (attempt %d, %ld ms): %s (libcurl: %s)",
+				   target->method, target->host, target->path,
+				   client->attempt, elapsed_ms, resp->transport_error, HttpCurlText(client, rc));
 	}
 	else
-		ereport(DEBUG1,
-				(errmsg_internal("cloudconn: %s https %s %s -> %ld (attempt %d, %ld ms)",
-								 target->method, target->host, target->path,
-								 resp->status, client->attempt, elapsed_ms)));
+		HTTP_DEBUG("cloudconn: %s https %s %s -> %ld (attempt %d, %ld ms)",
+				   target->method, target->host, target->path,
+				   resp->status, client->attempt, elapsed_ms);
 }
 
 /*
@@ -918,10 +991,9 @@ HttpPaceDelayMs(HttpClient *client)
 		return 0;
 	wait_ms = (client->ratelimit_reset * 1000 - now_ms) / (client->ratelimit_remaining + 1);
 	wait_ms = Min(wait_ms, HTTP_MAX_WAIT_MS);
-	ereport(DEBUG1,
-			(errmsg_internal("cloudconn: pacing %s https %s %s: " INT64_FORMAT " requests left, waiting " INT64_FORMAT " ms",
-							 client->target.method, client->target.host, client->target.path,
-							 client->ratelimit_remaining, wait_ms)));
+	HTTP_DEBUG("cloudconn: pacing %s https %s %s: " INT64_FORMAT " requests left, waiting " INT64_FORMAT " ms",
+			   client->target.method, client->target.host, client->target.path,
+			   client->ratelimit_remaining, wait_ms);
 	return (long) wait_ms;
 }
 
@@ -949,10 +1021,9 @@ HttpAfterAttempt(HttpClient *client, CURLcode rc, bool retryable, long *delay_ms
 		*delay_ms = HttpRetryDelayMs(resp, retries_done);
 		if (*delay_ms < 0)
 		{
-			ereport(DEBUG1,
-					(errmsg_internal("cloudconn: not retrying %s https %s %s: the server asks to wait more than %d s",
-									 target->method, target->host, target->path,
-									 HTTP_MAX_WAIT_MS / 1000)));
+			HTTP_DEBUG("cloudconn: not retrying %s https %s %s: the server asks to wait more than %d s",
+					   target->method, target->host, target->path,
+					   HTTP_MAX_WAIT_MS / 1000);
 			return true;
 		}
 	}
@@ -960,12 +1031,14 @@ HttpAfterAttempt(HttpClient *client, CURLcode rc, bool retryable, long *delay_ms
 	{
 		client->result = false;
 		if (!retryable || retries_done >= cloudconn_http_max_retries)
+		{
+			HttpLogFailure(client);
 			return true;
+		}
 		*delay_ms = HttpBackoffMs(retries_done);
 	}
-	ereport(DEBUG1,
-			(errmsg_internal("cloudconn: retrying %s https %s %s in %ld ms",
-							 target->method, target->host, target->path, *delay_ms)));
+	HTTP_DEBUG("cloudconn: retrying %s https %s %s in %ld ms",
+			   target->method, target->host, target->path, *delay_ms);
 	return false;
 }
 
@@ -1004,10 +1077,11 @@ HttpPrepare(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
 		elog(ERROR, "unsupported HTTP method \"%s\"", req->method);
 
 	client->target.method = req->method;
+	client->target.description = req->description ? req->description : "the cloud API";
 	if (!HttpParseUrl(req->url, &client->target.host, &port, &client->target.path))
 	{
-		resp->transport_error = psprintf("refusing to send %s to a URL that is not a well-formed https URL",
-										 req->method);
+		resp->transport_error = psprintf("refusing to send %s to %s: its URL is not a well-formed https URL",
+										 req->method, client->target.description);
 		return false;
 	}
 	if (strcmp(port, "443") != 0)
@@ -1023,7 +1097,7 @@ HttpPrepare(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("an HTTP request header for %s contains a line break",
-							client->target.host)));
+							client->target.description)));
 	}
 
 	for (int i = 0; i < req->nheaders; i++)
@@ -1189,7 +1263,7 @@ HttpBatchStartDue(HttpBatch *batch, bool *transfers)
 					ereport(ERROR,
 							(errcode(ERRCODE_INTERNAL_ERROR),
 							 errmsg("could not start %s %s to %s: %s", client->target.method,
-									client->target.path, client->target.host,
+									client->target.path, client->target.description,
 									curl_multi_strerror(mc))));
 				client->in_multi = true;
 			}

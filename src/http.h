@@ -9,7 +9,10 @@
  * HttpBatch runs the requests of several clients concurrently.  It is
  * freed with the memory context it was created in, ERROR paths included.
  * Header values given to a request are treated as secrets: they never
- * appear in a message, a log line or curl's verbose output.
+ * appear in a message, a log line or curl's verbose output.  Hosts and
+ * ports come from superuser-only settings, so messages (which reach users,
+ * in runs.error and connector_test results) name a request by its
+ * description instead; the host goes to the server log only.
  */
 #ifndef CLOUDCONN_HTTP_H
 #define CLOUDCONN_HTTP_H
@@ -23,6 +26,13 @@ typedef struct HttpRequest
 {
 	const char *method;			/* "GET" or "POST" */
 	const char *url;			/* absolute https:// URL */
+
+	/*
+	 * What is called, as messages name it: "the DigitalOcean API", "the
+	 * configured AWS STS endpoint".  Never a host, port or URL (those are
+	 * settings users may not read).  NULL: "the cloud API".
+	 */
+	const char *description;
 	const char *const *headers; /* "Name: value" lines (values are secret) */
 	int			nheaders;
 	const char *body;			/* POST body, or NULL */
@@ -38,8 +48,10 @@ typedef struct HttpResponse
 	/*
 	 * Set when no HTTP response could be had after every retry (connect,
 	 * TLS, timeout, reset, truncated or oversized body): a message naming
-	 * the host, method and path and what went wrong, never a header value.
-	 * status is then 0 (or the status of a response that was cut short).
+	 * the request's description, method and path and what went wrong, never
+	 * a host, a port or a header value (the server log gets the host and
+	 * libcurl's own text).  status is then 0 (or the status of a response
+	 * that was cut short).
 	 */
 	char	   *transport_error;
 

@@ -45,6 +45,7 @@
 #include "storage/proc.h"
 
 #include "permission.h"
+#include "provider.h"			/* ProviderQuoteValue */
 
 PG_FUNCTION_INFO_V1(cloudconn_permitted_entities);
 PG_FUNCTION_INFO_V1(cloudconn_entity_permitted);
@@ -120,6 +121,22 @@ static const char *const connectors_of_entities_sql =
 "SELECT k.id FROM cloudconn.connector k"
 " WHERE k.entity_id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY k.id";
 
+/* What a message quotes of a permission name a caller gave, at most. */
+#define PERMISSION_QUOTE_CHARS 64
+
+/* An unknown permission name (perm_len bytes): quoted cut short, with its length. */
+static void PermissionUnknown(const char *perm, int perm_len) pg_attribute_noreturn();
+
+static void
+PermissionUnknown(const char *perm, int perm_len)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown permission %s",
+					ProviderQuoteValue(pnstrdup(perm, perm_len), PERMISSION_QUOTE_CHARS)),
+			 errhint("Permissions are CloudConnector:read, CloudConnector:manage, ConfigurationItem:read and ConfigurationItem:manage.")));
+}
+
 /* The permissions that satisfy a request for perm: manage implies read. */
 static Datum
 PermissionImplying(const char *perm)
@@ -138,10 +155,7 @@ PermissionImplying(const char *perm)
 			 strcmp(perm, "ConfigurationItem:manage") == 0)
 		elems[n++] = CStringGetTextDatum(perm);
 	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown permission \"%s\"", perm),
-				 errhint("Permissions are CloudConnector:read, CloudConnector:manage, ConfigurationItem:read and ConfigurationItem:manage.")));
+		PermissionUnknown(perm, strlen(perm));
 
 	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
@@ -354,7 +368,7 @@ PermissionLookup(PermittedKind kind, Oid role, const char *perm, int perm_len)
 	}
 
 	if (perm_len >= (int) sizeof(permbuf))
-		perm_len = sizeof(permbuf) - 1;	/* too long to be valid: rejected below */
+		PermissionUnknown(perm, perm_len);	/* too long to be valid */
 	memcpy(permbuf, perm, perm_len);
 	permbuf[perm_len] = '\0';
 

@@ -1,22 +1,18 @@
 /*
  * secrets.c
- *		Tokens encrypted at rest, and AWS external ids.
+ *		Tokens encrypted at rest, their rotation to a new key, and AWS
+ *		external ids.
  *
  * A stored token is "CCT1" || key fingerprint (8 bytes) || an OpenPGP
- * message made by pgcrypto's pgp_sym_encrypt under the key in
- * cloudconn.key_file.  The key (32 random bytes) lives only in that file: it
- * is read here, handed to pgcrypto as a function argument from C (never in SQL
- * text), and wiped from memory after each use.  The fingerprint lets a wrong
- * key be reported as such instead of as corrupt data.  Nothing in this file
- * ever puts a token or the key into a message.
+ * message made by pgcrypto's pgp_sym_encrypt under the token key, which
+ * comes from cloudconn.key_file or cloudconn.key_command (token_key.c) and
+ * is never in the database: it is handed to pgcrypto as a function argument
+ * from C (never in SQL text), and wiped from memory after each use.  The
+ * fingerprint lets a wrong key be reported as such instead of as corrupt
+ * data, and tells a rotation which tokens are still under the old key.
+ * Nothing in this file ever puts a token or a key into a message.
  */
 #include "postgres.h"
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <openssl/evp.h>
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -29,225 +25,28 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
-#include "storage/fd.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
-#include "guc.h"
 #include "secrets.h"
+#include "token_key.h"
+#include "wipe.h"
 
 PG_FUNCTION_INFO_V1(cloudconn_token_encrypt);
 PG_FUNCTION_INFO_V1(cloudconn_token_matches);
 PG_FUNCTION_INFO_V1(cloudconn_mint_external_id);
+PG_FUNCTION_INFO_V1(cloudconn_rotate_token_key);
 
-#define KEY_BYTES 32
-#define FINGERPRINT_BYTES 8
 #define TOKEN_MAGIC "CCT1"
 #define TOKEN_MAGIC_LEN 4
-#define TOKEN_HEADER_LEN (TOKEN_MAGIC_LEN + FINGERPRINT_BYTES)
+#define TOKEN_HEADER_LEN (TOKEN_MAGIC_LEN + TOKEN_KEY_FINGERPRINT_BYTES)
 
 /* AWS allows [\w+=,.@:/-] in an external id; we draw from the alphanumerics. */
 #define EXTERNAL_ID_CHARS 40
 static const char external_id_alphabet[] =
 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-typedef struct SecretKey
-{
-	unsigned char bytes[KEY_BYTES];
-	unsigned char fingerprint[FINGERPRINT_BYTES];
-	char		password[KEY_BYTES * 2 + 1];	/* hex, what pgcrypto is given */
-} SecretKey;
-
-/* Absolute path of the key file: the GUC, or cloudconn.key in the data dir. */
-static char *
-SecretsKeyPath(void)
-{
-	if (cloudconn_key_file == NULL || cloudconn_key_file[0] == '\0')
-		return psprintf("%s/cloudconn.key", DataDir);
-	if (is_absolute_path(cloudconn_key_file))
-		return pstrdup(cloudconn_key_file);
-	return psprintf("%s/%s", DataDir, cloudconn_key_file);
-}
-
-static void
-SecretsWipeKey(SecretKey *key)
-{
-	explicit_bzero(key, sizeof(SecretKey));
-}
-
-/* First 8 bytes of SHA-256("cloudconn key fingerprint" || key). */
-static void
-SecretsFingerprint(SecretKey *key)
-{
-	static const char label[] = "cloudconn key fingerprint";
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int digest_len = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	bool		ok;
-
-	if (ctx == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-		EVP_DigestUpdate(ctx, label, sizeof(label) - 1) == 1 &&
-		EVP_DigestUpdate(ctx, key->bytes, KEY_BYTES) == 1 &&
-		EVP_DigestFinal_ex(ctx, digest, &digest_len) == 1;
-	EVP_MD_CTX_free(ctx);
-	if (!ok || digest_len < FINGERPRINT_BYTES)
-		elog(ERROR, "could not compute the key fingerprint");
-	memcpy(key->fingerprint, digest, FINGERPRINT_BYTES);
-	explicit_bzero(digest, sizeof(digest));
-}
-
-static void
-SecretsFinishKey(SecretKey *key)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (int i = 0; i < KEY_BYTES; i++)
-	{
-		key->password[2 * i] = hex[key->bytes[i] >> 4];
-		key->password[2 * i + 1] = hex[key->bytes[i] & 0x0f];
-	}
-	key->password[KEY_BYTES * 2] = '\0';
-	SecretsFingerprint(key);
-}
-
-/*
- * Create the key file atomically: write a private temporary file, then
- * link() it into place, which fails if another backend got there first (then
- * its key is used).  Returns false if the file already existed.
- */
-static bool
-SecretsCreateKeyFile(const char *path)
-{
-	unsigned char bytes[KEY_BYTES];
-	char	   *tmppath = psprintf("%s.tmp.%d", path, MyProcPid);
-	int			fd;
-	bool		created;
-
-	if (!pg_strong_random(bytes, KEY_BYTES))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate a random key for cloudconn.key_file")));
-
-	unlink(tmppath);
-	fd = OpenTransientFilePerm(tmppath, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create key file \"%s\": %m", tmppath)));
-	if (write(fd, bytes, KEY_BYTES) != KEY_BYTES || pg_fsync(fd) != 0)
-	{
-		int			save_errno = errno;
-
-		explicit_bzero(bytes, sizeof(bytes));
-		CloseTransientFile(fd);
-		unlink(tmppath);
-		errno = save_errno ? save_errno : ENOSPC;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write key file \"%s\": %m", tmppath)));
-	}
-	explicit_bzero(bytes, sizeof(bytes));
-	CloseTransientFile(fd);
-
-	if (link(tmppath, path) == 0)
-		created = true;
-	else if (errno == EEXIST)
-		created = false;
-	else
-	{
-		int			save_errno = errno;
-
-		unlink(tmppath);
-		errno = save_errno;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create key file \"%s\": %m", path)));
-	}
-	unlink(tmppath);
-	/* the key must survive a crash once a token encrypted under it commits */
-	{
-		char	   *dir = pstrdup(path);
-
-		get_parent_directory(dir);
-		fsync_fname_ext(dir[0] ? dir : ".", true, false, ERROR);
-	}
-	if (created)
-		ereport(LOG,
-				(errhidestmt(true),
-				 errhidecontext(true),
-				 errmsg("cloudconn created a new token encryption key in \"%s\"", path),
-				 errhint("Back this file up apart from database dumps: stored tokens cannot be decrypted without it.")));
-	return created;
-}
-
-/*
- * Load the key.  With create_if_missing (encryption), a missing file is
- * created; otherwise (decryption) a missing file is an error, since a new key
- * could never decrypt what is stored.
- */
-static void
-SecretsLoadKey(SecretKey *key, bool create_if_missing)
-{
-	char	   *path = SecretsKeyPath();
-	struct stat st;
-	int			fd;
-	ssize_t		nread;
-	unsigned char extra;
-
-	if (stat(path, &st) != 0)
-	{
-		if (errno == ENOENT && create_if_missing)
-		{
-			SecretsCreateKeyFile(path);
-			if (stat(path, &st) != 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not stat key file \"%s\": %m", path)));
-		}
-		else if (errno == ENOENT)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("token encryption key file \"%s\" does not exist", path),
-					 errdetail("Stored tokens are encrypted under the key in cloudconn.key_file, which is kept outside the database."),
-					 errhint("Restore the key file the tokens were encrypted with, or set the tokens again with connector_set_token().")));
-		else
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not stat key file \"%s\": %m", path)));
-	}
-
-	if (!S_ISREG(st.st_mode))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("token encryption key file \"%s\" is not a regular file", path)));
-	if (st.st_mode & (S_IRWXG | S_IRWXO))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("token encryption key file \"%s\" has group or world access", path),
-				 errhint("The file must be readable by the server's OS user only: chmod 0600 it.")));
-
-	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open key file \"%s\": %m", path)));
-	nread = read(fd, key->bytes, KEY_BYTES);
-	if (nread == KEY_BYTES && read(fd, &extra, 1) != 0)
-		nread = -2;				/* longer than a key */
-	CloseTransientFile(fd);
-	if (nread != KEY_BYTES)
-	{
-		SecretsWipeKey(key);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("token encryption key file \"%s\" is invalid", path),
-				 errdetail("The file must hold exactly %d bytes.", KEY_BYTES)));
-	}
-	SecretsFinishKey(key);
-}
 
 /* pgcrypto's schema: PostgreSQL 15 does not export get_extension_schema(). */
 static Oid
@@ -287,34 +86,61 @@ SecretsPgcryptoFunction(const char *name, int nargs, const Oid *argtypes)
 						  nargs, argtypes, false);
 }
 
+/*
+ * A token encrypted under key: the header (magic, the key's fingerprint)
+ * and pgcrypto's message.  The plain text and the password handed to
+ * pgcrypto are wiped on every path.
+ */
 static bytea *
-SecretsEncrypt(const char *plaintext)
+SecretsEncryptUnder(const char *plaintext, const TokenKey *key)
 {
 	static const Oid argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	SecretKey	key;
-	text	   *password;
-	text	   *data;
-	bytea	   *message;
+	text	   *password = cstring_to_text(key->password);
+	text	   *data = cstring_to_text(plaintext);
+	bytea	   *volatile message = NULL;
 	bytea	   *stored;
 	Size		msglen;
 
-	SecretsLoadKey(&key, true);
-	password = cstring_to_text(key.password);
-	data = cstring_to_text(plaintext);
-	message = DatumGetByteaPP(OidFunctionCall3(SecretsPgcryptoFunction("pgp_sym_encrypt", 3, argtypes),
-											   PointerGetDatum(data),
-											   PointerGetDatum(password),
-											   CStringGetTextDatum("cipher-algo=aes256")));
-	explicit_bzero(VARDATA(password), VARSIZE(password) - VARHDRSZ);
-	explicit_bzero(VARDATA(data), VARSIZE(data) - VARHDRSZ);
+	PG_TRY();
+	{
+		message = DatumGetByteaPP(OidFunctionCall3(SecretsPgcryptoFunction("pgp_sym_encrypt", 3, argtypes),
+												   PointerGetDatum(data),
+												   PointerGetDatum(password),
+												   CStringGetTextDatum("cipher-algo=aes256")));
+	}
+	PG_FINALLY();
+	{
+		explicit_bzero(VARDATA(password), VARSIZE(password) - VARHDRSZ);
+		explicit_bzero(VARDATA(data), VARSIZE(data) - VARHDRSZ);
+	}
+	PG_END_TRY();
 
 	msglen = VARSIZE_ANY_EXHDR(message);
 	stored = palloc(VARHDRSZ + TOKEN_HEADER_LEN + msglen);
 	SET_VARSIZE(stored, VARHDRSZ + TOKEN_HEADER_LEN + msglen);
 	memcpy(VARDATA(stored), TOKEN_MAGIC, TOKEN_MAGIC_LEN);
-	memcpy(VARDATA(stored) + TOKEN_MAGIC_LEN, key.fingerprint, FINGERPRINT_BYTES);
+	memcpy(VARDATA(stored) + TOKEN_MAGIC_LEN, key->fingerprint, TOKEN_KEY_FINGERPRINT_BYTES);
 	memcpy(VARDATA(stored) + TOKEN_HEADER_LEN, VARDATA_ANY(message), msglen);
-	SecretsWipeKey(&key);
+	return stored;
+}
+
+/* A token encrypted under the server's key (created if it does not exist yet). */
+static bytea *
+SecretsEncrypt(const char *plaintext)
+{
+	TokenKey	key;
+	bytea	   *volatile stored = NULL;
+
+	TokenKeyLoad(&key, true);
+	PG_TRY();
+	{
+		stored = SecretsEncryptUnder(plaintext, &key);
+	}
+	PG_FINALLY();
+	{
+		TokenKeyWipe(&key);
+	}
+	PG_END_TRY();
 	return stored;
 }
 
@@ -330,23 +156,37 @@ SecretsCopyOutOfSpi(Datum d)
 	return copy;
 }
 
+/* The fingerprint of the key a stored token is under, once it is known to be cloudconn's. */
+static const unsigned char *
+SecretsStoredFingerprint(bytea *stored, int64 connector_id)
+{
+	if (VARSIZE_ANY_EXHDR(stored) <= TOKEN_HEADER_LEN ||
+		memcmp(VARDATA_ANY(stored), TOKEN_MAGIC, TOKEN_MAGIC_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the stored token of connector " INT64_FORMAT " is not in cloudconn's format", connector_id),
+				 errhint("Set the token again with connector_set_token().")));
+	return (const unsigned char *) VARDATA_ANY(stored) + TOKEN_MAGIC_LEN;
+}
+
 static void
 SecretsReportWrongKey(int64 connector_id)
 {
-	char	   *path = SecretsKeyPath();
-
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("could not decrypt the stored token of connector " INT64_FORMAT, connector_id),
-			 errdetail("The token was encrypted under a different key than the one in \"%s\".", path),
-			 errhint("Restore the original key file, or set the token again with connector_set_token().")));
+			 errdetail("The token was encrypted under a different key than the one from %s.", TokenKeySourceName()),
+			 errhint("Restore the key the token was encrypted with; after a change of key, re-encrypt the stored tokens with cloudconn.rotate_token_key(); or set the token again with connector_set_token().")));
 }
 
-char *
-SecretsDecryptToken(bytea *stored, int64 connector_id)
+/*
+ * Decrypt a stored token under key, whose fingerprint it carries (the
+ * caller checked).  The result is palloc'd; the caller wipes it.
+ */
+static char *
+SecretsDecryptUnder(bytea *stored, int64 connector_id, const TokenKey *key)
 {
 	static const Oid argtypes[2] = {BYTEAOID, TEXTOID};
-	SecretKey	key;
 	text	   *password;
 	bytea	   *message;
 	Size		storedlen = VARSIZE_ANY_EXHDR(stored);
@@ -355,22 +195,8 @@ SecretsDecryptToken(bytea *stored, int64 connector_id)
 	MemoryContext oldcxt = CurrentMemoryContext;
 	text	   *volatile plain = NULL;
 
-	if (storedlen <= TOKEN_HEADER_LEN || memcmp(p, TOKEN_MAGIC, TOKEN_MAGIC_LEN) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the stored token of connector " INT64_FORMAT " is not in cloudconn's format", connector_id),
-				 errhint("Set the token again with connector_set_token().")));
-
-	SecretsLoadKey(&key, false);
-	if (memcmp(p + TOKEN_MAGIC_LEN, key.fingerprint, FINGERPRINT_BYTES) != 0)
-	{
-		SecretsWipeKey(&key);
-		SecretsReportWrongKey(connector_id);
-	}
-
 	decrypt_fn = SecretsPgcryptoFunction("pgp_sym_decrypt", 2, argtypes);
-	password = cstring_to_text(key.password);
-	SecretsWipeKey(&key);
+	password = cstring_to_text(key->password);
 	message = palloc(VARHDRSZ + storedlen - TOKEN_HEADER_LEN);
 	SET_VARSIZE(message, VARHDRSZ + storedlen - TOKEN_HEADER_LEN);
 	memcpy(VARDATA(message), p + TOKEN_HEADER_LEN, storedlen - TOKEN_HEADER_LEN);
@@ -410,6 +236,28 @@ SecretsDecryptToken(bytea *stored, int64 connector_id)
 		explicit_bzero(VARDATA_ANY(plain), VARSIZE_ANY_EXHDR(plain));
 		return result;
 	}
+}
+
+char *
+SecretsDecryptToken(bytea *stored, int64 connector_id)
+{
+	const unsigned char *fingerprint = SecretsStoredFingerprint(stored, connector_id);
+	TokenKey	key;
+	char	   *volatile plain = NULL;
+
+	TokenKeyLoad(&key, false);
+	PG_TRY();
+	{
+		if (memcmp(fingerprint, key.fingerprint, TOKEN_KEY_FINGERPRINT_BYTES) != 0)
+			SecretsReportWrongKey(connector_id);
+		plain = SecretsDecryptUnder(stored, connector_id, &key);
+	}
+	PG_FINALLY();
+	{
+		TokenKeyWipe(&key);
+	}
+	PG_END_TRY();
+	return plain;
 }
 
 Datum
@@ -471,6 +319,119 @@ cloudconn_token_matches(PG_FUNCTION_ARGS)
 		diff |= (unsigned char) (plain[i] ^ cand[i]);
 	explicit_bzero(plain, plainlen);
 	PG_RETURN_BOOL(diff == 0);
+}
+
+/*
+ * Re-encrypt under new_key every stored token under old_key; tokens under
+ * new_key already are left alone, a token under neither is an ERROR.  The
+ * rows are locked first, so a token set meanwhile waits for this
+ * transaction instead of being overwritten by it.
+ */
+static int64
+SecretsReencryptAll(const TokenKey *old_key, const TokenKey *new_key)
+{
+	Oid			argtypes[2] = {INT8OID, BYTEAOID};
+	SPITupleTable *rows;
+	uint64		nrows;
+	int64		rotated = 0;
+	MemoryContext rowcxt;
+
+	SPI_connect();
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn token rotation", ALLOCSET_SMALL_SIZES);
+	if (SPI_execute("SELECT id, token FROM cloudconn.connector WHERE token IS NOT NULL ORDER BY id FOR UPDATE",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the stored tokens");
+	rows = SPI_tuptable;
+	nrows = SPI_processed;
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(rowcxt);
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull));
+		bytea	   *stored = DatumGetByteaPP(SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull));
+		const unsigned char *fingerprint = SecretsStoredFingerprint(stored, id);
+
+		if (memcmp(fingerprint, new_key->fingerprint, TOKEN_KEY_FINGERPRINT_BYTES) != 0)
+		{
+			char	   *plain;
+			Datum		args[2];
+
+			if (memcmp(fingerprint, old_key->fingerprint, TOKEN_KEY_FINGERPRINT_BYTES) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("the stored token of connector " INT64_FORMAT " is under neither the old key nor the current one", id),
+						 errdetail("No token was re-encrypted."),
+						 errhint("Set that connector's token again with connector_set_token(), then rotate again.")));
+			/* wiped when rowcxt goes, an ERROR included */
+			plain = WipeOnReset(SecretsDecryptUnder(stored, id, old_key));
+			args[0] = Int64GetDatum(id);
+			args[1] = PointerGetDatum(SecretsEncryptUnder(plain, new_key));
+			if (SPI_execute_with_args("UPDATE cloudconn.connector SET token = $2 WHERE id OPERATOR(pg_catalog.=) $1",
+									  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE || SPI_processed != 1)
+				elog(ERROR, "could not store the re-encrypted token of connector " INT64_FORMAT, id);
+			rotated++;
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+	}
+	SPI_finish();
+	return rotated;
+}
+
+/*
+ * cloudconn.rotate_token_key(old_key_file text, old_key_command text)
+ *
+ * Superuser only.  Once the server has its new key (README: Key
+ * management), re-encrypt under it every stored token still under the old
+ * key, which the caller names by exactly one of its arguments, in the
+ * caller's transaction: every token or, on any error, none.  Running it
+ * again is harmless (tokens under the current key are left alone).
+ * Returns how many tokens were re-encrypted.
+ */
+Datum
+cloudconn_rotate_token_key(PG_FUNCTION_ARGS)
+{
+	TokenKey	old_key;
+	TokenKey	new_key;
+	volatile int64 rotated = 0;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only superusers may rotate the token encryption key")));
+	if (PG_ARGISNULL(0) == PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("exactly one of old_key_file and old_key_command must be given"),
+				 errhint("The old key is the one the stored tokens are under now; the new one is the server's (cloudconn.key_file or cloudconn.key_command).")));
+
+	memset(&old_key, 0, sizeof(old_key));
+	memset(&new_key, 0, sizeof(new_key));
+	PG_TRY();
+	{
+		if (!PG_ARGISNULL(0))
+			TokenKeyFromFile(text_to_cstring(PG_GETARG_TEXT_PP(0)), &old_key);
+		else
+			TokenKeyFromCommand(text_to_cstring(PG_GETARG_TEXT_PP(1)), &old_key);
+		TokenKeyLoad(&new_key, true);
+		if (memcmp(old_key.fingerprint, new_key.fingerprint, TOKEN_KEY_FINGERPRINT_BYTES) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the old key is the server's current key"),
+					 errhint("Give the server its new key first (cloudconn.key_file or cloudconn.key_command), then name the old one here.")));
+		rotated = SecretsReencryptAll(&old_key, &new_key);
+	}
+	PG_FINALLY();
+	{
+		TokenKeyWipe(&old_key);
+		TokenKeyWipe(&new_key);
+	}
+	PG_END_TRY();
+
+	ereport(LOG,
+			(errmsg("cloudconn: rotate_token_key() re-encrypted " INT64_FORMAT " stored tokens under the current key, as of the commit of its transaction",
+					(int64) rotated)));
+	PG_RETURN_INT64(rotated);
 }
 
 /* 40 characters from 62: about 238 bits, rejection-sampled so unbiased. */

@@ -1,6 +1,7 @@
 /*
  * secrets.h
- *		Stored-token encryption under the key file, and AWS external ids.
+ *		Stored-token encryption under the token key (token_key.h), its
+ *		rotation, and AWS external ids.
  */
 #ifndef CLOUDCONN_SECRETS_H
 #define CLOUDCONN_SECRETS_H
@@ -13,5 +14,6 @@ extern char *SecretsDecryptToken(bytea *stored, int64 connector_id);
 extern Datum cloudconn_token_encrypt(PG_FUNCTION_ARGS);
 extern Datum cloudconn_token_matches(PG_FUNCTION_ARGS);
 extern Datum cloudconn_mint_external_id(PG_FUNCTION_ARGS);
+extern Datum cloudconn_rotate_token_key(PG_FUNCTION_ARGS);
 
 #endif							/* CLOUDCONN_SECRETS_H */

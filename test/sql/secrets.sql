@@ -89,3 +89,55 @@ SELECT cloudconn._token_matches(:secret_c,
 
 -- the key file was created in the data directory: 32 bytes
 SELECT (pg_stat_file('cloudconn.key')).size AS key_bytes;
+
+-- rotate_token_key() is for superusers only, even when granted
+SET ROLE regress_eu_manager;
+SELECT pg_temp.try($$SELECT cloudconn.rotate_token_key(old_key_file => 'cloudconn.key')$$) AS not_granted;
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION cloudconn.rotate_token_key(text, text) TO regress_eu_manager;
+SET ROLE regress_eu_manager;
+SELECT pg_temp.try($$SELECT cloudconn.rotate_token_key(old_key_file => 'cloudconn.key')$$) AS granted_but_not_superuser;
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION cloudconn.rotate_token_key(text, text) FROM regress_eu_manager;
+
+-- its old key: exactly one of a file and a command, and not the current
+-- key (each is refused before any token is touched; the data directory is
+-- shown as $PGDATA).  A command must print the key as 64 hexadecimal
+-- digits, optionally followed by a newline; here it prints the current key
+-- in various forms, or something else, and no message quotes what it printed.
+CREATE FUNCTION pg_temp.failure(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	detail text;
+BEGIN
+	EXECUTE stmt;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+	RETURN SQLSTATE || ': ' || SQLERRM || CASE WHEN detail <> '' THEN ' | ' || detail ELSE '' END;
+END;
+$$;
+SELECT encode(pg_read_binary_file('cloudconn.key'), 'hex') AS key_hex \gset
+SELECT md5(string_agg(token::text, ',' ORDER BY id)) AS tokens_before FROM cloudconn.connector \gset
+SELECT label, replace(pg_temp.failure(stmt), current_setting('data_directory'), '$PGDATA') AS outcome FROM (VALUES
+	('neither',                    $$SELECT cloudconn.rotate_token_key()$$),
+	('both',                       $$SELECT cloudconn.rotate_token_key('a', 'b')$$),
+	('the current key file',       $$SELECT cloudconn.rotate_token_key(old_key_file => 'cloudconn.key')$$),
+	('a missing file',             $$SELECT cloudconn.rotate_token_key(old_key_file => 'no-such.key')$$),
+	('a directory',                $$SELECT cloudconn.rotate_token_key(old_key_file => 'base')$$),
+	('a file of another size',     $$SELECT cloudconn.rotate_token_key(old_key_file => 'PG_VERSION')$$),
+	('command: key and newline',   format($$SELECT cloudconn.rotate_token_key(old_key_command => 'echo %s')$$, :'key_hex')),
+	('command: key, no newline',   format($$SELECT cloudconn.rotate_token_key(old_key_command => 'printf %s')$$, :'key_hex')),
+	('command: upper case',        format($$SELECT cloudconn.rotate_token_key(old_key_command => 'echo %s')$$, upper(:'key_hex'))),
+	('command: two newlines',      format($$SELECT cloudconn.rotate_token_key(old_key_command => 'printf ''%s\n\n''')$$, :'key_hex')),
+	('command: CRLF',              format($$SELECT cloudconn.rotate_token_key(old_key_command => 'printf ''%s\r\n''')$$, :'key_hex')),
+	('command: 63 digits',         format($$SELECT cloudconn.rotate_token_key(old_key_command => 'printf %s')$$, substr(:'key_hex', 2))),
+	('command: not hexadecimal',   format($$SELECT cloudconn.rotate_token_key(old_key_command => 'printf %s')$$, 'g' || substr(:'key_hex', 2))),
+	('command: raw bytes',         $$SELECT cloudconn.rotate_token_key(old_key_command => 'head -c 32 /dev/urandom')$$),
+	('command: endless output',    $$SELECT cloudconn.rotate_token_key(old_key_command => 'yes')$$),
+	('command: nothing',           $$SELECT cloudconn.rotate_token_key(old_key_command => 'true')$$),
+	('command: exits 3',           format($$SELECT cloudconn.rotate_token_key(old_key_command => 'echo %s; exit 3')$$, :'key_hex')),
+	('command: not found',         $$SELECT cloudconn.rotate_token_key(old_key_command => 'no-such-command-cloudconn')$$),
+	('command: killed',            $q$SELECT cloudconn.rotate_token_key(old_key_command => 'kill -9 $$')$q$)
+) AS cases(label, stmt);
+-- none of it changed a stored token
+SELECT md5(string_agg(token::text, ',' ORDER BY id)) = :'tokens_before' AS tokens_unchanged FROM cloudconn.connector;

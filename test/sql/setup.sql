@@ -71,5 +71,6 @@ SELECT name, boot_val, context FROM pg_settings WHERE name LIKE 'cloudconn.%' OR
 SET ROLE regress_outsider;
 SELECT name FROM pg_settings WHERE name LIKE 'cloudconn.%' ORDER BY name;
 SHOW cloudconn.key_file;
+SHOW cloudconn.key_command;
 SHOW cloudconn.digitalocean_api_url;
 RESET ROLE;

@@ -12,6 +12,18 @@ EXCEPTION WHEN OTHERS THEN
 END;
 $$;
 
+-- runs a statement that should succeed, and undoes it
+CREATE FUNCTION pg_temp.accepted(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RAISE EXCEPTION USING ERRCODE = 'UNDO0';
+EXCEPTION WHEN SQLSTATE 'UNDO0' THEN
+	RETURN 'accepted (and undone)';
+WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END;
+$$;
+
 -- a fingerprint of every table a call could change
 CREATE FUNCTION pg_temp.state() RETURNS text LANGUAGE sql AS $$
 	SELECT md5(concat_ws('|',
@@ -108,16 +120,63 @@ SELECT label, pg_temp.try(replace(stmt, '{aws}', :'aws_id')) AS outcome FROM (VA
 ) AS cases(label, stmt);
 
 -- what a user is given back of a value is bounded (64 characters and the length)
-SELECT label, pg_temp.try(stmt) AS outcome FROM (VALUES
+SELECT label, pg_temp.try(replace(replace(stmt, '{aws}', :'aws_id'), '{do}', :'do_id')) AS outcome FROM (VALUES
 	('provider, 100000 characters', $$SELECT cloudconn.connector_create(2, 'a', repeat('p', 100000))$$),
 	('unknown settings, many',      $$SELECT cloudconn.connector_create(2, 'a', 'aws', settings => (SELECT jsonb_object_agg('key_' || i, i) || '{"account_id": "123456789012"}' FROM generate_series(1, 1000) i))$$),
-	('unknown setting, long key',   $$SELECT cloudconn.connector_create(2, 'a', 'digitalocean', settings => jsonb_build_object(repeat('k', 100000), 1), token => 't')$$)
+	('unknown setting, long key',   $$SELECT cloudconn.connector_create(2, 'a', 'digitalocean', settings => jsonb_build_object(repeat('k', 100000), 1), token => 't')$$),
+	('schedule, 100000 characters', $$SELECT cloudconn.connector_create(2, 'a', 'aws', repeat('s', 100000), '{"account_id": "123456789012"}')$$),
+	('update, schedule, 100000',    $$SELECT cloudconn.connector_update({aws}, schedule => repeat('s', 100000))$$),
+	('grant, permission, 100000',   $$SELECT cloudconn.grant_permission('regress_outsider', 2, repeat('P', 100000))$$),
+	('has_permission, 100000',      $$SELECT cloudconn.has_permission(2, repeat('P', 100000))$$),
+	('permitted_entities, 100000',  $$SELECT cloudconn.permitted_entities(repeat('P', 100000))$$),
+	-- (a name is at most 200 characters, and is quoted as any other value;
+	-- each statement takes a name, then fails on it, which undoes both)
+	('name taken, 200 characters',  $$SELECT cloudconn.connector_update({aws}, name => repeat('n', 200)),
+										cloudconn.connector_create((SELECT entity_id FROM cloudconn.connectors WHERE id = {aws}), repeat('n', 200), 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('move onto a taken name',      $$SELECT cloudconn.connector_update({aws}, name => repeat('m', 200)),
+										cloudconn.connector_update({do}, name => repeat('m', 200), entity_id => (SELECT entity_id FROM cloudconn.connectors WHERE id = {aws}))$$)
 ) AS cases(label, stmt);
 
 -- a role without the permission is refused before anything it sent is
--- looked at: a megabyte of provider name costs it a short 42501
+-- looked at: a megabyte of provider name or schedule costs it a short
+-- 42501; a megabyte of permission name (which says which permission a
+-- grant needs, so it is checked first) a short 22023
 SET ROLE regress_outsider;
 SELECT pg_temp.try($$SELECT cloudconn.connector_create(2, 'a', repeat('p', 1000000))$$) AS outsider_sends_a_megabyte;
+SELECT label, pg_temp.try(replace(stmt, '{aws}', :'aws_id')) AS outcome FROM (VALUES
+	('schedule, create',           $$SELECT cloudconn.connector_create(2, 'a', 'aws', repeat('s', 1000000), '{"account_id": "123456789012"}')$$),
+	('schedule, update',           $$SELECT cloudconn.connector_update({aws}, schedule => repeat('s', 1000000))$$),
+	('permission, grant',          $$SELECT cloudconn.grant_permission('regress_outsider', 2, repeat('P', 1000000))$$),
+	('permission, revoke',         $$SELECT cloudconn.revoke_permission('regress_outsider', 2, repeat('P', 1000000))$$),
+	('permission, has_permission', $$SELECT cloudconn.has_permission(2, repeat('P', 1000000))$$),
+	('permission, permitted',      $$SELECT cloudconn.permitted_entities(repeat('P', 1000000))$$),
+	('permission, in a query',     $$SELECT count(*) FROM cloudconn.entity WHERE cloudconn.entity_permitted(id, repeat('P', 1000000))$$)
+) AS cases(label, stmt);
+SET ROLE regress_eu_manager;
+
+-- names that would display as another, or break the line they are shown
+-- on, are refused: bidirectional formatting characters (U+202A to U+202E,
+-- U+2066 to U+2069) and line and paragraph separators (U+2028, U+2029)
+SELECT label, pg_temp.try(replace(stmt, '{aws}', :'aws_id')) AS outcome FROM (VALUES
+	('name, U+202E',               $$SELECT cloudconn.connector_create(2, E'invoice\u202Efdp.exe', 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('name, U+202A',               $$SELECT cloudconn.connector_create(2, E'a\u202Ab', 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('name, U+2066',               $$SELECT cloudconn.connector_create(2, E'a\u2066b', 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('name, U+2069',               $$SELECT cloudconn.connector_create(2, E'a\u2069b', 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('name, U+2028',               $$SELECT cloudconn.connector_create(2, E'a\u2028b', 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('name, U+2029',               $$SELECT cloudconn.connector_create(2, E'a\u2029b', 'aws', settings => '{"account_id": "123456789012"}')$$),
+	('update, name U+202E',        $$SELECT cloudconn.connector_update({aws}, name => E'prod\u202Ed')$$)
+) AS cases(label, stmt);
+-- ...while their neighbours are fine (a right-to-left script included)
+SELECT pg_temp.accepted(format($$SELECT cloudconn.connector_update(%s, name => E'a\u2027b \u202Fc \u2065d \u206Ae \u05D0\u05D1')$$, :'aws_id')) AS neighbours;
+-- so are the other names users write: applications, business processes
+-- and entities (their table checks say so, with 23514 as for their length)
+SET ROLE regress_ci_manager;
+SELECT label, pg_temp.try(stmt) AS outcome FROM (VALUES
+	('application, U+202E',        $$INSERT INTO cloudconn.application (entity_id, name) VALUES (2, E'shop\u202Epot')$$),
+	('business process, U+2029',   $$INSERT INTO cloudconn.business_process (entity_id, name) VALUES (2, E'billing\u2029x')$$)
+) AS cases(label, stmt);
+RESET ROLE;
+SELECT pg_temp.try($$INSERT INTO cloudconn.entity (parent_id, name) VALUES (1, E'team\u202Dx')$$) AS entity_u202d;
 SET ROLE regress_eu_manager;
 
 RESET ROLE;

@@ -12,6 +12,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use MIME::Base64 qw(encode_base64);
+use IO::Socket::INET;
 use CloudconnSim;
 
 my $ca = CloudconnSim::test_ca();
@@ -292,12 +293,66 @@ like(latin1_run(), qr/^failed: DigitalOcean answered GET \/v2\/droplets \(page 1
 	'an error body it cannot read leaves the usual reason');
 $sim->control('DELETE', '/_sim/faults');
 
+# ---- messages name no superuser-only setting: not the API's URL, host or
+# port (cloudconn.digitalocean_api_url).  Readers see runs.error and
+# run_errors, a manager connector_test's result and every message sent to
+# its session; the server log gets the host.
+my $port = $sim->{port};
+# a port just freed, which nothing listens on; a certificate that does not name 127.0.0.3
+my $free = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp', Listen => 1) or die $!;
+my $free_port = $free->sockport;
+close $free;
+my $refused_url = "https://127.0.0.1:$free_port";
+my $mismatch = CloudconnSim::start_digitalocean(ca => $ca, host => '127.0.0.3');
+sub manager_test
+{
+	my ($url) = @_;
+	# a superuser points the session at the URL; the manager asks for every message
+	my (undef, $out, $err) = $node->psql('postgres', qq{SET cloudconn.digitalocean_api_url = '$url';
+		SET ROLE app_admin; SET client_min_messages = debug5; SELECT cloudconn.connector_test($c)});
+	return "$out\n$err";
+}
+my $refused = manager_test($refused_url);
+like($refused, qr/"ok": false, "error": "could not reach DigitalOcean: could not connect to the DigitalOcean API for GET \/v2\/account: Connection refused"/,
+	'connection refused: connector_test names the DigitalOcean API');
+unlike($refused, qr/127\.0\.0\.1|:$free_port\b/, 'and not its host or port, nor does any message sent to the session');
+my $tls = manager_test($mismatch->url);
+like($tls, qr/"ok": false, "error": "could not reach DigitalOcean: TLS certificate of the DigitalOcean API could not be verified \(GET \/v2\/account\): the certificate does not name that host"/,
+	'a certificate for another host: connector_test names the DigitalOcean API');
+unlike($tls, qr/127\.0\.0\.3|:$mismatch->{port}\b/, 'and not its host or port');
+my $ok = manager_test($sim->url);
+like($ok, qr/"ok": true/, 'a working connector_test, with debug5 messages sent to the session');
+unlike($ok, qr/127\.0\.0\.1|:$port\b/, 'sends the session no line naming the host or port');
+# a run, in its worker, with the URL from the configuration file
+sub set_api_url
+{
+	my ($url) = @_;
+	sql("ALTER SYSTEM SET cloudconn.digitalocean_api_url = '$url'; SELECT pg_reload_conf()");
+	$node->poll_query_until('postgres', "SELECT current_setting('cloudconn.digitalocean_api_url') = '$url'")
+	  or die 'reload not seen';
+}
+set_api_url($refused_url);
+like(run($c), qr/^failed\|0\|0\|0\|0\|0\|could not reach DigitalOcean: could not connect to the DigitalOcean API for GET \/v2\/droplets: Connection refused$/,
+	'a run that cannot connect: runs.error names the DigitalOcean API');
+set_api_url($sim->url);
+like(run($c), qr/^succeeded\|/, 'and the next one, with the URL back, succeeds');
+my $seen = sql(q{SET ROLE app_admin; SELECT coalesce(string_agg(error, ' / '), '') FROM cloudconn.runs})
+  . sql(q{SET ROLE app_admin; SELECT coalesce(string_agg(message, ' / '), '') FROM cloudconn.run_errors});
+like($seen, qr/timed out after \d+ ms waiting for the DigitalOcean API \(GET \/v2\/droplets\)/, 'runs.error holds the timeout of earlier');
+unlike($seen, qr/127\.0\.0\.1|:$port\b|\Q@{[$sim->url]}\E/, 'no run error a reader sees names the API\'s host, port or URL');
+$mismatch->stop;
+
 # ---- the token never reached the server log
 $node->stop;
 my $log = slurp_file($node->logfile);
 unlike($log, qr/\Q$token\E/, 'the token is nowhere in the server log (debug5)');
 unlike($log, qr/5317531753175317/, 'not even in part');
 like($log, qr/cloudconn: run \d+ of connector \d+ succeeded: discovered 450, created 450/, 'one LOG line per run with its counts');
+like($log, qr/LOG:  cloudconn: GET https:\/\/127\.0\.0\.1:$free_port\/v2\/account \(the DigitalOcean API\) failed after 4 attempts: could not connect to the DigitalOcean API/,
+	'the server log names the host a request failed to reach, once for its attempts');
+like($log, qr/DETAIL:  libcurl: SSL: no alternative certificate subject name matches target host name '127\.0\.0\.3'/,
+	'with libcurl\'s own text');
+like($log, qr/cloudconn: GET https 127\.0\.0\.1:$port \/v2\/account -> 200 \(attempt 1/, 'and, at debug levels, every attempt');
 
 $sim->stop;
 $foreign->stop;

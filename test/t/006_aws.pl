@@ -9,6 +9,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(gettimeofday tv_interval usleep);
+use IO::Socket::INET;
 use CloudconnSim;
 
 my $sim = CloudconnSim::start_aws();
@@ -264,6 +265,48 @@ like(sql("SELECT status FROM cloudconn.runs WHERE id = " . sql("SELECT cloudconn
 like(sql("SELECT status || ': ' || error FROM cloudconn.run WHERE id = $stuck"), qr/^failed: the run was interrupted/,
 	'and the terminated one is marked failed as interrupted');
 
+# ---- messages name no superuser-only setting: not an endpoint's host or
+# port, nor the credentials file's path (the server log gets them)
+my $sim_port = $sim->{port};
+my $free = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp', Listen => 1) or die $!;
+my $free_port = $free->sockport;
+close $free;
+my (undef, $out, $err) = $node->psql('postgres', "SET cloudconn.aws_sts_endpoint = 'https://127.0.0.1:$free_port';"
+	. " SET client_min_messages = debug5; SELECT cloudconn.connector_test($c)");
+like($out, qr/"ok": false, "error": "hop 1 \(AssumeRole into \S+\): could not reach AWS STS: could not connect to the AWS STS endpoint for POST \/: Connection refused"/,
+	'STS unreachable: connector_test names the AWS STS endpoint');
+unlike("$out\n$err", qr/127\.0\.0\.1|:$free_port\b/, 'and not its host or port, nor does any message sent to the session');
+sub set_conf
+{
+	my ($name, $value) = @_;
+	sql("ALTER SYSTEM SET $name = '$value'; SELECT pg_reload_conf()");
+	$node->poll_query_until('postgres', "SELECT current_setting('$name') = '$value'") or die 'reload not seen';
+}
+set_conf('cloudconn.aws_ec2_endpoint', "https://127.0.0.1:$free_port/");
+my $unreachable = sql("SELECT cloudconn.connector_run($c)");
+like(sql("SELECT status || ': ' || error FROM cloudconn.runs WHERE id = $unreachable"),
+	qr/^failed: region [a-z0-9-]+: could not connect to the AWS EC2 endpoint for POST \/: Connection refused$/,
+	'EC2 unreachable: the run fails, naming the AWS EC2 endpoint');
+sql("ALTER SYSTEM RESET cloudconn.aws_ec2_endpoint; SELECT pg_reload_conf()");
+$node->poll_query_until('postgres', "SELECT current_setting('cloudconn.aws_ec2_endpoint') = '@{[$sim->url]}/'") or die 'reload not seen';
+set_conf('cloudconn.aws_credentials_file', "$creds.missing");
+like(sql("SELECT cloudconn.connector_test($c)"),
+	qr/"error": "no AWS credentials for the platform caller: .* the shared credentials file \(cloudconn\.aws_credentials_file\) could not be read"/,
+	'a missing credentials file: named by its setting');
+set_conf('cloudconn.aws_profile', 'nobody');
+sql("ALTER SYSTEM RESET cloudconn.aws_credentials_file; SELECT pg_reload_conf()");
+$node->poll_query_until('postgres', "SELECT current_setting('cloudconn.aws_credentials_file') = '$creds'") or die 'reload not seen';
+like(sql("SELECT cloudconn.connector_test($c)"),
+	qr/"error": "no AWS credentials for the platform caller in the profile cloudconn\.aws_profile of the shared credentials file \(cloudconn\.aws_credentials_file\)"/,
+	'a missing profile: named by its setting');
+sql("ALTER SYSTEM RESET cloudconn.aws_profile; SELECT pg_reload_conf()");
+$node->poll_query_until('postgres', "SELECT current_setting('cloudconn.aws_profile') = 'default'") or die 'reload not seen';
+like(sql("SELECT status FROM cloudconn.runs WHERE id = " . sql("SELECT cloudconn.connector_run($c)")), qr/^succeeded$/,
+	'with the settings back, a run succeeds');
+my $seen = sql(q{SELECT coalesce(string_agg(error, ' / '), '') FROM cloudconn.runs})
+  . sql(q{SELECT coalesce(string_agg(message, ' / '), '') FROM cloudconn.run_errors});
+unlike($seen, qr/127\.0\.0\.1|:$sim_port\b|:$free_port\b|\Q$creds\E/, 'no run error names an endpoint\'s host or port, or the credentials file');
+
 my $issued = $sim->control('GET', '/_sim/issued-secrets');
 $node->stop;
 my $server_log = slurp_file($node->logfile);
@@ -273,5 +316,9 @@ is(scalar(grep { index($server_log, $_) >= 0 } @session_secrets), 0,
 	'no temporary secret access key or session token is in the server log (debug5)');
 unlike($server_log, qr/\Q$external_id\E/, 'the external id is not in the server log (debug5)');
 unlike($server_log, qr/wJalrXUtnFEMI\/K7MDENG\/bPxRfiCYSIMCALLER1/, 'nor the caller secret');
+like($server_log, qr/LOG:  cloudconn: POST https:\/\/127\.0\.0\.1:$free_port\/ \(the AWS STS endpoint\) failed after 2 attempts/,
+	'the server log names the endpoint a request failed to reach');
+like($server_log, qr/LOG:  cloudconn: could not read the AWS shared credentials file "\Q$creds\E\.missing": No such file or directory/,
+	'and the credentials file that could not be read');
 $sim->stop;
 done_testing();
