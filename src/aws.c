@@ -658,10 +658,14 @@ AwsExplainHop(int hop, const char *role_arn, const AwsError *err)
 					code, err->message);
 }
 
+/* A cut-off message ending in fewer characters of a secret does not show it. */
+#define AWS_MENTION_MIN_CHARS 4
+
 /*
  * Whether message shows secret, or the start of it where AwsQuoted cut the
  * message short.
  */
+
 static bool
 AwsMentions(const char *message, const char *secret)
 {
@@ -672,7 +676,13 @@ AwsMentions(const char *message, const char *secret)
 	if (mlen < 3 || strcmp(message + mlen - 3, "...") != 0)
 		return false;
 	mlen -= 3;
-	for (size_t k = Min(strlen(secret), mlen); k > 0; k--)
+
+	/*
+	 * A few characters are no part of a secret worth hiding (and a message
+	 * ending in the first character of an external id by chance must not
+	 * be hidden): from AWS_MENTION_MIN_CHARS on, a cut start is.
+	 */
+	for (size_t k = Min(strlen(secret), mlen); k >= AWS_MENTION_MIN_CHARS; k--)
 	{
 		if (memcmp(message + mlen - k, secret, k) == 0)
 			return true;
