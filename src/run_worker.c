@@ -188,6 +188,7 @@ RunDiscoverAndRecord(int64 run_id, const RunWorkerArgs *args, TimestampTz starte
 	MergeCounts counts;
 	const char *volatile status = "failed";
 	char	   *volatile error = NULL;
+	char	   *volatile error_log_detail = NULL;	/* what the error told the server log only */
 	MemoryContext workcxt = CurrentMemoryContext;
 	volatile DiscoveryFigures figures;
 
@@ -208,6 +209,7 @@ RunDiscoverAndRecord(int64 run_id, const RunWorkerArgs *args, TimestampTz starte
 		FlushErrorState();
 		AbortCurrentTransaction();
 		error = edata->message;
+		error_log_detail = edata->detail_log;
 		status = "failed";
 	}
 	PG_END_TRY();
@@ -235,9 +237,10 @@ RunDiscoverAndRecord(int64 run_id, const RunWorkerArgs *args, TimestampTz starte
 					counts.unchanged, counts.errors, RunSlotsPagesFetched(),
 					(double) (GetCurrentTimestamp() - started) / 1000000.0,
 					error ? ": " : "", error ? error : ""),
-			 errdetail_log("Listing took %.2f s, the merge %.2f s. Peak memory: %zu kB in memory contexts, %ld kB private resident. %s.",
+			 errdetail_log("Listing took %.2f s, the merge %.2f s. Peak memory: %zu kB in memory contexts, %ld kB private resident. %s.%s%s",
 						   figures.listing_secs, figures.merge_secs,
-						   figures.peak_memory / 1024, figures.peak_private_kb, pg_rusage_show(usage_start))));
+						   figures.peak_memory / 1024, figures.peak_private_kb, pg_rusage_show(usage_start),
+						   error_log_detail ? " " : "", error_log_detail ? error_log_detail : "")));
 }
 
 void
