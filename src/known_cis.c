@@ -31,6 +31,7 @@ typedef struct KnownCi
 	char		status;			/* simplehash's */
 	bool		missing;		/* missing_since is set */
 	bool		seen;
+	bool		listed_new;		/* no CI: first listed by this run */
 	bool		has_digest;
 	int64		id;
 	const char *ci_type;		/* interned */
@@ -119,6 +120,7 @@ KnownCisLoad(int64 connector_id)
 				memcpy(ci->digest, VARDATA_ANY(DatumGetByteaPP(digest)), CI_DIGEST_BYTES);
 			ci->missing = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
 			ci->seen = false;
+			ci->listed_new = false;
 			MemoryContextSwitchTo(old);
 		}
 		SPI_freetuptable(SPI_tuptable);
@@ -133,10 +135,34 @@ KnownCisSee(KnownCis *known, const char *external_id, const uint8 *digest, bool 
 {
 	KnownCi    *ci = known_lookup(known->table, external_id);
 
-	if (found != NULL)
-		*found = ci != NULL;
 	if (ci == NULL)
+	{
+		/* a new resource: remembered, so that listed twice it makes one CI */
+		MemoryContext old = MemoryContextSwitchTo(known->cxt);
+		bool		inserted;
+
+		ci = known_insert(known->table, pstrdup(external_id), &inserted);
+		ci->missing = false;
+		ci->seen = true;
+		ci->listed_new = true;
+		ci->has_digest = false;
+		ci->id = 0;
+		ci->ci_type = NULL;
+		ci->scope = NULL;
+		MemoryContextSwitchTo(old);
+		if (found != NULL)
+			*found = false;
 		return false;
+	}
+	if (ci->listed_new)
+	{
+		/* listed again in this run (pages shifting under us): already kept */
+		if (found != NULL)
+			*found = false;
+		return true;
+	}
+	if (found != NULL)
+		*found = true;
 	ci->seen = true;
 	return digest != NULL && ci->has_digest && !ci->missing &&
 		memcmp(ci->digest, digest, CI_DIGEST_BYTES) == 0;
@@ -171,7 +197,7 @@ KnownCisMissing(KnownCis *known, List *complete_types, List *complete_scopes,
 	known_start_iterate(known->table, &it);
 	while ((ci = known_iterate(known->table, &it)) != NULL)
 	{
-		if (ci->seen || ci->missing)
+		if (ci->seen || ci->missing || ci->listed_new)
 			continue;
 		if (KnownCisPairListed(ci->ci_type, ci->scope, complete_types, complete_scopes) &&
 			!KnownCisPairListed(ci->ci_type, ci->scope, blocked_types, blocked_scopes))

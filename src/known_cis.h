@@ -17,10 +17,11 @@ extern KnownCis *KnownCisLoad(int64 connector_id);
 
 /*
  * A resource was listed: its CI, if it has one, is seen.  Returns true if
- * that CI is there, not missing, and its provider fields have digest (the
- * resource need not be merged); *found (if not NULL) says whether the
- * connector had its CI at all.  digest NULL: seen only (a resource that
- * failed to map, with an id).
+ * that CI is there, not missing, and its provider fields have digest, or
+ * if the resource was already listed by this run without a CI: either way
+ * it need not be merged.  *found (if not NULL) says whether the connector
+ * had its CI at all.  digest NULL: seen only (a resource that failed to
+ * map, with an id).
  */
 extern bool KnownCisSee(KnownCis *known, const char *external_id, const uint8 *digest,
 						bool *found);

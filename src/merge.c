@@ -217,7 +217,7 @@ MergeTypeIndex(MergeState *state, const char *ci_type)
 /*
  * A page's new resources (no CI when the run began) become CIs at once,
  * from the page's arrays: they need no staging.  A resource listed twice
- * (pages shifting under us) makes one CI.
+ * (pages shifting under us) was kept once (known_cis.c).
  */
 static void
 MergeCreatePage(MergeState *state, TupleTableSlot *slot, int64 connector_id, int64 entity_id)
@@ -246,8 +246,7 @@ MergeCreatePage(MergeState *state, TupleTableSlot *slot, int64 connector_id, int
 							  "   external_id, source_connector_id, first_discovered_at, discovery_scope)"
 							  " SELECT $12, $1, u.n, u.h, u.ip::inet, u.os, u.a, u.e, $11, now(), $2"
 							  "   FROM unnest($3, $4, $5, $6, $7, $8, $9, $10) AS u(e, n, h, ip, os, a, c, k)"
-							  "  WHERE u.c AND NOT u.k"
-							  " ON CONFLICT (source_connector_id, external_id) DO NOTHING",
+							  "  WHERE u.c AND NOT u.k",
 							  PAGE_KNOWN + 3, types, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not create CIs");
 	state->created[t] += SPI_processed;
