@@ -1127,6 +1127,8 @@ def parse_filters(params):
 
 class Handler(simlib.BaseHandler):
     sim_name = "aws_sim"
+    description = "HTTPS simulator of AWS STS (AssumeRole) and EC2 (DescribeRegions, DescribeInstances)."
+    state_help = "JSON: users, discovery_role, customer_role_name, accounts, config, faults"
     # Server and Date are sent per service by _service_headers (STS sends no Server header).
     server_header = None
     date_header = False
@@ -1826,27 +1828,23 @@ def _add_arguments(ap):
     ap.add_argument("--customer-role-name", help="the customer role's name (default %s)" % DEFAULT_CUSTOMER_ROLE_NAME)
 
 
-def _make_state(args, state):
-    base_config = {
-        "latency_ms": args.latency_ms,
+def _configure(args, state):
+    # The CLI overrides the identity defaults unless the state file sets them itself.
+    if args.discovery_role_arn and "discovery_role" not in state:
+        state["discovery_role"] = {"arn": args.discovery_role_arn}
+    if args.customer_role_name and "customer_role_name" not in state:
+        state["customer_role_name"] = args.customer_role_name
+    return {
         "credential_lifetime_s": None,
         "max_clock_skew_s": MAX_CLOCK_SKEW_S,
         "clock_offset_s": 0,
         "full_page_next_token": True,
         "default_max_results": None,
     }
-    # The CLI overrides the identity defaults unless the state file sets them itself.
-    if args.discovery_role_arn and "discovery_role" not in state:
-        state["discovery_role"] = {"arn": args.discovery_role_arn}
-    if args.customer_role_name and "customer_role_name" not in state:
-        state["customer_role_name"] = args.customer_role_name
-    return Sim(state, base_config, args.log)
 
 
 def main(argv=None):
-    return simlib.serve(argv, handler=Handler, make_state=_make_state, add_arguments=_add_arguments,
-                        description="HTTPS simulator of AWS STS (AssumeRole) and EC2 (DescribeRegions, DescribeInstances).",
-                        state_help="JSON: users, discovery_role, customer_role_name, accounts, config, faults")
+    return simlib.serve(argv, Handler, Sim, add_arguments=_add_arguments, configure=_configure)
 
 
 if __name__ == "__main__":

@@ -499,6 +499,8 @@ _HOST_RE = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$"
 
 class Handler(simlib.BaseHandler):
     sim_name = "digitalocean_sim"
+    description = "HTTPS simulator of the DigitalOcean API v2 (account, droplets)."
+    state_help = "JSON: initial account, tokens, droplets or generate, config, faults"
     server_header = "digitalocean-sim/1.0"
     max_api_body = MAX_API_BODY
     control_content_type = CT_OK
@@ -825,12 +827,11 @@ def _add_arguments(ap):
     ap.add_argument("--per-minute-limit", type=int, default=PER_MINUTE_LIMIT)
 
 
-def _make_state(args, state):
+def _configure(args, state):
     for t in state.get("tokens") or []:
         if not isinstance(t, dict) or "name" not in t or "token" not in t:
             raise ValueError("each token in the state file needs \"name\" and \"token\"")
-    base_config = {
-        "latency_ms": args.latency_ms,
+    return {
         "hourly_limit": args.hourly_limit,
         "per_minute_limit": args.per_minute_limit,
         "burst_limit": not args.no_burst_limit,
@@ -838,13 +839,10 @@ def _make_state(args, state):
         "error_bodies": {},
         "origin": args.origin,
     }
-    return Sim(state, base_config, args.log)
 
 
 def main(argv=None):
-    return simlib.serve(argv, handler=Handler, make_state=_make_state, add_arguments=_add_arguments,
-                        description="HTTPS simulator of the DigitalOcean API v2 (account, droplets).",
-                        state_help="JSON: initial account, tokens, droplets or generate, config, faults")
+    return simlib.serve(argv, Handler, Sim, add_arguments=_add_arguments, configure=_configure)
 
 
 if __name__ == "__main__":

@@ -444,6 +444,7 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
     """One connection (HTTP/1.1 keep-alive) of a simulator.  Class attributes to set:
 
       sim_name         prefixes every line the simulator writes on stderr
+      description, state_help    its --help text, and what --state-file holds
       server_header    the Server header sent with every response (None: none)
       date_header      whether send_response adds a Date header
       tcp_nodelay      no Nagle delay on the last segment of a response (with the client's
@@ -458,6 +459,8 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     sim_name = "sim"
+    description = "HTTPS simulator of a cloud API."
+    state_help = "JSON: the initial state (config, faults)"
     server_header = None
     date_header = True
     tcp_nodelay = True
@@ -828,25 +831,28 @@ def write_port_file(path, port):
     os.replace(tmp, path)
 
 
-def serve(argv, *, handler, make_state, description, state_help, add_arguments=None):
+def serve(argv, handler, state_class, add_arguments=None, configure=None):
     """A simulator's main(): parses the command line, starts the server and serves until
     SIGTERM, SIGINT, --max-lifetime or (with --exit-with-parent) the parent's exit.  Returns
     the exit status (1 if it cannot start).
 
-      handler         the BaseHandler subclass
-      make_state      make_state(args, state) -> the SimState, from the parsed arguments and
-                      the --state-file's object (ValueError: cannot start)
-      description     the --help text; state_help: --state-file's help
+      handler         the BaseHandler subclass (its description is the --help text, its
+                      state_help the --state-file's help, its sim_name starts error lines)
+      state_class     the SimState subclass, made as state_class(state file's object, base
+                      configuration, --log path)
       add_arguments   add_arguments(parser): the simulator's own options (listed after
                       --latency-ms)
+      configure       configure(args, state) -> {setting: value}: the simulator's settings from
+                      its options, after latency_ms (--latency-ms).  It may also change the
+                      state file's object; a ValueError means it cannot start.
     """
     name = handler.sim_name
-    ap = argparse.ArgumentParser(description=description)
+    ap = argparse.ArgumentParser(description=handler.description)
     ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ap.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
     ap.add_argument("--cert", required=True, help="server certificate (PEM), e.g. from make_test_ca.sh")
     ap.add_argument("--key", required=True, help="server private key (PEM)")
-    ap.add_argument("--state-file", help=state_help)
+    ap.add_argument("--state-file", help=handler.state_help)
     ap.add_argument("--log", help="request log file, one JSON object per line (truncated at start and on reset)")
     ap.add_argument("--port-file", help="file to write the listening port to, once listening")
     ap.add_argument("--latency-ms", type=float, default=0, help="delay added to every API response")
@@ -861,20 +867,16 @@ def serve(argv, *, handler, make_state, description, state_help, add_arguments=N
     try:
         state = load_state(args.state_file)
         ctx = server_context(args.cert, args.key)
-        sim = make_state(args, state)
+        base_config = {"latency_ms": args.latency_ms}
+        base_config.update(configure(args, state) if configure is not None else {})
+        sim = state_class(state, base_config, args.log)
         server = SimServer((args.host, args.port), sim, ctx, handler, args.idle_timeout, args.verbose)
     except (OSError, ValueError, ssl.SSLError) as e:
         sys.stderr.write("%s: cannot start: %s\n" % (name, e))
         return 1
 
-    port = server.server_address[1]
-    if args.port_file:
-        write_port_file(args.port_file, port)
-    try:
-        print(json.dumps({"event": "listening", "host": args.host, "port": port, "pid": os.getpid()}), flush=True)
-    except OSError:
-        pass  # nobody reads stdout; the port file and /_sim/health still work
-
+    # The stops are in place before the port is announced: whoever reads the port file or the
+    # listening line may send SIGTERM at once, and gets a clean stop.
     def stop(*_):
         threading.Thread(target=server.shutdown, daemon=True).start()
     signal.signal(signal.SIGTERM, stop)
@@ -891,6 +893,14 @@ def serve(argv, *, handler, make_state, description, state_help, add_arguments=N
                 time.sleep(0.5)
             stop()
         threading.Thread(target=watch, daemon=True).start()
+
+    port = server.server_address[1]
+    if args.port_file:
+        write_port_file(args.port_file, port)
+    try:
+        print(json.dumps({"event": "listening", "host": args.host, "port": port, "pid": os.getpid()}), flush=True)
+    except OSError:
+        pass  # nobody reads stdout; the port file and /_sim/health still work
 
     try:
         server.serve_forever(poll_interval=0.2)
