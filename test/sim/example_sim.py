@@ -8,6 +8,7 @@ kind of its own ("empty", matched on the path and the "page" query parameter), b
 that simlib gives every simulator.
 """
 
+import hmac
 import os
 import sys
 import urllib.parse
@@ -44,9 +45,13 @@ class Handler(simlib.BaseHandler):
     server_header = "example-sim/1.0"
 
     def begin_call(self, call):
-        call.page = int(urllib.parse.parse_qs(call.query).get("page", ["1"])[0] or 1)
+        try:
+            call.page = int(urllib.parse.parse_qs(call.query).get("page", ["1"])[0])
+        except ValueError:
+            call.page = 1
         entry = super().begin_call(call)  # time, method, path, status, bytes, fault, client_port
-        entry["authorized"] = self.headers.get("Authorization") == "Bearer " + TOKEN
+        presented = (self.headers.get("Authorization") or "").encode()
+        entry["authorized"] = hmac.compare_digest(presented, b"Bearer " + TOKEN.encode())  # never log the token
         return entry
 
     def inspect(self, call):

@@ -247,6 +247,14 @@ class HelpersTest(unittest.TestCase):
         self.assertEqual(simlib.json_bytes({"a": "é"}, ensure_ascii=True), b'{"a":"\\u00e9"}')
         self.assertRegex(simlib.log_time(), r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
+    def test_readme_shows_example_sim(self):
+        with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        with open(EXAMPLE, encoding="utf-8") as f:
+            example = f.read()
+        shown = readme.split("```python\n", 1)[1].split("```", 1)[0]
+        self.assertEqual(shown, example[example.index("class Sim(simlib.SimState):"):])
+
     def test_load_state(self):
         self.assertEqual(simlib.load_state(None), {})
         with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
