@@ -22,33 +22,24 @@ The request log never holds a secret: no secret access key, no session token, no
 header, no signature and no ExternalId value (only whether one was sent and whether it matched).
 """
 
-import argparse
 import base64
 import copy
 import datetime
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import random
 import re
 import secrets
-import signal
-import socket
-import ssl
-import struct
 import sys
-import threading
-import time
 import urllib.parse
 import uuid
 from xml.sax.saxutils import escape as _xml_escape
 
-import http.server
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import aws_sigv4  # noqa: E402  (beside this file; no package to import from)
+import simlib  # noqa: E402  (beside this file: the server, control API, log and faults all simulators share)
 
 # --------------------------------------------------------------------------------------------
 # Wire constants
@@ -130,9 +121,7 @@ DEFAULT_USERS = [
 DEFAULT_DISCOVERY_ROLE_ARN = "arn:aws:iam::%s:role/AnzenDiscoveryRole" % PLATFORM_ACCOUNT
 DEFAULT_CUSTOMER_ROLE_NAME = "AnzenCustomerDiscoveryRole"
 
-MAX_CONTROL_BODY = 16 * 1024 * 1024
 MAX_API_BODY = 256 * 1024
-HANDSHAKE_TIMEOUT = 10.0
 
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$")
 _SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]*$")
@@ -150,10 +139,6 @@ def _iso(dt, millis=False):
     if millis:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (dt.microsecond // 1000)
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _log_time():
-    return _now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class ApiError(Exception):
@@ -329,21 +314,6 @@ PLATFORMS = [
     ("Windows", "RunInstances:0002", "windows", "legacy-bios", "/dev/sda1"),
 ]
 
-_PUBLIC_POOLS = [("203.0.113.0", 254), ("198.51.100.0", 254), ("192.0.2.0", 254), ("198.18.0.0", 131070)]
-_PUBLIC_POOL_SIZE = sum(n for _, n in _PUBLIC_POOLS)
-
-
-def _public_ipv4(n):
-    """The n-th public address of the pool.  Only documentation (RFC 5737) and benchmarking
-    (RFC 2544) ranges are used, so nothing a test discovers is a real host anywhere."""
-    n %= _PUBLIC_POOL_SIZE
-    for base, size in _PUBLIC_POOLS:
-        if n < size:
-            return str(ipaddress.IPv4Address(base) + 1 + n)
-        n -= size
-    raise AssertionError("unreachable")
-
-
 def _hex_id(prefix, *parts):
     """A stable resource id (vpc-0..., subnet-0...) derived from its parts."""
     return prefix + "0" + hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
@@ -459,7 +429,7 @@ def build_instance(account, region, index, rng, *, state="running", instance_typ
     sg = _hex_id("sg-", account, region, "web")
     octet = int(hashlib.sha256(("%s/%s" % (account, region)).encode()).hexdigest()[:2], 16)
     private_ip = "10.%d.%d.%d" % (octet, (index // 250) % 256, index % 250 + 4)
-    public = _public_ipv4(ip_base + index) if public_ip else None
+    public = simlib.public_ipv4(ip_base + index, wrap=True) if public_ip else None
     if launch_time is None:
         launch_time = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(
             minutes=37 * index + rng.randrange(30), seconds=rng.randrange(60))
@@ -703,51 +673,30 @@ def _user_id(arn):
 # Faults
 # --------------------------------------------------------------------------------------------
 
-FAULT_KINDS = ("throttle", "status", "auth_failure", "reset", "slow", "truncate", "malformed",
-               "expire_credentials")
-
-
-def validate_fault(rule):
-    if not isinstance(rule, dict):
-        raise ValueError("each fault rule must be a JSON object")
-    kind = rule.get("kind")
-    if kind not in FAULT_KINDS:
-        raise ValueError("kind must be one of: " + ", ".join(FAULT_KINDS))
-    r = dict(rule)
-    for key, default in (("times", 1), ("skip", 0)):
-        r.setdefault(key, default)
-        if not isinstance(r[key], int) or isinstance(r[key], bool):
-            raise ValueError(key + " must be an integer")
-    if r["times"] == 0 or r["times"] < -1:
-        raise ValueError("times must be positive, or -1 for a rule that never runs out")
-    if r.get("service") is not None and r["service"] not in ("sts", "ec2"):
-        raise ValueError("service must be \"sts\" or \"ec2\"")
-    for key in ("action", "region", "account", "principal_kind", "method"):
-        if r.get(key) is not None and not isinstance(r[key], str):
-            raise ValueError(key + " must be a string")
-    if r.get("page") is not None and (not isinstance(r["page"], int) or r["page"] < 1):
-        raise ValueError("page must be a positive integer (DescribeInstances pages count from 1)")
+def _check_fault(r):
+    """The fields of the AWS simulator's own fault kinds, and of its status faults (the generic
+    ones and the match fields are simlib's)."""
+    kind = r["kind"]
     if kind == "status":
-        st = r.get("status")
-        if not isinstance(st, int) or not 400 <= st <= 599:
-            raise ValueError("a status fault needs \"status\": an integer 400..599")
         for key in ("code", "message"):
             if key in r and not isinstance(r[key], str):
                 raise ValueError(key + " must be a string")
-        if "code" not in r and st not in (500, 503):
+        if "code" not in r and r["status"] not in (500, 503):
             raise ValueError("a status fault other than 500 or 503 needs a \"code\"")
-    elif kind == "slow":
-        d = r.get("delay_ms")
-        if not isinstance(d, (int, float)) or not 0 <= d <= 600000:
-            raise ValueError("a slow fault needs \"delay_ms\": 0..600000")
     elif kind == "expire_credentials":
         if r.setdefault("which", "all") not in ("all", "discovery", "customer"):
             raise ValueError("which must be \"all\", \"discovery\" or \"customer\"")
-    elif kind == "malformed":
-        if "body" in r and not isinstance(r["body"], str):
-            raise ValueError("body must be a string")
-    r["_seen"] = 0
-    return r
+
+
+# A rule matches on the service, the action, the signature's region, the account (the EC2
+# caller's, or the one in AssumeRole's RoleArn), DescribeInstances' page, the principal's kind
+# and the method.
+FAULT_RULES = simlib.FaultRules(
+    ("throttle", "status", "auth_failure", "reset", "slow", "truncate", "malformed", "expire_credentials"),
+    match={"service": simlib.Text(choices=("sts", "ec2")), "action": simlib.Text(), "region": simlib.Text(),
+           "account": simlib.Text(), "principal_kind": simlib.Text(),
+           "page": simlib.Positive(hint="DescribeInstances pages count from 1")},
+    check_kind=_check_fault)
 
 
 # --------------------------------------------------------------------------------------------
@@ -816,40 +765,57 @@ class Redactor:
 # Simulator state (shared by all connection threads)
 # --------------------------------------------------------------------------------------------
 
-class Sim:
+class Sim(simlib.SimState):
+    stats_template = {
+        "requests_total": 0,
+        "requests_by_service": {},
+        "requests_by_action": {},
+        "requests_by_status": {},
+        "errors_by_code": {},
+        "faults_applied": {},
+        "credentials_issued": 0,
+    }
+    config_keys = frozenset({"latency_ms", "credential_lifetime_s", "max_clock_skew_s", "clock_offset_s",
+                             "full_page_next_token", "default_max_results"})
+    fault_rules = FAULT_RULES
+
     def __init__(self, initial, base_config, log_path):
-        self.lock = threading.RLock()
-        self.initial = copy.deepcopy(initial)
-        self.base_config = dict(base_config)
-        self.log_file = open(log_path, "a", encoding="utf-8") if log_path else None
         # Pagination tokens are MACed with a per-process key, so a client cannot forge one and a
         # token from another simulator is refused.
         self.token_key = secrets.token_bytes(32)
-        self.stats = {}
-        self.reset()
+        super().__init__(initial, base_config, log_path)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def reset(self):
-        with self.lock:
-            init = copy.deepcopy(self.initial)
-            self.config = dict(self.base_config)
-            self.config.update(init.get("config") or {})
-            self.redactor = Redactor()
-            self.users = {}
-            for u in init.get("users") if init.get("users") is not None else DEFAULT_USERS:
-                self.set_user(u)
-            d = init.get("discovery_role") or {}
-            self.set_discovery_role(d.get("arn", DEFAULT_DISCOVERY_ROLE_ARN), d.get("max_session_duration", 3600),
-                                    d.get("trusted"))
-            self.customer_role_name = init.get("customer_role_name") or DEFAULT_CUSTOMER_ROLE_NAME
-            self.accounts = {}
-            self.sessions = {}
-            for acct, spec in (init.get("accounts") or {}).items():
-                self._load_account(acct, spec)
-            self.faults = [validate_fault(f) for f in init.get("faults") or []]
-            self.clear_log()
-            self.clear_stats()
+    def reset_state(self, init):
+        self.redactor = Redactor()
+        self.users = {}
+        for u in init.get("users") if init.get("users") is not None else DEFAULT_USERS:
+            self.set_user(u)
+        d = init.get("discovery_role") or {}
+        self.set_discovery_role(d.get("arn", DEFAULT_DISCOVERY_ROLE_ARN), d.get("max_session_duration", 3600),
+                                d.get("trusted"))
+        self.customer_role_name = init.get("customer_role_name") or DEFAULT_CUSTOMER_ROLE_NAME
+        self.accounts = {}
+        self.sessions = {}
+        for acct, spec in (init.get("accounts") or {}).items():
+            self._load_account(acct, spec)
+
+    def check_config(self, data):
+        super().check_config(data)  # latency_ms
+        num = simlib.is_number
+        if "credential_lifetime_s" in data and data["credential_lifetime_s"] is not None and not (
+                num(data["credential_lifetime_s"]) and data["credential_lifetime_s"] > 0):
+            raise ValueError("credential_lifetime_s must be a positive number of seconds, or null (DurationSeconds)")
+        if "max_clock_skew_s" in data and not (num(data["max_clock_skew_s"]) and data["max_clock_skew_s"] >= 0):
+            raise ValueError("max_clock_skew_s must be a non-negative number")
+        if "clock_offset_s" in data and not num(data["clock_offset_s"]):
+            raise ValueError("clock_offset_s must be a number of seconds")
+        if "full_page_next_token" in data and not isinstance(data["full_page_next_token"], bool):
+            raise ValueError("full_page_next_token must be true or false")
+        if "default_max_results" in data and data["default_max_results"] is not None and not (
+                isinstance(data["default_max_results"], int) and data["default_max_results"] > 0):
+            raise ValueError("default_max_results must be a positive integer or null")
 
     def _load_account(self, acct, spec):
         a = self.account(acct)
@@ -862,31 +828,6 @@ class Sim:
                 a["instances"][region] = generate_instances(acct, region, inst)
             else:
                 a["instances"][region] = [dict(i) for i in inst]
-
-    def clear_log(self):
-        with self.lock:
-            self.log = []
-            if self.log_file:
-                self.log_file.seek(0)
-                self.log_file.truncate()
-                self.log_file.flush()
-
-    def clear_stats(self):
-        with self.lock:
-            in_flight = self.stats.get("in_flight", 0)
-            self.stats = {
-                "requests_total": 0,
-                "requests_by_service": {},
-                "requests_by_action": {},
-                "requests_by_status": {},
-                "errors_by_code": {},
-                "faults_applied": {},
-                "credentials_issued": 0,
-                "in_flight": in_flight,
-                "max_in_flight": in_flight,
-                "connections_total": 0,
-                "tls_handshake_failures": 0,
-            }
 
     def now(self):
         """The server's clock, shifted by clock_offset_s so tests can create clock skew without
@@ -1029,42 +970,7 @@ class Sim:
                     n += 1
         return n
 
-    # -- faults ------------------------------------------------------------------------------
-
-    def take_fault(self, info):
-        with self.lock:
-            for r in self.faults:
-                if r["times"] == 0:
-                    continue
-                if any(r.get(k) is not None and r[k] != info.get(k)
-                       for k in ("service", "action", "region", "account", "page", "principal_kind")):
-                    continue
-                if r.get("method") and r["method"].upper() != info.get("method"):
-                    continue
-                r["_seen"] += 1
-                if r["_seen"] <= r["skip"]:
-                    continue
-                if r["times"] > 0:
-                    r["times"] -= 1
-                k = r["kind"]
-                self.stats["faults_applied"][k] = self.stats["faults_applied"].get(k, 0) + 1
-                return dict(r)
-        return None
-
     # -- log and counters ----------------------------------------------------------------------
-
-    def enter(self):
-        with self.lock:
-            self.stats["in_flight"] += 1
-            self.stats["max_in_flight"] = max(self.stats["max_in_flight"], self.stats["in_flight"])
-
-    def leave(self):
-        with self.lock:
-            self.stats["in_flight"] -= 1
-
-    def count(self, key):
-        with self.lock:
-            self.stats[key] += 1
 
     def redact(self, obj, extra_secrets=()):
         """obj as compact JSON text with every known secret (and its encoded forms) replaced by
@@ -1082,22 +988,16 @@ class Sim:
 
     def record(self, entry, extra_secrets=()):
         text = self.redact(entry, extra_secrets)
-        entry = json.loads(text)
-        with self.lock:
-            st = self.stats
-            st["requests_total"] += 1
-            svc = entry.get("service") or "unknown"
-            st["requests_by_service"][svc] = st["requests_by_service"].get(svc, 0) + 1
-            act = "%s:%s" % (svc, entry.get("action") or "-")
-            st["requests_by_action"][act] = st["requests_by_action"].get(act, 0) + 1
-            key = str(entry["status"]) if entry.get("status") is not None else "none"
-            st["requests_by_status"][key] = st["requests_by_status"].get(key, 0) + 1
-            if entry.get("error_code"):
-                st["errors_by_code"][entry["error_code"]] = st["errors_by_code"].get(entry["error_code"], 0) + 1
-            self.log.append(entry)
-            if self.log_file:
-                self.log_file.write(text + "\n")
-                self.log_file.flush()
+        super().record(json.loads(text), text)
+
+    def count_request(self, entry):
+        st = self.stats
+        svc = entry.get("service") or "unknown"
+        st["requests_by_service"][svc] = st["requests_by_service"].get(svc, 0) + 1
+        act = "%s:%s" % (svc, entry.get("action") or "-")
+        st["requests_by_action"][act] = st["requests_by_action"].get(act, 0) + 1
+        if entry.get("error_code"):
+            st["errors_by_code"][entry["error_code"]] = st["errors_by_code"].get(entry["error_code"], 0) + 1
 
     # -- views for the control API (never a secret) --------------------------------------------
 
@@ -1221,270 +1121,170 @@ def parse_filters(params):
     return out
 
 
-class Abort(Exception):
-    """The connection was dropped on purpose; nothing more may be written."""
-
-
 # --------------------------------------------------------------------------------------------
 # HTTP handling
 # --------------------------------------------------------------------------------------------
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(simlib.BaseHandler):
+    sim_name = "aws_sim"
+    description = "HTTPS simulator of AWS STS (AssumeRole) and EC2 (DescribeRegions, DescribeInstances)."
+    state_help = "JSON: users, discovery_role, customer_role_name, accounts, config, faults"
+    # Server and Date are sent per service by _service_headers (STS sends no Server header).
+    server_header = None
+    date_header = False
+    # Nagle stays on, as it always was here: the AWS benchmark's figures were measured so.  (The
+    # DigitalOcean simulator turns it off, as the real API's front ends do.)
+    tcp_nodelay = False
+    max_api_body = MAX_API_BODY
 
-    def setup(self):
-        self.timeout = self.server.idle_timeout
-        super().setup()
-        self.server.sim.count("connections_total")
-
-    def log_message(self, fmt, *args):
-        if self.server.verbose:
-            sys.stderr.write("aws_sim: %s\n" % (fmt % args))
-
-    def send_response(self, code, message=None):
-        # Server and Date are added per service in _send (STS sends no Server header).
-        self.log_request(code)
-        self.send_response_only(code, message)
-
-    def send_error(self, code, message=None, explain=None):
-        # Errors found by http.server itself (bad request line, header too long...): answer in
-        # EC2's error shape and drop the connection, whose state is unknown.
-        self.close_connection = True
-        if self.request_version == "HTTP/0.9":
-            self.request_version = "HTTP/1.1"
-        try:
-            body = ec2_error_xml("InvalidRequest" if code < 500 else "InternalError",
-                                 message or "The request is not valid.", str(uuid.uuid4()))
-            self.send_response(code, message)
-            self.send_header("Content-Type", CT_EC2)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
-                self.wfile.write(body)
-        except OSError:
-            pass
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = \
-        lambda self: self._dispatch()
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    def _dispatch(self):
-        try:
-            path = self.path.split("?", 1)[0]
-            if path == "/_sim" or path.startswith("/_sim/"):
-                self._control()
-            else:
-                self._api()
-        except Abort:
-            self.close_connection = True
-        except (ConnectionError, ssl.SSLError, socket.timeout, BrokenPipeError):
-            self.close_connection = True
-        except Exception as e:  # a bug must cost one request, never the server
-            self.close_connection = True
-            sys.stderr.write("aws_sim: internal error on %s %s: %r\n" % (self.command, self.path.split("?")[0], e))
-            try:
-                self._send(500, ec2_error_xml("InternalError", "An internal error has occurred", str(uuid.uuid4())),
-                           [("Content-Type", CT_EC2)], "ec2")
-            except Exception:
-                pass
-
-    def _read_body(self, limit):
-        """The request body, or None after answering 411/413 (the connection is then closed,
-        since an unread body would desynchronise it)."""
-        if self.headers.get("Transfer-Encoding", "").lower() not in ("", "identity"):
-            self.close_connection = True
-            self._send(411, ec2_error_xml("MissingContentLength", "Send the body with a Content-Length.",
-                                          str(uuid.uuid4())), [("Content-Type", CT_EC2)], "ec2")
-            return None
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > limit:
-            self.close_connection = True
-            self._send(413, ec2_error_xml("RequestEntityTooLarge",
-                                          "The request body is larger than %d bytes." % limit,
-                                          str(uuid.uuid4())), [("Content-Type", CT_EC2)], "ec2")
-            return None
-        return self.rfile.read(length) if length else b""
+    def _service_headers(self, service):
+        return [("Date", self.date_time_string())] + ([("Server", "AmazonEC2")] if service == "ec2" else [])
 
     def _send(self, status, body, headers, service, truncate=False):
-        """Writes a whole response (or, with truncate, its headers and half its body); returns
-        the number of body bytes written."""
-        self.send_response(status)
-        self.send_header("Date", self.date_time_string())
-        if service == "ec2":
-            self.send_header("Server", "AmazonEC2")
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command == "HEAD":
-            self.wfile.flush()
-            return 0
-        out = body[: len(body) // 2] if truncate else body
-        self.wfile.write(out)
-        self.wfile.flush()
-        return len(out)
+        """Writes a whole response with the service's Date and Server headers; returns the
+        number of body bytes written."""
+        return self.send_body(status, body, self._service_headers(service) + headers, truncate=truncate)
 
-    def _drop_connection(self, hard):
-        """Closes the TCP connection without a TLS close_notify; hard=True sends a RST."""
-        self.close_connection = True
-        sock = self.connection
-        try:
-            self.wfile.flush()
-        except OSError:
-            pass
-        try:
-            if hard:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            os.close(sock.detach())
-        except OSError:
-            pass
-        raise Abort()
+    # -- answers in EC2's error shape ----------------------------------------------------------
+
+    def protocol_error(self, code, message):
+        return CT_EC2, ec2_error_xml("InvalidRequest" if code < 500 else "InternalError",
+                                     message or "The request is not valid.", str(uuid.uuid4()))
+
+    def send_request_error(self, status, code, message):
+        code = {"length_required": "MissingContentLength", "request_too_large": "RequestEntityTooLarge"}[code]
+        self._send(status, ec2_error_xml(code, message, str(uuid.uuid4())), [("Content-Type", CT_EC2)], "ec2")
+
+    def internal_error(self):
+        self._send(500, ec2_error_xml("InternalError", "An internal error has occurred", str(uuid.uuid4())),
+                   [("Content-Type", CT_EC2)], "ec2")
+
+    def reply(self, status, obj):
+        self._send(status, simlib.json_bytes(obj, ensure_ascii=True), [("Content-Type", "application/json")], "control")
 
     # -- the API -----------------------------------------------------------------------------
 
-    def _api(self):
+    def begin_call(self, call):
+        call.request_id = str(uuid.uuid4())
+        call.presented = []  # what this request presented (token, signature, ExternalId): kept out of the log
+        call.headers = list(self.headers.items())
+        return {
+            "time": simlib.log_time(), "method": call.method, "path": call.path, "service": None,
+            "action": None, "region": None, "access_key_id": None, "principal": None,
+            "principal_kind": None, "account": None, "authorization_present": False,
+            "security_token_present": False, "signature_valid": None, "external_id_present": False,
+            "external_id_matches": None, "status": None, "error_code": None, "fault": None,
+            "request_id": call.request_id, "client_port": self.client_address[1], "bytes": 0,
+        }
+
+    def body_refused(self, call):
+        call.entry["error_code"] = "RequestEntityTooLarge"
+
+    def inspect(self, call):
+        """Who is calling, before anything is verified: lets faults match on the service, region,
+        account and principal, and lets the log say which key was used."""
         sim = self.server.sim
-        started = time.monotonic()
-        sim.enter()
-        entry = None
-        presented = []
-        try:
-            request_id = str(uuid.uuid4())
-            raw_path, _, raw_query = self.path.partition("?")
-            headers = list(self.headers.items())
-            entry = {
-                "time": _log_time(), "method": self.command, "path": raw_path, "service": None,
-                "action": None, "region": None, "access_key_id": None, "principal": None,
-                "principal_kind": None, "account": None, "authorization_present": False,
-                "security_token_present": False, "signature_valid": None, "external_id_present": False,
-                "external_id_matches": None, "status": None, "error_code": None, "fault": None,
-                "request_id": request_id, "client_port": self.client_address[1], "bytes": 0,
-            }
-            body = self._read_body(MAX_API_BODY)
-            if body is None:
-                entry["status"] = 413
-                entry["error_code"] = "RequestEntityTooLarge"
-                return
-            params, names = parse_form(raw_query)
-            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            if self.command == "POST" and body and ctype == "application/x-www-form-urlencoded":
-                bparams, bnames = parse_form(body.decode("utf-8", "replace"))
-                for k in bnames:
-                    if k not in params:
-                        params[k] = bparams[k]
-                        names.append(k)
-            entry["param_names"] = names
-            action = params.get("Action")
-            entry["action"] = action
-
-            # Who is calling, before anything is verified: lets faults match on the service,
-            # region, account and principal, and lets the log say which key was used.
-            auth, auth_err = None, None
-            if aws_sigv4.header_value(headers, "authorization") is not None:
-                entry["authorization_present"] = True
-                try:
-                    auth = aws_sigv4.parse_authorization(headers)
-                except aws_sigv4.SigV4Error as e:
-                    auth_err = e
-            token = aws_sigv4.header_value(headers, "x-amz-security-token")
-            entry["security_token_present"] = token is not None
-            if token:
-                presented.append(token)
-            if auth is not None:
-                presented.append(auth.signature)
-            service = self._route(auth, action)
-            entry["service"] = service
-            region = auth.region if auth is not None else None
-            entry["region"] = region
-            kind, record = (None, None)
-            if auth is not None:
-                entry["access_key_id"] = auth.access_key_id
-                kind, record = sim.lookup_key(auth.access_key_id)
-                if record is not None:
-                    entry["principal"] = record["arn"]
-                    entry["principal_kind"] = "user" if kind == "user" else record["kind"]
-            ext = params.get("ExternalId")
-            if ext is not None:
-                presented.append(ext)
-                entry["external_id_present"] = True
-                # Set again, against the target role only, by AssumeRole; elsewhere it tells
-                # whether a real external id leaked to where it does not belong.
-                entry["external_id_matches"] = any(hmac.compare_digest(ext.encode(), k.encode())
-                                                   for k in sim.known_external_ids())
-            page, token_info = 1, None
-            if action == "DescribeInstances" and params.get("NextToken"):
-                token_info = read_token(sim, params["NextToken"])
-                page = token_info[3] if token_info else None
-            entry["page"] = page if action == "DescribeInstances" else None
-            acct = None
-            if service == "ec2" and record is not None:
-                acct = record.get("account_id")
-            elif action == "AssumeRole":
-                m = _ROLE_ARN_RE.match(params.get("RoleArn") or "")
-                acct = m.group(1) if m else None
-            entry["account"] = acct
-
-            fault = sim.take_fault({"service": service, "action": action, "region": region, "account": acct,
-                                    "page": entry["page"], "principal_kind": entry["principal_kind"],
-                                    "method": self.command})
-            if fault:
-                entry["fault"] = fault["kind"]
-                if fault["kind"] == "expire_credentials":
-                    sim.expire_sessions(fault["which"])
-            with sim.lock:
-                latency = float(sim.config.get("latency_ms") or 0)
-            if fault and fault["kind"] == "slow":
-                latency += fault["delay_ms"]
-            if latency:
-                time.sleep(latency / 1000.0)
-            if fault and fault["kind"] == "reset":
-                self._drop_connection(hard=True)
-
+        entry, headers, presented = call.entry, call.headers, call.presented
+        params, names = parse_form(call.query)
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if self.command == "POST" and call.body and ctype == "application/x-www-form-urlencoded":
+            bparams, bnames = parse_form(call.body.decode("utf-8", "replace"))
+            for k in bnames:
+                if k not in params:
+                    params[k] = bparams[k]
+                    names.append(k)
+        entry["param_names"] = names
+        action = params.get("Action")
+        entry["action"] = action
+        auth, auth_err = None, None
+        if aws_sigv4.header_value(headers, "authorization") is not None:
+            entry["authorization_present"] = True
             try:
-                if fault and fault["kind"] in ("throttle", "status", "auth_failure"):
-                    # Answered instead of the request; the signature is still checked for the log.
-                    try:
-                        self._authenticate(service, auth, auth_err, kind, record, headers, body,
-                                           raw_path, raw_query, entry)
-                    except ApiError:
-                        pass
-                    raise self._fault_error(fault, service)
-                principal = self._authenticate(service, auth, auth_err, kind, record, headers, body,
-                                               raw_path, raw_query, entry)
-                if service == "sts":
-                    status, out = self._sts(action, params, principal, request_id, entry)
-                else:
-                    status, out = self._ec2(action, params, principal, region, token_info, request_id, entry)
-            except ApiError as e:
-                status = e.status
-                entry["error_code"] = e.code
-                out = (sts_error_xml(e.status, e.code, e.message, request_id) if service == "sts"
-                       else ec2_error_xml(e.code, e.message, request_id))
-            if fault and fault["kind"] == "malformed" and status == 200:
-                out = fault["body"].encode("utf-8") if "body" in fault else \
-                    out[: len(out) * 3 // 5] + b"<<<upstream connection reset>>>"
-            entry["status"] = status
-            hdrs = [("x-amzn-RequestId", request_id), ("Content-Type", CT_STS if service == "sts" else CT_EC2)]
-            if service == "ec2":
-                hdrs += [("Cache-Control", "no-cache, no-store"),
-                         ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
-                         ("Vary", "accept-encoding")]
-            truncate = bool(fault and fault["kind"] == "truncate")
-            entry["bytes"] = self._send(status, out, hdrs, service, truncate=truncate)
-            if truncate:
-                self._drop_connection(hard=False)
-        finally:
-            sim.leave()
-            if entry is not None:
-                entry["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
-                sim.record(entry, presented)
+                auth = aws_sigv4.parse_authorization(headers)
+            except aws_sigv4.SigV4Error as e:
+                auth_err = e
+        token = aws_sigv4.header_value(headers, "x-amz-security-token")
+        entry["security_token_present"] = token is not None
+        if token:
+            presented.append(token)
+        if auth is not None:
+            presented.append(auth.signature)
+        service = self._route(auth, action)
+        entry["service"] = service
+        region = auth.region if auth is not None else None
+        entry["region"] = region
+        kind, record = (None, None)
+        if auth is not None:
+            entry["access_key_id"] = auth.access_key_id
+            kind, record = sim.lookup_key(auth.access_key_id)
+            if record is not None:
+                entry["principal"] = record["arn"]
+                entry["principal_kind"] = "user" if kind == "user" else record["kind"]
+        ext = params.get("ExternalId")
+        if ext is not None:
+            presented.append(ext)
+            entry["external_id_present"] = True
+            # Set again, against the target role only, by AssumeRole; elsewhere it tells
+            # whether a real external id leaked to where it does not belong.
+            entry["external_id_matches"] = any(hmac.compare_digest(ext.encode(), k.encode())
+                                               for k in sim.known_external_ids())
+        page, token_info = 1, None
+        if action == "DescribeInstances" and params.get("NextToken"):
+            token_info = read_token(sim, params["NextToken"])
+            page = token_info[3] if token_info else None
+        entry["page"] = page if action == "DescribeInstances" else None
+        acct = None
+        if service == "ec2" and record is not None:
+            acct = record.get("account_id")
+        elif action == "AssumeRole":
+            m = _ROLE_ARN_RE.match(params.get("RoleArn") or "")
+            acct = m.group(1) if m else None
+        entry["account"] = acct
+        call.params, call.action, call.service, call.region = params, action, service, region
+        call.auth, call.auth_err, call.kind, call.record, call.token_info = auth, auth_err, kind, record, token_info
+        return {"service": service, "action": action, "region": region, "account": acct,
+                "page": entry["page"], "principal_kind": entry["principal_kind"], "method": self.command}
+
+    def fault_taken(self, call):
+        if call.fault["kind"] == "expire_credentials":
+            self.server.sim.expire_sessions(call.fault["which"])
+
+    def respond(self, call):
+        fault, service, entry, request_id = call.fault, call.service, call.entry, call.request_id
+        auth_args = (service, call.auth, call.auth_err, call.kind, call.record, call.headers, call.body,
+                     call.path, call.query, entry)
+        try:
+            if fault and fault["kind"] in ("throttle", "status", "auth_failure"):
+                # Answered instead of the request; the signature is still checked for the log.
+                try:
+                    self._authenticate(*auth_args)
+                except ApiError:
+                    pass
+                raise self._fault_error(fault, service)
+            principal = self._authenticate(*auth_args)
+            if service == "sts":
+                status, out = self._sts(call.action, call.params, principal, request_id, entry)
+            else:
+                status, out = self._ec2(call.action, call.params, principal, call.region, call.token_info,
+                                        request_id, entry)
+        except ApiError as e:
+            status = e.status
+            entry["error_code"] = e.code
+            out = (sts_error_xml(e.status, e.code, e.message, request_id) if service == "sts"
+                   else ec2_error_xml(e.code, e.message, request_id))
+        hdrs = [("x-amzn-RequestId", request_id), ("Content-Type", CT_STS if service == "sts" else CT_EC2)]
+        if service == "ec2":
+            hdrs += [("Cache-Control", "no-cache, no-store"),
+                     ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
+                     ("Vary", "accept-encoding")]
+        return status, out, self._service_headers(service) + hdrs
+
+    def malformed_body(self, call, body):
+        # The start of the real body, then garbage: not well-formed XML.
+        return body[: len(body) * 3 // 5] + b"<<<upstream connection reset>>>"
+
+    def end_call(self, call):
+        self.server.sim.record(call.entry, call.presented)
 
     @staticmethod
     def _route(auth, action):
@@ -1838,43 +1638,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- the control API ---------------------------------------------------------------------
 
-    def _control(self):
-        sim = self.server.sim
-        body = self._read_body(MAX_CONTROL_BODY)
-        if body is None:
-            return
-        data = None
-        if body.strip():
-            try:
-                data = json.loads(body)
-            except ValueError as e:
-                return self._reply(400, {"error": "body is not valid JSON: %s" % e})
-        path = self.path.split("?", 1)[0].rstrip("/")
-        try:
-            result = self._control_route(sim, self.command, path, data)
-        except ValueError as e:
-            return self._reply(400, {"error": str(e)})
-        if result is None:
-            return self._reply(404, {"error": "no such control endpoint: %s %s" % (self.command, path)})
-        self._reply(*result)
-
-    def _reply(self, status, obj):
-        body = json.dumps(obj, separators=(",", ":"), default=str).encode("utf-8")
-        self._send(status, body, [("Content-Type", "application/json")], "control")
-
-    def _control_route(self, sim, m, path, data):
-        seg = path.split("/")[2:]  # after "", "_sim"
-        if m == "GET" and seg in (["health"], []):
-            return 200, {"ok": True, "port": self.server.server_address[1]}
-        if m == "POST" and seg == ["reset"]:
-            sim.reset()
-            return 200, {"ok": True}
-        if seg == ["config"]:
-            if m == "GET":
-                with sim.lock:
-                    return 200, dict(sim.config)
-            if m in ("POST", "PATCH"):
-                return 200, self._set_config(sim, data)
+    def control_route(self, sim, m, seg, data):
+        """The AWS simulator's own endpoints (health, reset, config, faults, log and stats are
+        simlib's)."""
         if seg == ["identities"] and m == "GET":
             return 200, sim.identities_view()
         if seg == ["issued-secrets"] and m == "GET":
@@ -1911,70 +1677,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return 200, {"ok": True, "expired": sim.expire_sessions(which)}
         if seg and seg[0] == "accounts":
             return self._control_accounts(sim, m, seg[1:], data)
-        if seg == ["faults"]:
-            if m == "GET":
-                with sim.lock:
-                    return 200, {"faults": [{k: v for k, v in f.items() if not k.startswith("_")} for f in sim.faults]}
-            if m == "POST":
-                if isinstance(data, dict) and "faults" in data:
-                    rules = data["faults"]
-                else:
-                    rules = data if isinstance(data, list) else [data]
-                if not isinstance(rules, list):
-                    raise ValueError("send a list of fault rules")
-                parsed = [validate_fault(r) for r in rules]
-                with sim.lock:
-                    if isinstance(data, dict) and data.get("append"):
-                        sim.faults.extend(parsed)
-                    else:
-                        sim.faults = parsed
-                return 200, {"ok": True, "count": len(parsed)}
-            if m == "DELETE":
-                with sim.lock:
-                    sim.faults = []
-                return 200, {"ok": True}
-        if seg == ["log"]:
-            if m == "GET":
-                with sim.lock:
-                    return 200, list(sim.log)
-            if m == "DELETE":
-                sim.clear_log()
-                return 200, {"ok": True}
-        if seg == ["stats"]:
-            if m == "GET":
-                with sim.lock:
-                    return 200, copy.deepcopy(sim.stats)
-            if m == "DELETE":
-                sim.clear_stats()
-                return 200, {"ok": True}
         return None
-
-    def _set_config(self, sim, data):
-        if not isinstance(data, dict):
-            raise ValueError("send the settings as a JSON object")
-        allowed = {"latency_ms", "credential_lifetime_s", "max_clock_skew_s", "clock_offset_s",
-                   "full_page_next_token", "default_max_results"}
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValueError("unknown settings: %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(sorted(allowed))))
-        num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-        if "latency_ms" in data and not (num(data["latency_ms"]) and data["latency_ms"] >= 0):
-            raise ValueError("latency_ms must be a non-negative number")
-        if "credential_lifetime_s" in data and data["credential_lifetime_s"] is not None and not (
-                num(data["credential_lifetime_s"]) and data["credential_lifetime_s"] > 0):
-            raise ValueError("credential_lifetime_s must be a positive number of seconds, or null (DurationSeconds)")
-        if "max_clock_skew_s" in data and not (num(data["max_clock_skew_s"]) and data["max_clock_skew_s"] >= 0):
-            raise ValueError("max_clock_skew_s must be a non-negative number")
-        if "clock_offset_s" in data and not num(data["clock_offset_s"]):
-            raise ValueError("clock_offset_s must be a number of seconds")
-        if "full_page_next_token" in data and not isinstance(data["full_page_next_token"], bool):
-            raise ValueError("full_page_next_token must be true or false")
-        if "default_max_results" in data and data["default_max_results"] is not None and not (
-                isinstance(data["default_max_results"], int) and data["default_max_results"] > 0):
-            raise ValueError("default_max_results must be a positive integer or null")
-        with sim.lock:
-            sim.config.update(data)
-            return dict(sim.config)
 
     def _control_accounts(self, sim, m, rest, data):
         if not rest:
@@ -2118,134 +1821,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return inst
 
 
-class SimServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address, sim, ssl_ctx, idle_timeout, verbose):
-        self.sim = sim
-        self.ssl_ctx = ssl_ctx
-        self.idle_timeout = idle_timeout
-        self.verbose = verbose
-        super().__init__(address, Handler)
-
-    def finish_request(self, request, client_address):
-        # The TLS handshake runs in the connection's own thread, so a client that connects and
-        # stalls (or speaks plain HTTP) never holds up accept().
-        request.settimeout(HANDSHAKE_TIMEOUT)
-        try:
-            tls = self.ssl_ctx.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            self.sim.count("tls_handshake_failures")
-            return
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        finally:
-            try:
-                tls.close()
-            except OSError:
-                pass
-
-    def handle_error(self, request, client_address):
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, ssl.SSLError, socket.timeout, OSError)):
-            return
-        sys.stderr.write("aws_sim: error serving %s: %r\n" % (client_address, exc))
-
-
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
 
-def load_state(path):
-    if not path:
-        return {}
-    with open(path, encoding="utf-8") as f:
-        state = json.load(f)
-    if not isinstance(state, dict):
-        raise ValueError("the state file must hold a JSON object")
-    return state
+def _add_arguments(ap):
+    ap.add_argument("--discovery-role-arn", help="the platform's discovery role (default %s)" % DEFAULT_DISCOVERY_ROLE_ARN)
+    ap.add_argument("--customer-role-name", help="the customer role's name (default %s)" % DEFAULT_CUSTOMER_ROLE_NAME)
+
+
+def _configure(args, state):
+    # The CLI overrides the identity defaults unless the state file sets them itself.
+    if args.discovery_role_arn and "discovery_role" not in state:
+        state["discovery_role"] = {"arn": args.discovery_role_arn}
+    if args.customer_role_name and "customer_role_name" not in state:
+        state["customer_role_name"] = args.customer_role_name
+    return {
+        "credential_lifetime_s": None,
+        "max_clock_skew_s": MAX_CLOCK_SKEW_S,
+        "clock_offset_s": 0,
+        "full_page_next_token": True,
+        "default_max_results": None,
+    }
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="HTTPS simulator of AWS STS (AssumeRole) and EC2 (DescribeRegions, DescribeInstances).")
-    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    ap.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
-    ap.add_argument("--cert", required=True, help="server certificate (PEM), e.g. from make_test_ca.sh")
-    ap.add_argument("--key", required=True, help="server private key (PEM)")
-    ap.add_argument("--state-file", help="JSON: users, discovery_role, customer_role_name, accounts, config, faults")
-    ap.add_argument("--log", help="request log file, one JSON object per line (truncated at start and on reset)")
-    ap.add_argument("--port-file", help="file to write the listening port to, once listening")
-    ap.add_argument("--latency-ms", type=float, default=0, help="delay added to every API response")
-    ap.add_argument("--discovery-role-arn", help="the platform's discovery role (default %s)" % DEFAULT_DISCOVERY_ROLE_ARN)
-    ap.add_argument("--customer-role-name", help="the customer role's name (default %s)" % DEFAULT_CUSTOMER_ROLE_NAME)
-    ap.add_argument("--idle-timeout", type=float, default=30.0, help="seconds an idle keep-alive connection is kept")
-    ap.add_argument("--max-lifetime", type=float, default=0, help="exit after this many seconds (0: never)")
-    ap.add_argument("--exit-with-parent", action="store_true", help="exit when the parent process goes away")
-    ap.add_argument("--verbose", action="store_true", help="one stderr line per request")
-    args = ap.parse_args(argv)
-
-    try:
-        state = load_state(args.state_file)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(args.cert, args.key)
-        base_config = {
-            "latency_ms": args.latency_ms,
-            "credential_lifetime_s": None,
-            "max_clock_skew_s": MAX_CLOCK_SKEW_S,
-            "clock_offset_s": 0,
-            "full_page_next_token": True,
-            "default_max_results": None,
-        }
-        # The CLI overrides the identity defaults unless the state file sets them itself.
-        if args.discovery_role_arn and "discovery_role" not in state:
-            state["discovery_role"] = {"arn": args.discovery_role_arn}
-        if args.customer_role_name and "customer_role_name" not in state:
-            state["customer_role_name"] = args.customer_role_name
-        sim = Sim(state, base_config, args.log)
-        if ":" in args.host:
-            SimServer.address_family = socket.AF_INET6
-        server = SimServer((args.host, args.port), sim, ctx, args.idle_timeout, args.verbose)
-    except (OSError, ValueError, ssl.SSLError) as e:
-        sys.stderr.write("aws_sim: cannot start: %s\n" % e)
-        return 1
-
-    port = server.server_address[1]
-    if args.port_file:
-        # Written whole and renamed, so a test polling for the file never reads half a number.
-        tmp = "%s.%d.tmp" % (args.port_file, os.getpid())
-        with open(tmp, "w") as f:
-            f.write("%d\n" % port)
-        os.replace(tmp, args.port_file)
-    try:
-        print(json.dumps({"event": "listening", "host": args.host, "port": port, "pid": os.getpid()}), flush=True)
-    except OSError:
-        pass
-
-    def stop(*_):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if args.max_lifetime > 0:
-        timer = threading.Timer(args.max_lifetime, stop)
-        timer.daemon = True
-        timer.start()
-    if args.exit_with_parent:
-        parent = os.getppid()
-
-        def watch():
-            while os.getppid() == parent:
-                time.sleep(0.5)
-            stop()
-        threading.Thread(target=watch, daemon=True).start()
-
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+    return simlib.serve(argv, Handler, Sim, add_arguments=_add_arguments, configure=_configure)
 
 
 if __name__ == "__main__":

@@ -13,30 +13,23 @@ Where the official material and observed behaviour differ, the choice made is wr
 the constant concerned (search for "WIRE:").
 """
 
-import argparse
-import base64
-import binascii
 import collections
 import copy
 import datetime
 import hmac
 import http
-import http.server
 import ipaddress
-import json
 import math
 import os
 import random
 import re
-import signal
-import socket
-import ssl
-import struct
 import sys
-import threading
 import time
 import urllib.parse
 import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import simlib  # noqa: E402  (beside this file: the server, control API, log and faults all simulators share)
 
 # --------------------------------------------------------------------------------------------
 # Wire constants
@@ -94,9 +87,7 @@ DEFAULT_TOKENS = [
     {"name": "noscope", "token": "dop_v1_" + "0bad" * 16, "scope": "none"},
 ]
 
-MAX_CONTROL_BODY = 16 * 1024 * 1024   # control API request bodies (droplet sets can be large)
 MAX_API_BODY = 64 * 1024              # bodies sent to the API endpoints are read and dropped
-HANDSHAKE_TIMEOUT = 10.0
 
 # --------------------------------------------------------------------------------------------
 # Catalog used by the droplet generator (values in the shape of the spec's examples)
@@ -143,17 +134,6 @@ DEFAULT_ACCOUNT = {  # values of the spec's example (resources/account/models/ac
 }
 
 DEFAULT_GENERATE = {"count": 3, "regions": ["nyc3", "ams3", "sfo3"], "seed": 1}
-
-
-def _public_ipv4(n):
-    """The n-th public address handed out.  Only documentation (RFC 5737) and benchmarking
-    (RFC 2544) ranges are used, so nothing a test discovers is a real host anywhere."""
-    pools = [("203.0.113.0", 254), ("198.51.100.0", 254), ("192.0.2.0", 254), ("198.18.0.0", 131070)]
-    for base, size in pools:
-        if n < size:
-            return str(ipaddress.IPv4Address(base) + 1 + n)
-        n -= size
-    raise ValueError("too many droplets for the address pools")
 
 
 def _region_object(slug):
@@ -207,7 +187,7 @@ def build_droplet(droplet_id, name, region, ip_index, rng, *, size_slug=None, st
     if tags is None:
         tags = [rng.choice(["env:prod", "env:staging"]), rng.choice(["role:web", "role:db", "role:worker"])]
     features = ["droplet_agent", "private_networking"] + (["ipv6"] if ipv6 else []) + (["backups"] if backups else [])
-    public = _public_ipv4(ip_index)
+    public = simlib.public_ipv4(ip_index, what="droplets")
     public_net = ipaddress.IPv4Network(public + "/24", strict=False)
     private = ipaddress.IPv4Address("10.100.0.1") + ip_index
     v6 = []
@@ -293,68 +273,35 @@ def generate_droplets(spec, first_ip_index=0, min_id=None):
 # Faults
 # --------------------------------------------------------------------------------------------
 
-FAULT_KINDS = ("status", "reset", "slow", "truncate", "malformed", "foreign_next", "bad_droplet")
-
-
-def validate_fault(rule):
-    """Returns a normalised copy of one fault rule, or raises ValueError saying what is wrong."""
-    if not isinstance(rule, dict):
-        raise ValueError("each fault rule must be a JSON object")
-    kind = rule.get("kind")
-    if kind not in FAULT_KINDS:
-        raise ValueError("kind must be one of: " + ", ".join(FAULT_KINDS))
-    r = dict(rule)
-    r.setdefault("path_prefix", "/v2/")
-    if not isinstance(r["path_prefix"], str) or not r["path_prefix"].startswith("/"):
-        raise ValueError("path_prefix must be a string starting with /")
-    for key, default in (("times", 1), ("skip", 0)):
-        r.setdefault(key, default)
-        if not isinstance(r[key], int) or isinstance(r[key], bool):
-            raise ValueError(key + " must be an integer")
-    if r["times"] == 0 or r["times"] < -1:
-        raise ValueError("times must be positive, or -1 for a rule that never runs out")
-    if "page" in r and r["page"] is not None and (not isinstance(r["page"], int) or r["page"] < 1):
-        raise ValueError("page must be a positive integer")
-    if "method" in r and not isinstance(r["method"], str):
-        raise ValueError("method must be a string")
+def _check_fault(r):
+    """The fields of DigitalOcean's own fault kinds, and of its status faults (the generic ones
+    and the match fields are simlib's)."""
+    kind = r["kind"]
     if kind == "status":
-        st = r.get("status")
-        if not isinstance(st, int) or not 400 <= st <= 599:
-            raise ValueError("a status fault needs \"status\": an integer 400..599")
         for key in ("retry_after", "ratelimit_reset_in"):
             if key in r and (not isinstance(r[key], (int, float)) or r[key] < 0):
                 raise ValueError(key + " must be a non-negative number of seconds")
-    elif kind == "slow":
-        d = r.get("delay_ms")
-        if not isinstance(d, (int, float)) or not 0 <= d <= 600000:
-            raise ValueError("a slow fault needs \"delay_ms\": 0..600000")
     elif kind == "foreign_next":
         if not isinstance(r.get("next_url"), str):
             raise ValueError("a foreign_next fault needs \"next_url\": the URL to put in links.pages.next")
-    elif kind == "malformed":
-        if "body" in r and not isinstance(r["body"], str):
-            raise ValueError("body must be a string")
-        if "body_base64" in r:
-            try:
-                r["_raw_body"] = base64.b64decode(r["body_base64"], validate=True)
-            except (TypeError, binascii.Error):
-                raise ValueError("body_base64 must be base64 (the exact bytes to answer with)")
     elif kind == "bad_droplet":
         if not isinstance(r.get("field"), str):
             raise ValueError("a bad_droplet fault needs \"field\" (\"id\", \"ip\" or another droplet key)")
         if not isinstance(r.setdefault("index", 0), int):
             raise ValueError("index must be an integer")
-    r["_seen"] = 0
-    return r
+
+
+# A rule matches on path_prefix (default /v2/), page (the request's page, 1 by default) and
+# method.
+FAULT_RULES = simlib.FaultRules(
+    ("status", "reset", "slow", "truncate", "malformed", "foreign_next", "bad_droplet"),
+    match={"path_prefix": simlib.Prefix(default="/v2/"), "page": simlib.Positive()},
+    check_kind=_check_fault)
 
 
 # --------------------------------------------------------------------------------------------
 # Simulator state (shared by all connection threads)
 # --------------------------------------------------------------------------------------------
-
-def _now_iso():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
 
 class Bucket:
     """Per-token sliding windows of request times (one hour and one minute)."""
@@ -370,60 +317,45 @@ class Bucket:
             self.minute.popleft()
 
 
-class Sim:
-    def __init__(self, initial, base_config, log_path):
-        self.lock = threading.RLock()
-        self.initial = copy.deepcopy(initial)
-        self.base_config = dict(base_config)
-        self.log_path = log_path
-        self.log_file = None
-        if log_path:
-            self.log_file = open(log_path, "a", encoding="utf-8")
-        self.reset()
+class Sim(simlib.SimState):
+    stats_template = {
+        "requests_total": 0,
+        "requests_by_path": {},
+        "requests_by_status": {},
+        "faults_applied": {},
+        "rate_limited": 0,
+    }
+    config_keys = frozenset({"latency_ms", "hourly_limit", "per_minute_limit", "burst_limit",
+                             "single_page_links", "error_bodies", "origin"})
+    fault_rules = FAULT_RULES
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def reset(self):
-        with self.lock:
-            init = copy.deepcopy(self.initial)
-            self.config = dict(self.base_config)
-            self.config.update(init.get("config") or {})
-            self.account = init.get("account") or copy.deepcopy(DEFAULT_ACCOUNT)
-            self.tokens = {}
-            for t in init.get("tokens") if init.get("tokens") is not None else DEFAULT_TOKENS:
-                self.set_token(t)
-            self.next_ip_index = 0
-            if init.get("droplets") is not None:
-                self.droplets = list(init["droplets"])
-                self.next_ip_index = len(self.droplets)
-            else:
-                self.droplets, self.next_ip_index = generate_droplets(init.get("generate") or DEFAULT_GENERATE)
-            self.faults = [validate_fault(f) for f in init.get("faults") or []]
-            self.buckets = {}
-            self.clear_log()
-            self.clear_stats()
+    def reset_state(self, init):
+        self.account = init.get("account") or copy.deepcopy(DEFAULT_ACCOUNT)
+        self.tokens = {}
+        for t in init.get("tokens") if init.get("tokens") is not None else DEFAULT_TOKENS:
+            self.set_token(t)
+        self.next_ip_index = 0
+        if init.get("droplets") is not None:
+            self.droplets = list(init["droplets"])
+            self.next_ip_index = len(self.droplets)
+        else:
+            self.droplets, self.next_ip_index = generate_droplets(init.get("generate") or DEFAULT_GENERATE)
+        self.buckets = {}
 
-    def clear_log(self):
-        with self.lock:
-            self.log = []
-            if self.log_file:
-                self.log_file.seek(0)
-                self.log_file.truncate()
-                self.log_file.flush()
+    def check_config(self, data):
+        for k in ("latency_ms", "hourly_limit", "per_minute_limit"):
+            if k in data and (not isinstance(data[k], (int, float)) or data[k] < 0):
+                raise ValueError(k + " must be a non-negative number")
+        if "single_page_links" in data and data["single_page_links"] not in ("empty", "pages"):
+            raise ValueError("single_page_links is \"empty\" (links:{}) or \"pages\" (links:{pages:{}})")
 
-    def clear_stats(self):
-        with self.lock:
-            self.stats = {
-                "requests_total": 0,
-                "requests_by_path": {},
-                "requests_by_status": {},
-                "faults_applied": {},
-                "rate_limited": 0,
-                "in_flight": getattr(self, "stats", {}).get("in_flight", 0),
-                "max_in_flight": getattr(self, "stats", {}).get("in_flight", 0),
-                "connections_total": 0,
-                "tls_handshake_failures": 0,
-            }
+    def count_request(self, entry):
+        s = self.stats
+        s["requests_by_path"][entry["path"]] = s["requests_by_path"].get(entry["path"], 0) + 1
+        if entry["status"] == 429 and entry.get("fault") is None:
+            s["rate_limited"] += 1
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -513,55 +445,7 @@ class Sim:
                 b.hour.clear()
                 b.hour.extend([stamp] * max(0, limit - remaining))
 
-    # -- faults ------------------------------------------------------------------------------
-
-    def take_fault(self, method, path, page):
-        with self.lock:
-            for r in self.faults:
-                if r["times"] == 0 or not path.startswith(r["path_prefix"]):
-                    continue
-                if r.get("page") is not None and r["page"] != page:
-                    continue
-                if r.get("method") and r["method"].upper() != method:
-                    continue
-                r["_seen"] += 1
-                if r["_seen"] <= r["skip"]:
-                    continue
-                if r["times"] > 0:
-                    r["times"] -= 1
-                k = r["kind"]
-                self.stats["faults_applied"][k] = self.stats["faults_applied"].get(k, 0) + 1
-                return dict(r)
-        return None
-
-    # -- log and counters ----------------------------------------------------------------------
-
-    def enter(self):
-        with self.lock:
-            self.stats["in_flight"] += 1
-            self.stats["max_in_flight"] = max(self.stats["max_in_flight"], self.stats["in_flight"])
-
-    def leave(self):
-        with self.lock:
-            self.stats["in_flight"] -= 1
-
-    def record(self, entry):
-        with self.lock:
-            s = self.stats
-            s["requests_total"] += 1
-            s["requests_by_path"][entry["path"]] = s["requests_by_path"].get(entry["path"], 0) + 1
-            key = str(entry["status"]) if entry["status"] is not None else "none"
-            s["requests_by_status"][key] = s["requests_by_status"].get(key, 0) + 1
-            if entry["status"] == 429 and entry.get("fault") is None:
-                s["rate_limited"] += 1
-            self.log.append(entry)
-            if self.log_file:
-                self.log_file.write(json.dumps(entry, separators=(",", ":")) + "\n")
-                self.log_file.flush()
-
-    def count(self, key):
-        with self.lock:
-            self.stats[key] += 1
+    # -- log ---------------------------------------------------------------------------------
 
     def redact(self, text, presented):
         """Removes every configured token, and the one presented, from a string bound for
@@ -582,9 +466,8 @@ class Sim:
 # HTTP handling
 # --------------------------------------------------------------------------------------------
 
-def _json_bytes(obj):
-    # WIRE: the API sends compact JSON.
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+# WIRE: the API sends compact JSON.
+_json_bytes = simlib.json_bytes
 
 
 def _error_body(sim, status):
@@ -614,129 +497,28 @@ def _int_param(query, name, default):
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 
 
-class Abort(Exception):
-    """The connection was dropped on purpose; nothing more may be written."""
+class Handler(simlib.BaseHandler):
+    sim_name = "digitalocean_sim"
+    description = "HTTPS simulator of the DigitalOcean API v2 (account, droplets)."
+    state_help = "JSON: initial account, tokens, droplets or generate, config, faults"
+    server_header = "digitalocean-sim/1.0"
+    max_api_body = MAX_API_BODY
+    control_content_type = CT_OK
 
+    def split_target(self):
+        parsed = urllib.parse.urlsplit(self.path)
+        return parsed.path, parsed.query
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"           # keep-alive
-    server_version = "digitalocean-sim/1.0"
+    # -- answers in the API's error shape ------------------------------------------------------
 
-    def version_string(self):
-        return self.server_version
+    def protocol_error(self, code, message):
+        return CT_ERROR, _json_bytes({"id": "bad_request", "message": message or "Bad request."})
 
-    def setup(self):
-        self.timeout = self.server.idle_timeout
-        # Like the real API's front ends: no Nagle delay on the last segment
-        # of a response (with the client's delayed ACK it costs ~40 ms).
-        try:
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-        super().setup()
-        self.server.sim.count("connections_total")
+    def send_request_error(self, status, code, message):
+        self.send_body(status, _json_bytes({"id": code, "message": message}), [("Content-Type", CT_ERROR)])
 
-    def log_message(self, fmt, *args):  # the request log is ours; keep stderr quiet
-        if self.server.verbose:
-            sys.stderr.write("digitalocean_sim: %s\n" % (fmt % args))
-
-    def send_error(self, code, message=None, explain=None):
-        # Errors found by http.server itself (bad request line, header too long...): answer
-        # in the API's error shape, and drop the connection since its state is unknown.
-        self.close_connection = True
-        if self.request_version == "HTTP/0.9":
-            # http.server takes an unparsable request line for HTTP/0.9 and would send a bare
-            # body; nothing speaks 0.9 to an API, so answer with a real status line.
-            self.request_version = "HTTP/1.1"
-        try:
-            body = _json_bytes({"id": "bad_request", "message": message or "Bad request."})
-            self.send_response(code, message)
-            self.send_header("Content-Type", CT_ERROR)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
-                self.wfile.write(body)
-        except OSError:
-            pass
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = \
-        lambda self: self._dispatch()
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    def _dispatch(self):
-        try:
-            parsed = urllib.parse.urlsplit(self.path)
-            if parsed.path == "/_sim" or parsed.path.startswith("/_sim/"):
-                self._control(parsed)
-            else:
-                self._api(parsed)
-        except Abort:
-            self.close_connection = True
-        except (ConnectionError, ssl.SSLError, socket.timeout, BrokenPipeError):
-            self.close_connection = True
-        except Exception as e:  # a bug must cost one request, never the server
-            self.close_connection = True
-            sys.stderr.write("digitalocean_sim: internal error on %s %s: %r\n" % (self.command, self.path, e))
-            try:
-                self._send(500, _json_bytes(ERROR_BODIES[500]), [("Content-Type", CT_ERROR)])
-            except Exception:
-                pass
-
-    def _read_body(self, limit):
-        """Reads the request body.  Returns bytes, or None after answering 411/413."""
-        if self.headers.get("Transfer-Encoding", "").lower() not in ("", "identity"):
-            self.close_connection = True
-            self._send_plain_error(411, "length_required", "Send the body with a Content-Length.")
-            return None
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > limit:
-            self.close_connection = True  # the unread body would desynchronise the connection
-            self._send_plain_error(413, "request_too_large", "The request body is larger than %d bytes." % limit)
-            return None
-        return self.rfile.read(length) if length else b""
-
-    def _send_plain_error(self, status, eid, message):
-        self._send(status, _json_bytes({"id": eid, "message": message}), [("Content-Type", CT_ERROR)])
-
-    def _send(self, status, body, headers, truncate=False):
-        """Writes a whole response (or, with truncate, its headers and half its body).
-        Returns the number of body bytes written."""
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command == "HEAD":
-            self.wfile.flush()
-            return 0
-        out = body[: len(body) // 2] if truncate else body
-        self.wfile.write(out)
-        self.wfile.flush()
-        return len(out)
-
-    def _drop_connection(self, hard):
-        """Closes the TCP connection under the client, without a TLS close_notify.  hard=True
-        sends a RST (SO_LINGER 0) instead of a FIN."""
-        self.close_connection = True
-        sock = self.connection
-        try:
-            self.wfile.flush()
-        except OSError:
-            pass
-        try:
-            if hard:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            os.close(sock.detach())  # detach: no close_notify is sent, the fd just goes
-        except OSError:
-            pass
-        raise Abort()
+    def internal_error(self):
+        self.send_body(500, _json_bytes(ERROR_BODIES[500]), [("Content-Type", CT_ERROR)])
 
     def _origin(self):
         """The origin that pagination links point at: the client's own Host (as the real API's
@@ -752,62 +534,41 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- the API -----------------------------------------------------------------------------
 
-    def _api(self, parsed):
+    def begin_call(self, call):
         sim = self.server.sim
-        started = time.monotonic()
-        sim.enter()
-        entry = None
-        try:
-            path = parsed.path
-            query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
-            page, _ = _int_param(query, "page", 1)
-            auth_present, token_name, scope, presented = sim.identify(self.headers.get("Authorization"))
-            entry = {
-                "time": _now_iso(),
-                "method": self.command,
-                "path": sim.redact(path, presented),
-                "query": sim.redact(parsed.query, presented),
-                "auth_present": auth_present,
-                "token_matches": token_name,
-                "status": None,
-                "bytes": 0,
-                "fault": None,
-                "request_id": str(uuid.uuid4()),
-                "client_port": self.client_address[1],
-            }
-            if self._read_body(MAX_API_BODY) is None:
-                entry["status"] = 413
-                return
+        call.params = urllib.parse.parse_qs(call.query, keep_blank_values=True)
+        call.page, _ = _int_param(call.params, "page", 1)
+        auth_present, call.token_name, call.scope, presented = sim.identify(self.headers.get("Authorization"))
+        return {
+            "time": simlib.log_time(),
+            "method": call.method,
+            "path": sim.redact(call.path, presented),
+            "query": sim.redact(call.query, presented),
+            "auth_present": auth_present,
+            "token_matches": call.token_name,
+            "status": None,
+            "bytes": 0,
+            "fault": None,
+            "request_id": str(uuid.uuid4()),
+            "client_port": self.client_address[1],
+        }
 
-            fault = sim.take_fault(self.command, path, page)
-            if fault:
-                entry["fault"] = fault["kind"]
-            with sim.lock:
-                latency = float(sim.config.get("latency_ms") or 0)
-            if fault and fault["kind"] == "slow":
-                latency += fault["delay_ms"]
-            if latency:
-                time.sleep(latency / 1000.0)
-            if fault and fault["kind"] == "reset":
-                self._drop_connection(hard=True)
+    def inspect(self, call):
+        return {"method": call.method, "path": call.path, "page": call.page}
 
-            bucket = token_name or "anonymous"
-            common = [("x-request-id", entry["request_id"])]
-            if fault and fault["kind"] == "status":
-                status, body, headers = self._fault_status(fault, bucket)
-            else:
-                status, body, headers = self._api_response(path, query, token_name, scope, bucket)
-                body = self._apply_body_fault(fault, status, body)
-            entry["status"] = status
-            truncate = bool(fault and fault["kind"] == "truncate")
-            entry["bytes"] = self._send(status, body, headers + common, truncate=truncate)
-            if truncate:
-                self._drop_connection(hard=False)
-        finally:
-            sim.leave()
-            if entry is not None:
-                entry["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
-                sim.record(entry)
+    def respond(self, call):
+        fault = call.fault
+        bucket = call.token_name or "anonymous"
+        common = [("x-request-id", call.entry["request_id"])]
+        if fault and fault["kind"] == "status":
+            status, body, headers = self._fault_status(fault, bucket)
+        else:
+            status, body, headers = self._api_response(call.path, call.params, call.token_name, call.scope, bucket)
+            body = self._apply_body_fault(fault, status, body)
+        return status, body, headers + common
+
+    def malformed_body(self, call, body):
+        return MALFORMED_BODY
 
     def _fault_status(self, fault, bucket):
         sim = self.server.sim
@@ -912,11 +673,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """body is a dict for a droplets page, else bytes.  Returns bytes."""
         if fault and status == 200:
             kind = fault["kind"]
-            if kind == "malformed":
-                if "_raw_body" in fault:
-                    return fault["_raw_body"]
-                b = fault.get("body")
-                return b.encode("utf-8") if isinstance(b, str) else MALFORMED_BODY
             if kind == "foreign_next" and isinstance(body, dict):
                 pages = body["links"].setdefault("pages", {})
                 pages["next"] = fault["next_url"]
@@ -937,43 +693,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- the control API ---------------------------------------------------------------------
 
-    def _control(self, parsed):
-        sim = self.server.sim
-        body = self._read_body(MAX_CONTROL_BODY)
-        if body is None:
-            return
-        data = None
-        if body.strip():
-            try:
-                data = json.loads(body)
-            except ValueError as e:
-                return self._reply(400, {"error": "body is not valid JSON: %s" % e})
-        path = parsed.path.rstrip("/")
-        m = self.command
-        try:
-            result = self._control_route(sim, m, path, data, parsed)
-        except ValueError as e:
-            return self._reply(400, {"error": str(e)})
-        if result is None:
-            return self._reply(404, {"error": "no such control endpoint: %s %s" % (m, path)})
-        self._reply(*result)
-
-    def _reply(self, status, obj):
-        self._send(status, _json_bytes(obj), [("Content-Type", CT_OK)])
-
-    def _control_route(self, sim, m, path, data, parsed):
-        seg = path.split("/")[2:]  # after "", "_sim"
-        if m == "GET" and seg in (["health"], []):
-            return 200, {"ok": True, "port": self.server.server_address[1]}
-        if m == "POST" and seg == ["reset"]:
-            sim.reset()
-            return 200, {"ok": True}
-        if seg == ["config"]:
-            if m == "GET":
-                with sim.lock:
-                    return 200, dict(sim.config)
-            if m in ("POST", "PATCH"):
-                return 200, self._set_config(sim, data)
+    def control_route(self, sim, m, seg, data):
+        """DigitalOcean's own endpoints (health, reset, config, faults, log and stats are
+        simlib's)."""
         if seg == ["account"]:
             if m == "GET":
                 with sim.lock:
@@ -1000,23 +722,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 with sim.lock:
                     found = sim.tokens.pop(seg[1], None) is not None
                 return (200, {"ok": True}) if found else (404, {"error": "no token named %s" % seg[1]})
-        if seg == ["faults"]:
-            if m == "GET":
-                with sim.lock:
-                    return 200, {"faults": [{k: v for k, v in f.items() if not k.startswith("_")} for f in sim.faults]}
-            if m == "POST":
-                rules = data if isinstance(data, list) else (data.get("faults") if isinstance(data, dict) and "faults" in data else [data])
-                parsed_rules = [validate_fault(r) for r in rules]
-                with sim.lock:
-                    if isinstance(data, dict) and data.get("append"):
-                        sim.faults.extend(parsed_rules)
-                    else:
-                        sim.faults = parsed_rules
-                return 200, {"ok": True, "count": len(parsed_rules)}
-            if m == "DELETE":
-                with sim.lock:
-                    sim.faults = []
-                return 200, {"ok": True}
         if seg == ["ratelimit"] and m == "POST":
             if not isinstance(data, dict):
                 raise ValueError("send {\"token\": NAME, \"remaining\": N, \"reset_in\": S, \"clear\": bool}")
@@ -1025,38 +730,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise ValueError("remaining must be a non-negative integer")
             sim.set_ratelimit(data.get("token") or "anonymous", remaining, data.get("reset_in"), bool(data.get("clear")))
             return 200, {"ok": True}
-        if seg == ["log"]:
-            if m == "GET":
-                with sim.lock:
-                    return 200, list(sim.log)
-            if m == "DELETE":
-                sim.clear_log()
-                return 200, {"ok": True}
-        if seg == ["stats"]:
-            if m == "GET":
-                with sim.lock:
-                    return 200, copy.deepcopy(sim.stats)
-            if m == "DELETE":
-                sim.clear_stats()
-                return 200, {"ok": True}
         return None
-
-    def _set_config(self, sim, data):
-        if not isinstance(data, dict):
-            raise ValueError("send the settings as a JSON object")
-        allowed = {"latency_ms", "hourly_limit", "per_minute_limit", "burst_limit",
-                   "single_page_links", "error_bodies", "origin"}
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValueError("unknown settings: %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(sorted(allowed))))
-        for k in ("latency_ms", "hourly_limit", "per_minute_limit"):
-            if k in data and (not isinstance(data[k], (int, float)) or data[k] < 0):
-                raise ValueError(k + " must be a non-negative number")
-        if "single_page_links" in data and data["single_page_links"] not in ("empty", "pages"):
-            raise ValueError("single_page_links is \"empty\" (links:{}) or \"pages\" (links:{pages:{}})")
-        with sim.lock:
-            sim.config.update(data)
-            return dict(sim.config)
 
     def _control_droplets(self, sim, m, rest, data):
         if m == "GET" and not rest:
@@ -1142,135 +816,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return new
 
 
-class SimServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address, sim, ssl_ctx, idle_timeout, verbose):
-        self.sim = sim
-        self.ssl_ctx = ssl_ctx
-        self.idle_timeout = idle_timeout
-        self.verbose = verbose
-        super().__init__(address, Handler)
-
-    def finish_request(self, request, client_address):
-        # The TLS handshake runs here, in the connection's own thread, so a client that
-        # connects and stalls (or speaks plain HTTP) never holds up accept().
-        request.settimeout(HANDSHAKE_TIMEOUT)
-        try:
-            tls = self.ssl_ctx.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            self.sim.count("tls_handshake_failures")
-            return
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        finally:
-            try:
-                tls.close()
-            except OSError:
-                pass
-
-    def handle_error(self, request, client_address):
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, ssl.SSLError, socket.timeout, OSError)):
-            return  # clients hang up; that is their right
-        sys.stderr.write("digitalocean_sim: error serving %s: %r\n" % (client_address, exc))
-
-
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
 
-def load_state(path):
-    if not path:
-        return {}
-    with open(path, encoding="utf-8") as f:
-        state = json.load(f)
-    if not isinstance(state, dict):
-        raise ValueError("the state file must hold a JSON object")
-    for t in state.get("tokens") or []:
-        if not isinstance(t, dict) or "name" not in t or "token" not in t:
-            raise ValueError("each token in the state file needs \"name\" and \"token\"")
-    return state
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="HTTPS simulator of the DigitalOcean API v2 (account, droplets).")
-    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    ap.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
-    ap.add_argument("--cert", required=True, help="server certificate (PEM), e.g. from make_test_ca.sh")
-    ap.add_argument("--key", required=True, help="server private key (PEM)")
-    ap.add_argument("--state-file", help="JSON: initial account, tokens, droplets or generate, config, faults")
-    ap.add_argument("--log", help="request log file, one JSON object per line (truncated at start and on reset)")
-    ap.add_argument("--port-file", help="file to write the listening port to, once listening")
-    ap.add_argument("--latency-ms", type=float, default=0, help="delay added to every API response")
+def _add_arguments(ap):
     ap.add_argument("--origin", help="fixed origin for pagination links (default: the request's Host)")
     ap.add_argument("--no-burst-limit", action="store_true", help="turn off the 250/minute burst limit")
     ap.add_argument("--hourly-limit", type=int, default=HOURLY_LIMIT)
     ap.add_argument("--per-minute-limit", type=int, default=PER_MINUTE_LIMIT)
-    ap.add_argument("--idle-timeout", type=float, default=30.0, help="seconds an idle keep-alive connection is kept")
-    ap.add_argument("--max-lifetime", type=float, default=0, help="exit after this many seconds (0: never)")
-    ap.add_argument("--exit-with-parent", action="store_true", help="exit when the parent process goes away")
-    ap.add_argument("--verbose", action="store_true", help="one stderr line per request")
-    args = ap.parse_args(argv)
 
-    try:
-        state = load_state(args.state_file)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(args.cert, args.key)
-        base_config = {
-            "latency_ms": args.latency_ms,
-            "hourly_limit": args.hourly_limit,
-            "per_minute_limit": args.per_minute_limit,
-            "burst_limit": not args.no_burst_limit,
-            "single_page_links": "empty",
-            "error_bodies": {},
-            "origin": args.origin,
-        }
-        sim = Sim(state, base_config, args.log)
-        if ":" in args.host:
-            SimServer.address_family = socket.AF_INET6
-        server = SimServer((args.host, args.port), sim, ctx, args.idle_timeout, args.verbose)
-    except (OSError, ValueError, ssl.SSLError) as e:
-        sys.stderr.write("digitalocean_sim: cannot start: %s\n" % e)
-        return 1
 
-    port = server.server_address[1]
-    if args.port_file:
-        # Written whole and renamed, so a test polling for the file never reads half a number.
-        tmp = "%s.%d.tmp" % (args.port_file, os.getpid())
-        with open(tmp, "w") as f:
-            f.write("%d\n" % port)
-        os.replace(tmp, args.port_file)
-    try:
-        print(json.dumps({"event": "listening", "host": args.host, "port": port, "pid": os.getpid()}), flush=True)
-    except OSError:
-        pass  # nobody reads stdout; the port file and /_sim/health still work
+def _configure(args, state):
+    for t in state.get("tokens") or []:
+        if not isinstance(t, dict) or "name" not in t or "token" not in t:
+            raise ValueError("each token in the state file needs \"name\" and \"token\"")
+    return {
+        "hourly_limit": args.hourly_limit,
+        "per_minute_limit": args.per_minute_limit,
+        "burst_limit": not args.no_burst_limit,
+        "single_page_links": "empty",
+        "error_bodies": {},
+        "origin": args.origin,
+    }
 
-    def stop(*_):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if args.max_lifetime > 0:
-        timer = threading.Timer(args.max_lifetime, stop)
-        timer.daemon = True
-        timer.start()
-    if args.exit_with_parent:
-        parent = os.getppid()
 
-        def watch():
-            while os.getppid() == parent:
-                time.sleep(0.5)
-            stop()
-        threading.Thread(target=watch, daemon=True).start()
-
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+def main(argv=None):
+    return simlib.serve(argv, Handler, Sim, add_arguments=_add_arguments, configure=_configure)
 
 
 if __name__ == "__main__":
