@@ -15,6 +15,7 @@ OBJS = \
 	src/azure.o \
 	src/callback_buffer.o \
 	src/ci_digest.o \
+	src/ci_foreign_keys.o \
 	src/connector_run.o \
 	src/digitalocean.o \
 	src/discovery.o \

@@ -40,6 +40,7 @@
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
+#include "ci_foreign_keys.h"
 #include "merge.h"
 
 /* per-resource errors kept per run (all are counted) */
@@ -261,6 +262,7 @@ static void
 MergeLoadStage(MergeState *state, int64 connector_id, int64 entity_id)
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(state->page_desc, &TTSOpsMinimalTuple);
+	int			nestlevel = -1;
 
 	if (SPI_execute("CREATE TEMPORARY TABLE cloudconn_stage ("
 					"  external_id text PRIMARY KEY, ci_type text NOT NULL, scope text NOT NULL,"
@@ -272,6 +274,9 @@ MergeLoadStage(MergeState *state, int64 connector_id, int64 entity_id)
 					"  message text NOT NULL) ON COMMIT DROP", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create the staging tables");
 
+	/* the new CIs' foreign keys checked once for the whole run, when that is sound */
+	if (CiForeignKeysLockOnce(entity_id, connector_id))
+		nestlevel = CiForeignKeysSkipRowChecks();
 	while (tuplestore_gettupleslot(state->pages, true, false, slot))
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -301,6 +306,8 @@ MergeLoadStage(MergeState *state, int64 connector_id, int64 entity_id)
 				elog(ERROR, "could not stage resource errors");
 		}
 	}
+	if (nestlevel >= 0)
+		CiForeignKeysRestoreRowChecks(nestlevel);
 	ExecDropSingleTupleTableSlot(slot);
 	tuplestore_end(state->pages);
 	state->pages = NULL;

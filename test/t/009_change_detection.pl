@@ -32,6 +32,7 @@ cloudconn.aws_sts_endpoint = '@{[$aws->url]}'
 cloudconn.aws_ec2_endpoint = '@{[$aws->url]}/'
 cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole'
 cloudconn.http_max_retries = 1
+log_min_messages = debug1
 });
 sub sql { $node->safe_psql('postgres', $_[0]) }
 
@@ -181,5 +182,41 @@ for my $change (@aws_changes)
 	is(run($ac), 'succeeded|0|3|0|0|', "AWS: after $label, the next run is unchanged");
 }
 check_stored_edits($ac, $aext, 'AWS', 3);
+
+# ---- the foreign keys of new CIs: checked once per run, unless the table
+# has an insert trigger of its own (which then fires for every new CI)
+my $fk_log = qr/the foreign keys of new CIs are checked (once for the run|row by row)/;
+sub fk_mode
+{
+	my ($from) = @_;
+	my @modes = (slurp_file($node->logfile, $from) =~ /$fk_log/g);
+	return join(',', @modes);
+}
+$do->control('POST', '/_sim/droplets/generate', { count => 5, regions => ['ams3'], seed => 12, append => 1 });
+my $offset = -s $node->logfile;
+is(run($dc), 'succeeded|0|3|5|0|', 'five new droplets are created');
+is(fk_mode($offset), 'once for the run', 'their foreign keys were checked once for the run');
+is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item ci JOIN cloudconn.entity e ON e.id = ci.entity_id
+	JOIN cloudconn.connector c ON c.id = ci.source_connector_id WHERE c.id = $dc}), '8',
+	'every CI references its connector and entity');
+
+sql(q{CREATE TABLE public.ci_inserted (id bigint);
+	CREATE FUNCTION public.note_ci() RETURNS trigger LANGUAGE plpgsql AS
+		$$BEGIN INSERT INTO public.ci_inserted VALUES (NEW.id); RETURN NEW; END$$;
+	CREATE TRIGGER note_ci AFTER INSERT ON cloudconn.configuration_item FOR EACH ROW EXECUTE FUNCTION public.note_ci();});
+$do->control('POST', '/_sim/droplets/generate', { count => 4, regions => ['ams3'], seed => 13, append => 1 });
+$offset = -s $node->logfile;
+is(run($dc), 'succeeded|0|8|4|0|', 'with a user trigger on the table: four new droplets are created');
+is(fk_mode($offset), 'row by row', 'their foreign keys were checked row by row');
+is(sql(q{SELECT count(*) FROM public.ci_inserted}), '4', "and the user's trigger fired for each of them");
+sql(q{DROP TRIGGER note_ci ON cloudconn.configuration_item});
+
+# a foreign key a user added: the run does not know its shape, so rows are checked
+sql(q{ALTER TABLE cloudconn.configuration_item ADD COLUMN owner_entity bigint REFERENCES cloudconn.entity (id)});
+$do->control('POST', '/_sim/droplets/generate', { count => 2, regions => ['ams3'], seed => 14, append => 1 });
+$offset = -s $node->logfile;
+is(run($dc), 'succeeded|0|12|2|0|', 'with a foreign key a user added: two new droplets are created');
+is(fk_mode($offset), 'row by row', 'their foreign keys were checked row by row');
+sql(q{ALTER TABLE cloudconn.configuration_item DROP COLUMN owner_entity});
 
 done_testing();
