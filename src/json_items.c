@@ -101,6 +101,28 @@ JsonScanText(JsonScanner *s, char *utf8, size_t len)
 }
 
 /*
+ * Whether the eight bytes at p hold no quote, no backslash and no control
+ * character: the bytes of a string that need no look (the has-zero-byte
+ * and has-less-than tests of Hacker's Delight, on one 64-bit word; each
+ * term is exact about whether any byte matches).
+ */
+static inline bool
+JsonPlainEight(const char *p)
+{
+	const uint64 ones = UINT64CONST(0x0101010101010101);
+	const uint64 highs = UINT64CONST(0x8080808080808080);
+	uint64		w;
+	uint64		quote;
+	uint64		backslash;
+
+	memcpy(&w, p, sizeof(w));
+	quote = w ^ (ones * '"');
+	backslash = w ^ (ones * '\\');
+	return ((((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+			 ((w - ones * 0x20) & ~w)) & highs) == 0;
+}
+
+/*
  * A string (s->p at its opening quote).  Kept (out not NULL): its
  * de-escaped text.  Control characters must be escaped; escapes are those
  * of RFC 8259, surrogate pairs combined, \u0000 refused.
@@ -114,9 +136,13 @@ JsonScanString(JsonScanner *s, JsonbValue *out)
 	char	   *text;
 	char	   *o;
 
-	/* find the end: a quote not escaped */
-	while (q < s->end && *q != '"')
+	/* find the end: a quote not escaped (plain runs eight bytes at a time) */
+	for (;;)
 	{
+		while (s->end - q >= 8 && JsonPlainEight(q))
+			q += 8;
+		if (q >= s->end || *q == '"')
+			break;
 		if ((unsigned char) *q < 0x20)
 			return JsonScanRefuse(s, "a control character in a string");
 		if (*q == '\\')
@@ -249,6 +275,7 @@ JsonScanNumber(JsonScanner *s, JsonbValue *out)
 	const char *start = s->p;
 	const char *p = s->p;
 	char		token[JSON_ITEMS_MAX_NUMBER + 1];
+	bool		integral = true;
 
 #define DIGIT(c) ((c) >= '0' && (c) <= '9')
 	if (p < s->end && *p == '-')
@@ -262,6 +289,7 @@ JsonScanNumber(JsonScanner *s, JsonbValue *out)
 		return JsonScanRefuse(s, "an invalid number");
 	if (p < s->end && *p == '.')
 	{
+		integral = false;
 		if (++p >= s->end || !DIGIT(*p))
 			return JsonScanRefuse(s, "an invalid number");
 		while (p < s->end && DIGIT(*p))
@@ -269,6 +297,7 @@ JsonScanNumber(JsonScanner *s, JsonbValue *out)
 	}
 	if (p < s->end && (*p == 'e' || *p == 'E'))
 	{
+		integral = false;
 		p++;
 		if (p < s->end && (*p == '+' || *p == '-'))
 			p++;
@@ -279,6 +308,21 @@ JsonScanNumber(JsonScanner *s, JsonbValue *out)
 	}
 #undef DIGIT
 	s->p = p;
+	/* an integer of up to 18 digits (ids, sizes, counts): in range, and an int64 */
+	if (integral && p - start <= 18)
+	{
+		if (out != NULL)
+		{
+			int64		v = 0;
+			bool		negative = *start == '-';
+
+			for (const char *d = start + (negative ? 1 : 0); d < p; d++)
+				v = v * 10 + (*d - '0');
+			out->type = jbvNumeric;
+			out->val.numeric = int64_to_numeric(negative ? -v : v);
+		}
+		return true;
+	}
 	if (p - start > JSON_ITEMS_MAX_NUMBER)
 		return JsonScanRefuse(s, "a number out of range");
 	memcpy(token, start, p - start);
