@@ -421,3 +421,39 @@ GRANT INSERT (entity_id, name, description), UPDATE (entity_id, name, descriptio
 GRANT INSERT, DELETE ON cloudconn.ci_application, cloudconn.ci_business_process TO cloudconn_app;
 GRANT USAGE ON SEQUENCE cloudconn.configuration_item_id_seq, cloudconn.application_id_seq,
 	cloudconn.business_process_id_seq TO cloudconn_app;
+
+/* read policies ask once per statement whether the role sees everything */
+CREATE FUNCTION cloudconn.entity_restriction(permission text) RETURNS boolean
+	LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cloudconn_entity_restriction';
+CREATE FUNCTION cloudconn.connector_restriction(permission text) RETURNS boolean
+	LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cloudconn_connector_restriction';
+ALTER POLICY entity_read ON cloudconn.entity
+	USING ((SELECT cloudconn.entity_restriction('CloudConnector:read')) IS NULL
+		   OR (SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(id, 'CloudConnector:read')
+		   OR cloudconn.entity_permitted(id, 'ConfigurationItem:read'));
+ALTER POLICY connector_read ON cloudconn.connector
+	USING ((SELECT cloudconn.entity_restriction('CloudConnector:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'CloudConnector:read'));
+ALTER POLICY run_read ON cloudconn.run
+	USING ((SELECT cloudconn.connector_restriction('CloudConnector:read')) IS NULL
+		   OR cloudconn.connector_permitted(connector_id, 'CloudConnector:read'));
+ALTER POLICY configuration_item_read ON cloudconn.configuration_item
+	USING ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+ALTER POLICY application_read ON cloudconn.application
+	USING ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+ALTER POLICY business_process_read ON cloudconn.business_process
+	USING ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+CREATE OR REPLACE VIEW cloudconn.configuration_items WITH (security_barrier = true) AS
+SELECT ci.id, ci.entity_id, ci.ci_type, ci.name, ci.hostname, ci.ip_address, ci.os_info,
+	   ci.description, ci.external_id, ci.source_connector_id,
+	   k.provider AS discovered_by_provider, k.name AS discovered_by_connector,
+	   ci.first_discovered_at, ci.missing_since, ci.attributes, ci.created_at, ci.updated_at,
+	   ci.discovery_scope
+  FROM cloudconn.configuration_item ci
+  LEFT JOIN cloudconn.connector k ON k.id = ci.source_connector_id
+ WHERE (SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+	OR cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:read');

@@ -633,6 +633,16 @@ CREATE FUNCTION cloudconn.entity_permitted(entity_id bigint, permission text) RE
 CREATE FUNCTION cloudconn.connector_permitted(connector_id bigint, permission text) RETURNS boolean
 	LANGUAGE C STABLE PARALLEL SAFE SUPPORT cloudconn._permitted_support
 	AS 'MODULE_PATHNAME', 'cloudconn_connector_permitted';
+/*
+ * NULL when the current role holds the permission on every entity
+ * (connector), else true: read policies test "(SELECT ...) IS NULL" first,
+ * once per statement, and skip the per-row call for a role that sees
+ * everything (permission.c says why NULL).
+ */
+CREATE FUNCTION cloudconn.entity_restriction(permission text) RETURNS boolean
+	LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cloudconn_entity_restriction';
+CREATE FUNCTION cloudconn.connector_restriction(permission text) RETURNS boolean
+	LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cloudconn_connector_restriction';
 
 /* The public entry points: C shims that pass the calling role to the above. */
 CREATE FUNCTION cloudconn.connector_create(entity_id bigint, name text, provider text,
@@ -803,9 +813,15 @@ ALTER TABLE cloudconn.ci_business_process FORCE ROW LEVEL SECURITY;
  * policy (manage implies read) already decides.
  */
 
-/* An entity is visible to whoever holds any permission on it. */
+/*
+ * An entity is visible to whoever holds any permission on it.  Read
+ * policies first ask, once per statement, whether the role sees everything
+ * (entity_restriction() IS NULL).
+ */
 CREATE POLICY entity_read ON cloudconn.entity FOR SELECT
-	USING (cloudconn.entity_permitted(id, 'CloudConnector:read')
+	USING ((SELECT cloudconn.entity_restriction('CloudConnector:read')) IS NULL
+		   OR (SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(id, 'CloudConnector:read')
 		   OR cloudconn.entity_permitted(id, 'ConfigurationItem:read'));
 
 /* Your own roles' grants (those you inherit), and every grant on entities you manage. */
@@ -815,7 +831,8 @@ CREATE POLICY role_assignment_read ON cloudconn.role_assignment FOR SELECT
 		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 
 CREATE POLICY connector_read ON cloudconn.connector FOR SELECT
-	USING (cloudconn.entity_permitted(entity_id, 'CloudConnector:read'));
+	USING ((SELECT cloudconn.entity_restriction('CloudConnector:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'CloudConnector:read'));
 CREATE POLICY connector_manage_insert ON cloudconn.connector FOR INSERT
 	WITH CHECK (cloudconn.entity_permitted(entity_id, 'CloudConnector:manage'));
 CREATE POLICY connector_manage_update ON cloudconn.connector FOR UPDATE
@@ -825,12 +842,14 @@ CREATE POLICY connector_manage_delete ON cloudconn.connector FOR DELETE
 	USING (cloudconn.entity_permitted(entity_id, 'CloudConnector:manage'));
 
 CREATE POLICY run_read ON cloudconn.run FOR SELECT
-	USING (cloudconn.connector_permitted(connector_id, 'CloudConnector:read'));
+	USING ((SELECT cloudconn.connector_restriction('CloudConnector:read')) IS NULL
+		   OR cloudconn.connector_permitted(connector_id, 'CloudConnector:read'));
 CREATE POLICY run_error_read ON cloudconn.run_error FOR SELECT
 	USING (run_id IN (SELECT r.id FROM cloudconn.run r));
 
 CREATE POLICY configuration_item_read ON cloudconn.configuration_item FOR SELECT
-	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+	USING ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
 CREATE POLICY configuration_item_manage_insert ON cloudconn.configuration_item FOR INSERT
 	WITH CHECK (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 CREATE POLICY configuration_item_manage_update ON cloudconn.configuration_item FOR UPDATE
@@ -840,7 +859,8 @@ CREATE POLICY configuration_item_manage_delete ON cloudconn.configuration_item F
 	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 
 CREATE POLICY application_read ON cloudconn.application FOR SELECT
-	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+	USING ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
 CREATE POLICY application_manage_insert ON cloudconn.application FOR INSERT
 	WITH CHECK (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 CREATE POLICY application_manage_update ON cloudconn.application FOR UPDATE
@@ -850,7 +870,8 @@ CREATE POLICY application_manage_delete ON cloudconn.application FOR DELETE
 	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 
 CREATE POLICY business_process_read ON cloudconn.business_process FOR SELECT
-	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+	USING ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
 CREATE POLICY business_process_manage_insert ON cloudconn.business_process FOR INSERT
 	WITH CHECK (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 CREATE POLICY business_process_manage_update ON cloudconn.business_process FOR UPDATE
@@ -960,7 +981,8 @@ SELECT ci.id, ci.entity_id, ci.ci_type, ci.name, ci.hostname, ci.ip_address, ci.
 	   ci.discovery_scope
   FROM cloudconn.configuration_item ci
   LEFT JOIN cloudconn.connector k ON k.id = ci.source_connector_id
- WHERE cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:read');
+ WHERE (SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+	OR cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:read');
 
 /* ------------------------------------------------------------------------
  * Privileges

@@ -91,6 +91,8 @@ PG_FUNCTION_INFO_V1(cloudconn_connector_permitted);
 PG_FUNCTION_INFO_V1(cloudconn_permitted_support);
 PG_FUNCTION_INFO_V1(cloudconn_permission_data_changed);
 PG_FUNCTION_INFO_V1(cloudconn_permission_cache_stats);
+PG_FUNCTION_INFO_V1(cloudconn_entity_restriction);
+PG_FUNCTION_INFO_V1(cloudconn_connector_restriction);
 
 typedef enum PermittedKind
 {
@@ -121,6 +123,7 @@ typedef struct PermittedSet
 	uint64		generation;		/* ... this one (see the header) */
 	SnapshotKey snapshot;		/* else valid for this snapshot only */
 	uint64		last_used;
+	int			covers_all;		/* every entity (connector)? 1, 0, -1 unknown */
 	MemoryContext cxt;			/* holds the set and its ids */
 	int			count;
 	int64	   *ids;			/* sorted ascending */
@@ -136,6 +139,7 @@ typedef struct PermittedCallSite
 {
 	uint64		epoch;
 	Oid			role;
+	bool		perm_stable;	/* the permission argument is a constant */
 	PermittedSet *set;
 } PermittedCallSite;
 
@@ -227,6 +231,12 @@ static const char *const granted_entities_sql =
 static const char *const connectors_of_entities_sql =
 "SELECT k.id FROM cloudconn.connector k"
 " WHERE k.entity_id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY k.id";
+
+static SPIPlanPtr count_entities_plan = NULL;
+static SPIPlanPtr count_connectors_plan = NULL;
+
+static const char *const count_entities_sql = "SELECT count(*) FROM cloudconn.entity";
+static const char *const count_connectors_sql = "SELECT count(*) FROM cloudconn.connector";
 
 /* Do the given entities include every root (so the whole tree)? */
 static const char *const covers_tree_sql =
@@ -616,7 +626,7 @@ PermissionIndexSet(PermittedSet *set)
 	}
 }
 
-static bool
+static inline bool
 PermissionSetContains(const PermittedSet *set, int64 id)
 {
 	int			lo = 0,
@@ -812,6 +822,7 @@ PermissionLookup(PermittedKind kind, Oid role, const char *perm, int perm_len)
 	set->cxt = cxt;
 	PermissionCompute(kind, role, permbuf, entity_ids, nentities, &set->ids, &set->count, cxt);
 	stat_computed++;
+	set->covers_all = -1;
 	set->kind = kind;
 	set->role = role;
 	set->permission_len = perm_len;
@@ -839,7 +850,7 @@ PermissionLookup(PermittedKind kind, Oid role, const char *perm, int perm_len)
  * permission argument is a constant in a policy, so it is compared only when
  * the set is looked up again.
  */
-static bool
+static pg_attribute_always_inline bool
 PermissionRowCheck(FunctionCallInfo fcinfo, PermittedKind kind)
 {
 	PermittedCallSite *site = (PermittedCallSite *) fcinfo->flinfo->fn_extra;
@@ -848,13 +859,14 @@ PermissionRowCheck(FunctionCallInfo fcinfo, PermittedKind kind)
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		return false;
-	if (site == NULL)
+	if (unlikely(site == NULL))
 	{
 		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PermittedCallSite));
+		site->perm_stable = get_fn_expr_arg_stable(fcinfo->flinfo, 1);
 		fcinfo->flinfo->fn_extra = site;
 	}
-	if (site->set == NULL || site->role != role || site->epoch != cache_epoch ||
-		!PermissionSnapshotCurrent() || !get_fn_expr_arg_stable(fcinfo->flinfo, 1))
+	if (unlikely(site->set == NULL || site->epoch != cache_epoch || site->role != role ||
+				 !site->perm_stable || !PermissionSnapshotCurrent()))
 	{
 		perm = PG_GETARG_TEXT_PP(1);
 		site->set = PermissionLookup(kind, role, VARDATA_ANY(perm), VARSIZE_ANY_EXHDR(perm));
@@ -956,6 +968,72 @@ PermissionConnectorReadable(Oid role, int64 connector_id)
 
 	return PermissionSetContains(PermissionLookup(PERMITTED_CONNECTORS, role, perm, sizeof(perm) - 1),
 								 connector_id);
+}
+
+/*
+ * Does the set hold every entity (connector)?  Counted under the active
+ * snapshot, for which the set is valid: if it was computed under an
+ * earlier one, both see the same permission data, entities and connectors
+ * included.  The set's ids come from the table, so equal counts mean equal
+ * sets.
+ */
+static bool
+PermissionCoversAll(PermittedSet *set)
+{
+	if (set->covers_all < 0)
+	{
+		bool		isnull;
+		int64		total;
+
+		SPI_connect();
+		if (set->kind == PERMITTED_ENTITIES)
+			PermissionQuery(PermissionPlan(&count_entities_plan, count_entities_sql, 0, NULL), NULL);
+		else
+			PermissionQuery(PermissionPlan(&count_connectors_plan, count_connectors_sql, 0, NULL), NULL);
+		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		set->covers_all = (total == set->count) ? 1 : 0;
+	}
+	return set->covers_all == 1;
+}
+
+/*
+ * entity_restriction(permission) / connector_restriction(permission):
+ * NULL when the current role holds the permission on every entity
+ * (connector), true otherwise.  Read policies evaluate it once per
+ * statement, as an InitPlan, before the per-row call: a role that sees
+ * everything then skips entity_permitted() on every row.  NULL rather than
+ * false, because the planner guesses 0.5% for "IS NULL" of a value it
+ * cannot know (and 50% for a boolean), so the OR keeps the policy's
+ * estimate to the support function's selectivity.
+ */
+static Datum
+PermissionRestriction(FunctionCallInfo fcinfo, PermittedKind kind)
+{
+	text	   *perm;
+	PermittedSet *set;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(true);
+	perm = PG_GETARG_TEXT_PP(0);
+	set = PermissionLookup(kind, GetUserId(), VARDATA_ANY(perm), VARSIZE_ANY_EXHDR(perm));
+	if (PermissionCoversAll(set))
+		PG_RETURN_NULL();
+	PG_RETURN_BOOL(true);
+}
+
+/* cloudconn.entity_restriction(permission text): for read policies */
+Datum
+cloudconn_entity_restriction(PG_FUNCTION_ARGS)
+{
+	return PermissionRestriction(fcinfo, PERMITTED_ENTITIES);
+}
+
+/* cloudconn.connector_restriction(permission text): for read policies */
+Datum
+cloudconn_connector_restriction(PG_FUNCTION_ARGS)
+{
+	return PermissionRestriction(fcinfo, PERMITTED_CONNECTORS);
 }
 
 /*

@@ -18,5 +18,7 @@ extern Datum cloudconn_connector_permitted(PG_FUNCTION_ARGS);
 extern Datum cloudconn_permitted_support(PG_FUNCTION_ARGS);
 extern Datum cloudconn_permission_data_changed(PG_FUNCTION_ARGS);
 extern Datum cloudconn_permission_cache_stats(PG_FUNCTION_ARGS);
+extern Datum cloudconn_entity_restriction(PG_FUNCTION_ARGS);
+extern Datum cloudconn_connector_restriction(PG_FUNCTION_ARGS);
 
 #endif							/* CLOUDCONN_PERMISSION_H */

@@ -170,12 +170,26 @@ SELECT queued IS NOT NULL AS queued_shown, runs_in_progress IS NOT NULL AS runs_
 RESET ROLE;
 SELECT queued IS NOT NULL AS queued_shown, runs_in_progress IS NOT NULL AS runs_shown FROM cloudconn.scheduler;
 -- a second tree: a permission on the first root no longer covers everything
+-- (nor does the read policies' once-per-statement shortcut let its rows through)
 INSERT INTO cloudconn.entity (id, parent_id, name) VALUES (90, NULL, 'second root');
+INSERT INTO cloudconn.connector (entity_id, name, provider) VALUES (90, 'second tree do', 'digitalocean');
+INSERT INTO cloudconn.configuration_item (entity_id, ci_type, name) VALUES (90, 'server', 'second-tree-box');
 SET ROLE regress_root_reader;
 SELECT queued IS NOT NULL AS queued_shown, runs_in_progress IS NOT NULL AS runs_shown FROM cloudconn.scheduler;
+SELECT cloudconn.entity_restriction('CloudConnector:read') AS restricted,
+	   (SELECT count(*) FROM cloudconn.connectors WHERE entity_id = 90) AS sees_second_tree_connectors,
+	   (SELECT count(*) FROM cloudconn.entity WHERE id = 90) AS sees_second_root;
+SET ROLE regress_eu_reader;
+SELECT cloudconn.entity_restriction('CloudConnector:read') AS eu_reader_restricted;
 RESET ROLE;
+SELECT cloudconn.entity_restriction('CloudConnector:read') AS superuser_restricted,
+	   cloudconn.connector_restriction('CloudConnector:read') AS superuser_connectors_restricted;
+DELETE FROM cloudconn.configuration_item WHERE entity_id = 90;
+DELETE FROM cloudconn.connector WHERE entity_id = 90;
 DELETE FROM cloudconn.entity WHERE id = 90;
 SET ROLE regress_root_reader;
 SELECT queued IS NOT NULL AS queued_shown, runs_in_progress IS NOT NULL AS runs_shown FROM cloudconn.scheduler;
+SELECT cloudconn.entity_restriction('CloudConnector:read') AS restricted,
+	   cloudconn.connector_restriction('CloudConnector:read') AS connectors_restricted;
 RESET ROLE;
 DROP ROLE regress_login;
