@@ -3,7 +3,8 @@
 # then another session makes one change of each kind, and the reader's very
 # next statement sees it: grant, revoke, entity insert, move and delete,
 # connector insert and move, GRANT role TO role, REVOKE role FROM role,
-# DROP ROLE, ALTER ROLE ... NOINHERIT / BYPASSRLS / SUPERUSER.  Snapshots are
+# DROP ROLE, ALTER ROLE ... NOINHERIT / BYPASSRLS / SUPERUSER, in autocommit
+# and inside an open READ COMMITTED transaction.  Snapshots are
 # honoured both ways: an uncommitted or prepared change is not seen, an
 # older imported snapshot or a REPEATABLE READ transaction does not get a
 # newer set, and a transaction sees its own uncommitted change (and nothing
@@ -136,6 +137,26 @@ admin(q{CREATE ROLE grp2; SELECT cloudconn.grant_permission('grp2', 3, 'Configur
 change_seen('DROP ROLE of a granted group', 'ci-a,ci-b | conn-a | {2,3}',
 	q{DROP ROLE grp2},
 	'ci-a | conn-a | {2}');
+
+# inside an open READ COMMITTED transaction, each statement has a new
+# snapshot, and it sees each kind of change too (role memberships included:
+# they are read under the statement's snapshot, not from the syscache, which
+# a transaction that takes no new lock does not refresh)
+$reader->query_safe('BEGIN');
+cached('ci-a | conn-a | {2}', 'in a transaction');
+admin(q{SELECT cloudconn.grant_permission('reader', 3, 'ConfigurationItem:read')});
+is(state(), 'ci-a,ci-b | conn-a | {2,3}', 'in a transaction: a grant is seen by the next statement');
+admin(q{SELECT cloudconn.revoke_permission('reader', 3, 'ConfigurationItem:read'); CREATE ROLE grp3; SELECT cloudconn.grant_permission('grp3', 3, 'ConfigurationItem:read')});
+is(state(), 'ci-a | conn-a | {2}', 'in a transaction: a revoke is seen by the next statement');
+admin(q{GRANT grp3 TO reader});
+is(state(), 'ci-a,ci-b | conn-a | {2,3}', 'in a transaction: GRANT role TO role is seen by the next statement');
+admin(q{REVOKE grp3 FROM reader});
+is(state(), 'ci-a | conn-a | {2}', 'in a transaction: REVOKE role FROM role is seen by the next statement');
+admin(q{GRANT grp3 TO reader});
+is(state(), 'ci-a,ci-b | conn-a | {2,3}', 'in a transaction: granted again');
+admin(q{DROP ROLE grp3});
+is(state(), 'ci-a | conn-a | {2}', 'in a transaction: DROP ROLE is seen by the next statement');
+$reader->query_safe('COMMIT');
 
 # ---- snapshots
 my $writer = $node->background_psql('postgres');
