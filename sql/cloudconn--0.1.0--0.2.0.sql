@@ -345,3 +345,115 @@ CREATE FUNCTION cloudconn.rotate_token_key(old_key_file text DEFAULT NULL, old_k
 REVOKE ALL ON FUNCTION cloudconn.rotate_token_key(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION cloudconn.rotate_token_key(text, text) IS
 	'Superuser only: re-encrypts under the server''s current token key, in one transaction, every stored token still under the old key (old_key_file or old_key_command); returns how many';
+
+/* ---- the permission model (permission.c): inheritance, the permitted-set cache, cloudconn_app */
+
+COMMENT ON FUNCTION cloudconn.has_permission(bigint, text) IS
+	'Does the current role hold the permission on the entity (directly, through an ancestor, or through a role whose privileges it inherits)?';
+
+CREATE FUNCTION cloudconn._permission_data_changed() RETURNS trigger
+	LANGUAGE C AS 'MODULE_PATHNAME', 'cloudconn_permission_data_changed';
+REVOKE ALL ON FUNCTION cloudconn._permission_data_changed() FROM PUBLIC;
+
+/* Private: this backend's permitted sets computed and lookups the cache answered (tests, benchmarks). */
+CREATE FUNCTION cloudconn._permission_cache_stats(OUT computed bigint, OUT reused bigint) RETURNS record
+	LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_permission_cache_stats';
+REVOKE ALL ON FUNCTION cloudconn._permission_cache_stats() FROM PUBLIC;
+
+CREATE TRIGGER role_assignment_permission_changed
+	BEFORE INSERT OR UPDATE OR DELETE ON cloudconn.role_assignment
+	FOR EACH ROW EXECUTE FUNCTION cloudconn._permission_data_changed();
+CREATE TRIGGER role_assignment_permission_truncated
+	BEFORE TRUNCATE ON cloudconn.role_assignment
+	FOR EACH STATEMENT EXECUTE FUNCTION cloudconn._permission_data_changed();
+CREATE TRIGGER entity_permission_changed
+	BEFORE INSERT OR UPDATE OF parent_id OR DELETE ON cloudconn.entity
+	FOR EACH ROW EXECUTE FUNCTION cloudconn._permission_data_changed();
+CREATE TRIGGER entity_permission_truncated
+	BEFORE TRUNCATE ON cloudconn.entity
+	FOR EACH STATEMENT EXECUTE FUNCTION cloudconn._permission_data_changed();
+CREATE TRIGGER connector_permission_changed
+	BEFORE INSERT OR UPDATE OF entity_id OR DELETE ON cloudconn.connector
+	FOR EACH ROW EXECUTE FUNCTION cloudconn._permission_data_changed();
+CREATE TRIGGER connector_permission_truncated
+	BEFORE TRUNCATE ON cloudconn.connector
+	FOR EACH STATEMENT EXECUTE FUNCTION cloudconn._permission_data_changed();
+ALTER TABLE cloudconn.role_assignment
+	ENABLE ALWAYS TRIGGER role_assignment_permission_changed,
+	ENABLE ALWAYS TRIGGER role_assignment_permission_truncated;
+ALTER TABLE cloudconn.entity
+	ENABLE ALWAYS TRIGGER entity_permission_changed,
+	ENABLE ALWAYS TRIGGER entity_permission_truncated;
+ALTER TABLE cloudconn.connector
+	ENABLE ALWAYS TRIGGER connector_permission_changed,
+	ENABLE ALWAYS TRIGGER connector_permission_truncated;
+
+ALTER POLICY role_assignment_read ON cloudconn.role_assignment
+	USING (pg_catalog.pg_has_role(role::oid, 'USAGE')
+		   OR cloudconn.entity_permitted(entity_id, 'CloudConnector:manage')
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
+
+/* PUBLIC only reads; writing the CMDB tables is for members of cloudconn_app */
+REVOKE DELETE ON cloudconn.configuration_item, cloudconn.application, cloudconn.business_process
+	FROM PUBLIC;
+REVOKE INSERT (entity_id, ci_type, name, hostname, ip_address, os_info, description, attributes),
+	   UPDATE (entity_id, name, hostname, ip_address, os_info, description, attributes, updated_at)
+	ON cloudconn.configuration_item FROM PUBLIC;
+REVOKE INSERT (entity_id, name, description), UPDATE (entity_id, name, description)
+	ON cloudconn.application, cloudconn.business_process FROM PUBLIC;
+REVOKE INSERT, DELETE ON cloudconn.ci_application, cloudconn.ci_business_process FROM PUBLIC;
+REVOKE USAGE ON SEQUENCE cloudconn.configuration_item_id_seq, cloudconn.application_id_seq,
+	cloudconn.business_process_id_seq FROM PUBLIC;
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'cloudconn_app') THEN
+		CREATE ROLE cloudconn_app NOLOGIN;
+	END IF;
+END;
+$$;
+GRANT DELETE ON cloudconn.configuration_item TO cloudconn_app;
+GRANT INSERT (entity_id, ci_type, name, hostname, ip_address, os_info, description, attributes),
+	  UPDATE (entity_id, name, hostname, ip_address, os_info, description, attributes, updated_at)
+	ON cloudconn.configuration_item TO cloudconn_app;
+GRANT DELETE ON cloudconn.application, cloudconn.business_process TO cloudconn_app;
+GRANT INSERT (entity_id, name, description), UPDATE (entity_id, name, description)
+	ON cloudconn.application, cloudconn.business_process TO cloudconn_app;
+GRANT INSERT, DELETE ON cloudconn.ci_application, cloudconn.ci_business_process TO cloudconn_app;
+GRANT USAGE ON SEQUENCE cloudconn.configuration_item_id_seq, cloudconn.application_id_seq,
+	cloudconn.business_process_id_seq TO cloudconn_app;
+
+/* read policies ask once per statement whether the role sees everything */
+CREATE FUNCTION cloudconn.entity_restriction(permission text) RETURNS boolean
+	LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cloudconn_entity_restriction';
+CREATE FUNCTION cloudconn.connector_restriction(permission text) RETURNS boolean
+	LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cloudconn_connector_restriction';
+ALTER POLICY entity_read ON cloudconn.entity
+	USING ((SELECT cloudconn.entity_restriction('CloudConnector:read')) IS NULL
+		   OR (SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(id, 'CloudConnector:read')
+		   OR cloudconn.entity_permitted(id, 'ConfigurationItem:read'));
+ALTER POLICY connector_read ON cloudconn.connector
+	USING ((SELECT cloudconn.entity_restriction('CloudConnector:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'CloudConnector:read'));
+ALTER POLICY run_read ON cloudconn.run
+	USING ((SELECT cloudconn.connector_restriction('CloudConnector:read')) IS NULL
+		   OR cloudconn.connector_permitted(connector_id, 'CloudConnector:read'));
+ALTER POLICY configuration_item_read ON cloudconn.configuration_item
+	USING ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+ALTER POLICY application_read ON cloudconn.application
+	USING ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+ALTER POLICY business_process_read ON cloudconn.business_process
+	USING ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+CREATE OR REPLACE VIEW cloudconn.configuration_items WITH (security_barrier = true) AS
+SELECT ci.id, ci.entity_id, ci.ci_type, ci.name, ci.hostname, ci.ip_address, ci.os_info,
+	   ci.description, ci.external_id, ci.source_connector_id,
+	   k.provider AS discovered_by_provider, k.name AS discovered_by_connector,
+	   ci.first_discovered_at, ci.missing_since, ci.attributes, ci.created_at, ci.updated_at,
+	   ci.discovery_scope
+  FROM cloudconn.configuration_item ci
+  LEFT JOIN cloudconn.connector k ON k.id = ci.source_connector_id
+ WHERE (SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+	OR cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:read');

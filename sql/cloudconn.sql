@@ -14,7 +14,13 @@
  *    this is how the implementation knows whose permissions to check.
  *  - Every table has RLS enabled and forced.  Policies call
  *    entity_permitted() / connector_permitted(), whose permitted set is
- *    computed once per statement; each row then costs one binary search.
+ *    cached per backend and kept exact by triggers on the tables it is
+ *    computed from (permission.c); each row costs one bitmap probe.
+ *  - A grant counts for a role only if that role has the grantee's
+ *    privileges (pg_has_role(..., 'USAGE'): NOINHERIT is honoured).
+ *  - PUBLIC may only read (SELECT, filtered by RLS).  What an application
+ *    writes directly goes to the group role cloudconn_app, created here if
+ *    the cluster does not have it yet.
  *  - The token column is not granted to anyone; the key that encrypts it is
  *    never in the database: it is read from cloudconn.key_file (by default in
  *    the data directory) or from cloudconn.key_command's output, and only
@@ -616,8 +622,8 @@ $$;
 
 /*
  * For row-level security policies: is the row's entity (connector) in the
- * current role's permitted set?  The set is computed once per statement and
- * each row costs one binary search (permission.c).
+ * current role's permitted set?  The set is cached per backend, never
+ * stale, and each row costs one bitmap probe (permission.c).
  */
 CREATE FUNCTION cloudconn._permitted_support(internal) RETURNS internal
 	LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'cloudconn_permitted_support';
@@ -627,6 +633,16 @@ CREATE FUNCTION cloudconn.entity_permitted(entity_id bigint, permission text) RE
 CREATE FUNCTION cloudconn.connector_permitted(connector_id bigint, permission text) RETURNS boolean
 	LANGUAGE C STABLE PARALLEL SAFE SUPPORT cloudconn._permitted_support
 	AS 'MODULE_PATHNAME', 'cloudconn_connector_permitted';
+/*
+ * NULL when the current role holds the permission on every entity
+ * (connector), else true: read policies test "(SELECT ...) IS NULL" first,
+ * once per statement, and skip the per-row call for a role that sees
+ * everything (permission.c says why NULL).
+ */
+CREATE FUNCTION cloudconn.entity_restriction(permission text) RETURNS boolean
+	LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cloudconn_entity_restriction';
+CREATE FUNCTION cloudconn.connector_restriction(permission text) RETURNS boolean
+	LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cloudconn_connector_restriction';
 
 /* The public entry points: C shims that pass the calling role to the above. */
 CREATE FUNCTION cloudconn.connector_create(entity_id bigint, name text, provider text,
@@ -687,7 +703,7 @@ CREATE FUNCTION cloudconn.permitted_entities(permission text)
 	RETURNS bigint[] LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cloudconn_dispatch';
 
 COMMENT ON FUNCTION cloudconn.has_permission(bigint, text) IS
-	'Does the current role hold the permission on the entity (directly, through an ancestor, or through a role it is a member of)?';
+	'Does the current role hold the permission on the entity (directly, through an ancestor, or through a role whose privileges it inherits)?';
 COMMENT ON FUNCTION cloudconn.permitted_entities(text) IS
 	'Every entity on which the current role holds the permission; what the row-level security policies filter on';
 
@@ -725,6 +741,48 @@ CREATE TRIGGER entity_reject_cycle
 	FOR EACH ROW EXECUTE FUNCTION cloudconn._entity_reject_cycle();
 
 /* ------------------------------------------------------------------------
+ * Permission cache: every change to what permitted sets are computed from
+ * marks its transaction, which tells the other backends before it commits
+ * (permission.c).  Row triggers, since logical replication's apply fires
+ * row triggers only; ALWAYS, so that they fire under it as well.
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION cloudconn._permission_data_changed() RETURNS trigger
+	LANGUAGE C AS 'MODULE_PATHNAME', 'cloudconn_permission_data_changed';
+
+/* Private: this backend's permitted sets computed and lookups the cache answered (tests, benchmarks). */
+CREATE FUNCTION cloudconn._permission_cache_stats(OUT computed bigint, OUT reused bigint) RETURNS record
+	LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_permission_cache_stats';
+
+CREATE TRIGGER role_assignment_permission_changed
+	BEFORE INSERT OR UPDATE OR DELETE ON cloudconn.role_assignment
+	FOR EACH ROW EXECUTE FUNCTION cloudconn._permission_data_changed();
+CREATE TRIGGER role_assignment_permission_truncated
+	BEFORE TRUNCATE ON cloudconn.role_assignment
+	FOR EACH STATEMENT EXECUTE FUNCTION cloudconn._permission_data_changed();
+CREATE TRIGGER entity_permission_changed
+	BEFORE INSERT OR UPDATE OF parent_id OR DELETE ON cloudconn.entity
+	FOR EACH ROW EXECUTE FUNCTION cloudconn._permission_data_changed();
+CREATE TRIGGER entity_permission_truncated
+	BEFORE TRUNCATE ON cloudconn.entity
+	FOR EACH STATEMENT EXECUTE FUNCTION cloudconn._permission_data_changed();
+CREATE TRIGGER connector_permission_changed
+	BEFORE INSERT OR UPDATE OF entity_id OR DELETE ON cloudconn.connector
+	FOR EACH ROW EXECUTE FUNCTION cloudconn._permission_data_changed();
+CREATE TRIGGER connector_permission_truncated
+	BEFORE TRUNCATE ON cloudconn.connector
+	FOR EACH STATEMENT EXECUTE FUNCTION cloudconn._permission_data_changed();
+ALTER TABLE cloudconn.role_assignment
+	ENABLE ALWAYS TRIGGER role_assignment_permission_changed,
+	ENABLE ALWAYS TRIGGER role_assignment_permission_truncated;
+ALTER TABLE cloudconn.entity
+	ENABLE ALWAYS TRIGGER entity_permission_changed,
+	ENABLE ALWAYS TRIGGER entity_permission_truncated;
+ALTER TABLE cloudconn.connector
+	ENABLE ALWAYS TRIGGER connector_permission_changed,
+	ENABLE ALWAYS TRIGGER connector_permission_truncated;
+
+/* ------------------------------------------------------------------------
  * Row-level security
  * ------------------------------------------------------------------------ */
 
@@ -755,19 +813,26 @@ ALTER TABLE cloudconn.ci_business_process FORCE ROW LEVEL SECURITY;
  * policy (manage implies read) already decides.
  */
 
-/* An entity is visible to whoever holds any permission on it. */
+/*
+ * An entity is visible to whoever holds any permission on it.  Read
+ * policies first ask, once per statement, whether the role sees everything
+ * (entity_restriction() IS NULL).
+ */
 CREATE POLICY entity_read ON cloudconn.entity FOR SELECT
-	USING (cloudconn.entity_permitted(id, 'CloudConnector:read')
+	USING ((SELECT cloudconn.entity_restriction('CloudConnector:read')) IS NULL
+		   OR (SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(id, 'CloudConnector:read')
 		   OR cloudconn.entity_permitted(id, 'ConfigurationItem:read'));
 
-/* Your own roles' grants, and every grant on entities you manage. */
+/* Your own roles' grants (those you inherit), and every grant on entities you manage. */
 CREATE POLICY role_assignment_read ON cloudconn.role_assignment FOR SELECT
-	USING (pg_catalog.pg_has_role(role::oid, 'MEMBER')
+	USING (pg_catalog.pg_has_role(role::oid, 'USAGE')
 		   OR cloudconn.entity_permitted(entity_id, 'CloudConnector:manage')
 		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 
 CREATE POLICY connector_read ON cloudconn.connector FOR SELECT
-	USING (cloudconn.entity_permitted(entity_id, 'CloudConnector:read'));
+	USING ((SELECT cloudconn.entity_restriction('CloudConnector:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'CloudConnector:read'));
 CREATE POLICY connector_manage_insert ON cloudconn.connector FOR INSERT
 	WITH CHECK (cloudconn.entity_permitted(entity_id, 'CloudConnector:manage'));
 CREATE POLICY connector_manage_update ON cloudconn.connector FOR UPDATE
@@ -777,12 +842,14 @@ CREATE POLICY connector_manage_delete ON cloudconn.connector FOR DELETE
 	USING (cloudconn.entity_permitted(entity_id, 'CloudConnector:manage'));
 
 CREATE POLICY run_read ON cloudconn.run FOR SELECT
-	USING (cloudconn.connector_permitted(connector_id, 'CloudConnector:read'));
+	USING ((SELECT cloudconn.connector_restriction('CloudConnector:read')) IS NULL
+		   OR cloudconn.connector_permitted(connector_id, 'CloudConnector:read'));
 CREATE POLICY run_error_read ON cloudconn.run_error FOR SELECT
 	USING (run_id IN (SELECT r.id FROM cloudconn.run r));
 
 CREATE POLICY configuration_item_read ON cloudconn.configuration_item FOR SELECT
-	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+	USING ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
 CREATE POLICY configuration_item_manage_insert ON cloudconn.configuration_item FOR INSERT
 	WITH CHECK (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 CREATE POLICY configuration_item_manage_update ON cloudconn.configuration_item FOR UPDATE
@@ -792,7 +859,8 @@ CREATE POLICY configuration_item_manage_delete ON cloudconn.configuration_item F
 	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 
 CREATE POLICY application_read ON cloudconn.application FOR SELECT
-	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+	USING ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
 CREATE POLICY application_manage_insert ON cloudconn.application FOR INSERT
 	WITH CHECK (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 CREATE POLICY application_manage_update ON cloudconn.application FOR UPDATE
@@ -802,7 +870,8 @@ CREATE POLICY application_manage_delete ON cloudconn.application FOR DELETE
 	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 
 CREATE POLICY business_process_read ON cloudconn.business_process FOR SELECT
-	USING (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
+	USING ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		   OR cloudconn.entity_permitted(entity_id, 'ConfigurationItem:read'));
 CREATE POLICY business_process_manage_insert ON cloudconn.business_process FOR INSERT
 	WITH CHECK (cloudconn.entity_permitted(entity_id, 'ConfigurationItem:manage'));
 CREATE POLICY business_process_manage_update ON cloudconn.business_process FOR UPDATE
@@ -912,7 +981,8 @@ SELECT ci.id, ci.entity_id, ci.ci_type, ci.name, ci.hostname, ci.ip_address, ci.
 	   ci.discovery_scope
   FROM cloudconn.configuration_item ci
   LEFT JOIN cloudconn.connector k ON k.id = ci.source_connector_id
- WHERE cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:read');
+ WHERE (SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+	OR cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:read');
 
 /* ------------------------------------------------------------------------
  * Privileges
@@ -941,16 +1011,33 @@ GRANT EXECUTE ON FUNCTION cloudconn._ci_digest(text, text, text, inet, text, jso
 GRANT SELECT (id, entity_id, name, provider, schedule, settings, has_token, token_set_at, created_by,
 			  created_at, updated_at, deleted_at)
 	ON cloudconn.connector TO PUBLIC;
-/* provider-owned attribution columns cannot be written by users */
-GRANT SELECT, DELETE ON cloudconn.configuration_item TO PUBLIC;
-GRANT INSERT (entity_id, ci_type, name, hostname, ip_address, os_info, description, attributes),
-	  UPDATE (entity_id, name, hostname, ip_address, os_info, description, attributes, updated_at)
-	ON cloudconn.configuration_item TO PUBLIC;
-GRANT SELECT, DELETE ON cloudconn.application, cloudconn.business_process TO PUBLIC;
-GRANT INSERT (entity_id, name, description), UPDATE (entity_id, name, description)
-	ON cloudconn.application, cloudconn.business_process TO PUBLIC;
-GRANT SELECT, INSERT, DELETE ON cloudconn.ci_application, cloudconn.ci_business_process TO PUBLIC;
-GRANT USAGE ON SEQUENCE cloudconn.configuration_item_id_seq, cloudconn.application_id_seq,
-	cloudconn.business_process_id_seq TO PUBLIC;
+GRANT SELECT ON cloudconn.configuration_item, cloudconn.application, cloudconn.business_process,
+	cloudconn.ci_application, cloudconn.ci_business_process TO PUBLIC;
 GRANT SELECT ON cloudconn.connectors, cloudconn.runs, cloudconn.run_errors, cloudconn.providers,
 	cloudconn.resource_types, cloudconn.configuration_items, cloudconn.scheduler TO PUBLIC;
+
+/*
+ * Writing the CMDB tables directly (under RLS) is for members of
+ * cloudconn_app: a DELETE or UPDATE privilege on a table also allows LOCK
+ * TABLE in every mode, which PUBLIC must not have.  Roles belong to the
+ * cluster, so the role may exist already (another database, or an earlier
+ * install); it is never dropped with the extension.
+ */
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'cloudconn_app') THEN
+		CREATE ROLE cloudconn_app NOLOGIN;
+	END IF;
+END;
+$$;
+/* provider-owned attribution columns cannot be written by users */
+GRANT DELETE ON cloudconn.configuration_item TO cloudconn_app;
+GRANT INSERT (entity_id, ci_type, name, hostname, ip_address, os_info, description, attributes),
+	  UPDATE (entity_id, name, hostname, ip_address, os_info, description, attributes, updated_at)
+	ON cloudconn.configuration_item TO cloudconn_app;
+GRANT DELETE ON cloudconn.application, cloudconn.business_process TO cloudconn_app;
+GRANT INSERT (entity_id, name, description), UPDATE (entity_id, name, description)
+	ON cloudconn.application, cloudconn.business_process TO cloudconn_app;
+GRANT INSERT, DELETE ON cloudconn.ci_application, cloudconn.ci_business_process TO cloudconn_app;
+GRANT USAGE ON SEQUENCE cloudconn.configuration_item_id_seq, cloudconn.application_id_seq,
+	cloudconn.business_process_id_seq TO cloudconn_app;

@@ -1,7 +1,8 @@
 /*
  * cloudconn.c
- *		Module entry point: settings and, when preloaded, the background
- *		workers.
+ *		Module entry point: settings and, when preloaded, the shared state
+ *		(permission cache generation, run slots, scheduler) and the
+ *		background workers.
  *
  * Vocabulary used throughout: a connector is one cloud account under one
  * entity; a run is one discovery pass of a connector; a CI is a
@@ -15,6 +16,7 @@
 #include "miscadmin.h"
 
 #include "guc.h"
+#include "permission.h"
 #include "run_slots.h"
 #include "scheduler.h"
 #include "token_key.h"
@@ -46,6 +48,7 @@ _PG_init(void)
 		 * fail every token operation until then (README: Key management).
 		 */
 		TokenKeyCheckAtStart();
+		PermissionShmemInit();
 		RunSlotsShmemInit();
 		SchedulerInit();
 	}

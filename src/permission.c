@@ -1,48 +1,86 @@
 /*
  * permission.c
  *		Permitted sets: every entity (or connector) on which a role holds a
- *		permission, directly, through an ancestor entity, or through a role it
- *		is a member of.  The one place where grants are resolved.
+ *		permission, directly, through an ancestor entity, or through a role
+ *		whose privileges it inherits.  The one place where grants are
+ *		resolved, and the backend cache that makes row-level security cheap.
  *
  * Row-level security policies call entity_permitted(entity_id, perm) per
- * row.  The set behind it is computed on the first call of a statement and
- * kept in a small backend cache keyed by the active snapshot, the local
- * transaction, the role and the permission.  Two MVCC snapshots with the
- * same xmin, xmax, in-progress counts and command id see the same data:
- * xids are assigned in order, so below a fixed xmax the in-progress set can
- * only shrink, which changes the count.  So every call site of a statement
- * shares the set, while a new snapshot (a later statement, or one that could
- * see a grant or revoke committed meanwhile, or a change made earlier in the
- * same transaction) recomputes it.  Each row then costs a bitmap probe (dense ids) or a
- * binary search.  No pointer into the cache is held across calls, since a
- * nested statement may reset it.
+ * row; each row costs a bitmap probe (dense ids) or a binary search.  The
+ * set behind it is computed by one query, under the statement's snapshot,
+ * over role_assignment, the entity tree, pg_auth_members and pg_authid
+ * (PostgreSQL's inheritance: a role's grants count for another role only
+ * if that role has its privileges, as pg_has_role(..., 'USAGE') says, so a
+ * NOINHERIT role gets nothing from its memberships).  Sets live in a small
+ * backend cache of PERMISSION_CACHE_SLOTS, keyed by kind, role and
+ * permission, and are reused across statements and transactions while
+ * nothing they depend on has changed.
+ *
+ * Staleness, read this before changing anything.  A statement's snapshot S
+ * is taken before any of our code runs, so "bump a counter at commit" alone
+ * is unsound: a writer committing after S, whose bump a reader sees, would
+ * get a set computed under S (without the change) tagged as current.  So:
+ *  - Every transaction that changes what sets are computed from (row
+ *    triggers on role_assignment, entity and connector(entity_id); role
+ *    DDL through the utility hook: CREATE/ALTER/DROP ROLE, GRANT/REVOKE
+ *    role, a database's owner) is marked.  At PRE_COMMIT (or PRE_PREPARE),
+ *    before its commit can be seen by anyone, it increments the shared
+ *    generation and records its FullTransactionId in a ring, under the
+ *    shared lock; the largest id pushed out of the ring is kept.
+ *  - A backend caches a set computed under S with the generation G it read
+ *    (under the same lock) only if every writer is visible to S: each ring
+ *    entry completed before S (XidInMVCCSnapshot false: committed, so S sees
+ *    it, or aborted, so it changed nothing), and the largest one pushed out
+ *    precedes S's xmin.  A cached set is reused under a later snapshot only
+ *    if the generation is still G and the same holds for that snapshot.
+ *    Then both snapshots see every change ever made, so the set is the same.
+ *    Otherwise a set serves its own snapshot only (same xmin, xmax,
+ *    in-progress counts, command id and transaction see the same data).
+ *  - The writing transaction itself never uses or fills the shared-tagged
+ *    entries (it sees its own uncommitted changes).
+ *  - Syscache invalidation of pg_authid and pg_auth_members (what
+ *    PostgreSQL's own role cache listens to) empties the cache as well: a
+ *    second net for catalog changes that bypass the utility hook.
+ * Without shared_preload_libraries there is no shared state, and sets serve
+ * their own snapshot only.  During recovery the same: a standby's replayed
+ * changes fire no trigger.
  *
  * The queries read role_assignment and pg_authid, which ordinary roles may
  * not, so they run as the owner of cloudconn's tables; they name every
  * object, function and operator schema-qualified, so no search_path matters,
- * and they change no setting, so they are safe in parallel workers.
+ * and they change no setting, so they are safe in parallel workers.  No
+ * pointer into the cache is kept across calls: a call site remembers its set
+ * with the cache epoch, which moves whenever a set may have been freed.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/supportnodes.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/selfuncs.h"
-#include "utils/syscache.h"
 #include "utils/snapmgr.h"
-#include "access/xact.h"
-#include "storage/proc.h"
+#include "utils/syscache.h"
 
 #include "permission.h"
 #include "provider.h"			/* ProviderQuoteValue */
@@ -51,6 +89,10 @@ PG_FUNCTION_INFO_V1(cloudconn_permitted_entities);
 PG_FUNCTION_INFO_V1(cloudconn_entity_permitted);
 PG_FUNCTION_INFO_V1(cloudconn_connector_permitted);
 PG_FUNCTION_INFO_V1(cloudconn_permitted_support);
+PG_FUNCTION_INFO_V1(cloudconn_permission_data_changed);
+PG_FUNCTION_INFO_V1(cloudconn_permission_cache_stats);
+PG_FUNCTION_INFO_V1(cloudconn_entity_restriction);
+PG_FUNCTION_INFO_V1(cloudconn_connector_restriction);
 
 typedef enum PermittedKind
 {
@@ -58,12 +100,31 @@ typedef enum PermittedKind
 	PERMITTED_CONNECTORS
 } PermittedKind;
 
+/* What makes two MVCC snapshots see the same data (see the header). */
+typedef struct SnapshotKey
+{
+	bool		valid;
+	TransactionId xmin;
+	TransactionId xmax;
+	uint32		xcnt;
+	int32		subxcnt;
+	bool		suboverflowed;
+	CommandId	curcid;
+	LocalTransactionId lxid;
+} SnapshotKey;
+
 typedef struct PermittedSet
 {
 	PermittedKind kind;
 	Oid			role;
 	char		permission[32];
 	int			permission_len;
+	bool		shared;			/* valid while the shared generation is ... */
+	uint64		generation;		/* ... this one (see the header) */
+	SnapshotKey snapshot;		/* else valid for this snapshot only */
+	uint64		last_used;
+	int			covers_all;		/* every entity (connector)? 1, 0, -1 unknown */
+	MemoryContext cxt;			/* holds the set and its ids */
 	int			count;
 	int64	   *ids;			/* sorted ascending */
 	int64		min;
@@ -73,53 +134,321 @@ typedef struct PermittedSet
 
 #define PERMISSION_CACHE_SLOTS 8
 
-static MemoryContext PermissionCacheContext = NULL;
-static TransactionId cache_snapshot_xmin;
-static TransactionId cache_snapshot_xmax;
-static uint32 cache_snapshot_xcnt;
-static int32 cache_snapshot_subxcnt;
-static bool cache_snapshot_suboverflowed;
-static CommandId cache_command_id;
-static LocalTransactionId cache_lxid;
-static PermittedSet *cache_slots[PERMISSION_CACHE_SLOTS];
-static int	cache_used = 0;
-static uint64 cache_generation = 0;	/* bumped at every reset */
-
 /* What a policy call site remembers between rows (fn_extra). */
 typedef struct PermittedCallSite
 {
-	uint64		generation;
+	uint64		epoch;
 	Oid			role;
+	bool		perm_stable;	/* the permission argument is a constant */
 	PermittedSet *set;
 } PermittedCallSite;
 
-static SPIPlanPtr granted_entities_plan = NULL;
-static SPIPlanPtr all_entities_plan = NULL;
-static SPIPlanPtr connectors_of_entities_plan = NULL;
+/* ---- shared state: the generation and the ring of recent writers */
+
+#define PERMISSION_RING_SIZE 32
+
+typedef struct PermissionShared
+{
+	LWLock	   *lock;
+	uint64		generation;
+	int			next;			/* ring slot the next writer takes */
+	int			used;
+	FullTransactionId dropped_max;	/* largest writer pushed out; invalid if none */
+	FullTransactionId writers[PERMISSION_RING_SIZE];
+} PermissionShared;
+
+static PermissionShared *permission_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+/* ---- backend state */
+
+static MemoryContext PermissionCacheContext = NULL;
+static PermittedSet *cache_slots[PERMISSION_CACHE_SLOTS];
+static uint64 cache_clock = 0;	/* for least-recently-used eviction */
 
 /*
- * Entities granted to any role the caller is a member of, then their
- * descendants.  A role dropped since its grant simply drops out (the join
- * with pg_authid).  UNION, not UNION ALL, so a malformed tree cannot loop.
+ * The snapshot last validated against the shared state, what that said,
+ * and an epoch that moves whenever it changes or a set is freed.
+ */
+static SnapshotKey validated_key;
+static bool validated_shared_ok = false;
+static uint64 validated_generation = 0;
+static uint64 cache_epoch = 1;
+
+/* bumped by syscache invalidation of the role catalogs */
+static uint64 roles_inval_count = 0;
+static uint64 roles_inval_seen = 0;
+static bool callbacks_registered = false;
+
+/* this transaction changed what permitted sets are computed from */
+static bool xact_changed_permissions = false;
+
+/* this backend's sets computed, and lookups answered from the cache */
+static int64 stat_computed = 0;
+static int64 stat_reused = 0;
+
+static SPIPlanPtr granted_entities_plan = NULL;
+static SPIPlanPtr connectors_of_entities_plan = NULL;
+static SPIPlanPtr covers_tree_plan = NULL;
+
+/*
+ * Entities granted to any role whose privileges the caller has, then their
+ * descendants; every entity for superusers and BYPASSRLS roles; nothing for
+ * a role that does not exist.  Roles follow PostgreSQL 15's
+ * roles_is_member_of(ROLERECURSE_PRIVS): a role's memberships count only if
+ * it inherits (rolinherit), and the database owner is a member of
+ * pg_database_owner.  All of it under the statement's snapshot, never from
+ * the syscache.  UNION, not UNION ALL, so a malformed tree cannot loop.
  */
 static const char *const granted_entities_sql =
-"WITH RECURSIVE granted(id) AS ("
-"  SELECT ra.entity_id"
-"    FROM cloudconn.role_assignment ra"
-"    JOIN pg_catalog.pg_authid r ON r.oid OPERATOR(pg_catalog.=) ra.role::pg_catalog.oid"
+"WITH RECURSIVE caller AS ("
+"  SELECT a.oid, a.rolsuper OR a.rolbypassrls AS admin FROM pg_catalog.pg_authid a"
+"   WHERE a.oid OPERATOR(pg_catalog.=) $1"
+"), edge(member, roleid) AS ("
+"  SELECT m.member, m.roleid FROM pg_catalog.pg_auth_members m"
+"  UNION ALL"
+"  SELECT d.datdba, " CppAsString2(ROLE_PG_DATABASE_OWNER) "::pg_catalog.oid FROM pg_catalog.pg_database d"
+"   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()"
+"), privs(oid) AS ("
+"  SELECT c.oid FROM caller c"
+"  UNION"
+"  SELECT e.roleid FROM privs p"
+"    JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) p.oid AND a.rolinherit"
+"    JOIN edge e ON e.member OPERATOR(pg_catalog.=) p.oid"
+"), granted(id) AS ("
+"  SELECT ra.entity_id FROM cloudconn.role_assignment ra"
+"    JOIN privs p ON p.oid OPERATOR(pg_catalog.=) ra.role::pg_catalog.oid"
 "   WHERE ra.permission OPERATOR(pg_catalog.=) ANY ($2)"
-"     AND pg_catalog.pg_has_role($1, r.oid, 'MEMBER')"
 "  UNION"
 "  SELECT e.id FROM cloudconn.entity e JOIN granted g ON e.parent_id OPERATOR(pg_catalog.=) g.id"
-") SELECT id FROM granted ORDER BY id";
-
-/* superusers and BYPASSRLS roles: everything (the parameters go unused) */
-static const char *const all_entities_sql =
-"SELECT e.id FROM cloudconn.entity e ORDER BY e.id";
+") SELECT g.id FROM granted g WHERE NOT (SELECT c.admin FROM caller c)"
+"  UNION ALL"
+"  SELECT e.id FROM cloudconn.entity e WHERE (SELECT c.admin FROM caller c)"
+"  ORDER BY 1";
 
 static const char *const connectors_of_entities_sql =
 "SELECT k.id FROM cloudconn.connector k"
 " WHERE k.entity_id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY k.id";
+
+static SPIPlanPtr count_entities_plan = NULL;
+static SPIPlanPtr count_connectors_plan = NULL;
+
+static const char *const count_entities_sql = "SELECT count(*) FROM cloudconn.entity";
+static const char *const count_connectors_sql = "SELECT count(*) FROM cloudconn.connector";
+
+/* Do the given entities include every root (so the whole tree)? */
+static const char *const covers_tree_sql =
+"SELECT EXISTS (SELECT FROM cloudconn.entity)"
+"   AND NOT EXISTS (SELECT FROM cloudconn.entity e WHERE e.parent_id IS NULL"
+"                      AND NOT (e.id OPERATOR(pg_catalog.=) ANY ($1)))";
+
+/* ------------------------------------------------------------------------
+ * Shared state
+ * ------------------------------------------------------------------------ */
+
+static void
+PermissionShmemRequest(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(PermissionShared)));
+	RequestNamedLWLockTranche("cloudconn permission", 1);
+}
+
+static void
+PermissionShmemStartup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	permission_shared = ShmemInitStruct("cloudconn permission", sizeof(PermissionShared), &found);
+	if (!found)
+	{
+		memset(permission_shared, 0, sizeof(PermissionShared));
+		permission_shared->lock = &(GetNamedLWLockTranche("cloudconn permission"))->lock;
+		permission_shared->generation = 1;
+		permission_shared->dropped_max = InvalidFullTransactionId;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* A 32-bit xid of a live snapshot, as a FullTransactionId. */
+static FullTransactionId
+PermissionFullXid(FullTransactionId next, TransactionId xid)
+{
+	return FullTransactionIdFromU64(U64FromFullTransactionId(next) -
+									(uint32) (XidFromFullTransactionId(next) - xid));
+}
+
+/*
+ * Read the shared generation, and whether every writer it counts is
+ * visible to snapshot (see the header).  Compared as FullTransactionIds, so
+ * a ring entry of any age is judged right, and XidInMVCCSnapshot only sees
+ * xids inside the snapshot's range.
+ */
+static bool
+PermissionWritersVisible(Snapshot snapshot, uint64 *generation)
+{
+	PermissionShared *shared = permission_shared;
+	FullTransactionId next = ReadNextFullTransactionId();
+	FullTransactionId xmin = PermissionFullXid(next, snapshot->xmin);
+	FullTransactionId xmax = PermissionFullXid(next, snapshot->xmax);
+	FullTransactionId writers[PERMISSION_RING_SIZE];
+	FullTransactionId dropped;
+	int			used;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	*generation = shared->generation;
+	used = shared->used;
+	dropped = shared->dropped_max;
+	memcpy(writers, shared->writers, sizeof(FullTransactionId) * used);
+	LWLockRelease(shared->lock);
+
+	if (FullTransactionIdIsValid(dropped) && !FullTransactionIdPrecedes(dropped, xmin))
+		return false;
+	for (int i = 0; i < used; i++)
+	{
+		if (FullTransactionIdPrecedes(writers[i], xmin))
+			continue;
+		if (!FullTransactionIdPrecedes(writers[i], xmax) ||
+			XidInMVCCSnapshot(XidFromFullTransactionId(writers[i]), snapshot))
+			return false;
+	}
+	return true;
+}
+
+/* Before the marked transaction's commit is visible: count it. */
+static void
+PermissionPublishChange(void)
+{
+	PermissionShared *shared = permission_shared;
+	FullTransactionId xid = GetTopFullTransactionIdIfAny();
+
+	if (shared == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->generation++;
+	if (FullTransactionIdIsValid(xid))
+	{
+		if (shared->used == PERMISSION_RING_SIZE)
+		{
+			FullTransactionId old = shared->writers[shared->next];
+
+			if (!FullTransactionIdIsValid(shared->dropped_max) ||
+				FullTransactionIdPrecedes(shared->dropped_max, old))
+				shared->dropped_max = old;
+		}
+		else
+			shared->used++;
+		shared->writers[shared->next] = xid;
+		shared->next = (shared->next + 1) % PERMISSION_RING_SIZE;
+	}
+	LWLockRelease(shared->lock);
+}
+
+static void
+PermissionXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (xact_changed_permissions)
+				PermissionPublishChange();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			xact_changed_permissions = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/* Syscache invalidation of pg_authid or pg_auth_members. */
+static void
+PermissionRolesChanged(Datum arg, int cacheid, uint32 hashvalue)
+{
+	roles_inval_count++;
+}
+
+static void
+PermissionRegisterCallbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	RegisterXactCallback(PermissionXactCallback, NULL);
+	CacheRegisterSyscacheCallback(AUTHOID, PermissionRolesChanged, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMMEMROLE, PermissionRolesChanged, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, PermissionRolesChanged, (Datum) 0);
+	callbacks_registered = true;
+}
+
+/* The current transaction changes what permitted sets are computed from. */
+static void
+PermissionMarkChanged(void)
+{
+	PermissionRegisterCallbacks();
+	xact_changed_permissions = true;
+}
+
+/* Role DDL changes who inherits what: mark the transaction. */
+static void
+PermissionProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+						 ProcessUtilityContext context, ParamListInfo params,
+						 QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+
+	if (IsA(stmt, CreateRoleStmt) || IsA(stmt, AlterRoleStmt) || IsA(stmt, DropRoleStmt) ||
+		IsA(stmt, GrantRoleStmt) ||
+		(IsA(stmt, AlterOwnerStmt) && ((AlterOwnerStmt *) stmt)->objectType == OBJECT_DATABASE))
+		PermissionMarkChanged();
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+/* From _PG_init while preloading: the shared state and the utility hook. */
+void
+PermissionShmemInit(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = PermissionShmemRequest;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = PermissionShmemStartup;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = PermissionProcessUtility;
+}
+
+/*
+ * cloudconn._permission_data_changed(): trigger (row, and statement for
+ * TRUNCATE) on the tables permitted sets are computed from.
+ */
+Datum
+cloudconn_permission_data_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "cloudconn._permission_data_changed() must be called as a trigger");
+	PermissionMarkChanged();
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		return PointerGetDatum(NULL);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		return PointerGetDatum(trigdata->tg_newtuple);
+	return PointerGetDatum(trigdata->tg_trigtuple);
+}
+
+/* ------------------------------------------------------------------------
+ * Computing a set
+ * ------------------------------------------------------------------------ */
 
 /* What a message quotes of a permission name a caller gave, at most. */
 #define PERMISSION_QUOTE_CHARS 64
@@ -215,14 +544,24 @@ PermissionPlan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 	return *plan;
 }
 
+/* An int8[] of ids. */
+static Datum
+PermissionIdArray(const int64 *ids, int count)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(count, 1));
+
+	for (int i = 0; i < count; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(elems, count, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
 /*
- * Compute a permitted set into cxt: the entities, or the connectors under
- * the given entities.  Runs as the owner of cloudconn's tables; an error
+ * Run one permission query under the active snapshot (read only) as the
+ * owner of cloudconn's tables; the caller has connected SPI.  An error
  * restores the user id through transaction abort, as for SECURITY DEFINER.
  */
 static void
-PermissionCompute(PermittedKind kind, Oid role, const char *perm, const int64 *entity_ids,
-				  int nentities, int64 **ids, int *count, MemoryContext cxt)
+PermissionQuery(SPIPlanPtr plan, Datum *args)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -230,38 +569,37 @@ PermissionCompute(PermittedKind kind, Oid role, const char *perm, const int64 *e
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(PermissionTableOwner(),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	SPI_connect();
+	if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not compute a permitted set");
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
 
+/*
+ * Compute a permitted set into cxt: the entities, or the connectors under
+ * the given entities.
+ */
+static void
+PermissionCompute(PermittedKind kind, Oid role, const char *perm, const int64 *entity_ids,
+				  int nentities, int64 **ids, int *count, MemoryContext cxt)
+{
+	SPI_connect();
 	if (kind == PERMITTED_ENTITIES)
 	{
 		Oid			argtypes[2] = {OIDOID, TEXTARRAYOID};
 		Datum		args[2] = {ObjectIdGetDatum(role), PermissionImplying(perm)};
-		SPIPlanPtr	plan;
 
-		if (superuser_arg(role) || has_bypassrls_privilege(role))
-			plan = PermissionPlan(&all_entities_plan, all_entities_sql, 0, NULL);
-		else
-			plan = PermissionPlan(&granted_entities_plan, granted_entities_sql, 2, argtypes);
-		if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not compute the permitted entities");
+		PermissionQuery(PermissionPlan(&granted_entities_plan, granted_entities_sql, 2, argtypes), args);
 	}
 	else
 	{
 		Oid			argtypes[1] = {INT8ARRAYOID};
-		Datum	   *elems = palloc(sizeof(Datum) * Max(nentities, 1));
-		Datum		args[1];
+		Datum		args[1] = {PermissionIdArray(entity_ids, nentities)};
 
-		for (int i = 0; i < nentities; i++)
-			elems[i] = Int64GetDatum(entity_ids[i]);
-		args[0] = PointerGetDatum(construct_array(elems, nentities, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		if (SPI_execute_plan(PermissionPlan(&connectors_of_entities_plan, connectors_of_entities_sql, 1, argtypes),
-							 args, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not compute the permitted connectors");
+		PermissionQuery(PermissionPlan(&connectors_of_entities_plan, connectors_of_entities_sql, 1, argtypes),
+						args);
 	}
 	PermissionCollectIds(ids, count, cxt);
-
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 /* A bitmap when the ids are dense enough that it is small; else bsearch. */
@@ -278,7 +616,7 @@ PermissionIndexSet(PermittedSet *set)
 	range = set->max - set->min + 1;
 	if (range > 0 && range <= (int64) 64 * set->count + 4096 && range <= (int64) 128 * 1024 * 1024)
 	{
-		set->bitmap = MemoryContextAllocZero(PermissionCacheContext, range / 8 + 1);
+		set->bitmap = MemoryContextAllocZero(set->cxt, range / 8 + 1);
 		for (int i = 0; i < set->count; i++)
 		{
 			int64		bit = set->ids[i] - set->min;
@@ -288,7 +626,7 @@ PermissionIndexSet(PermittedSet *set)
 	}
 }
 
-static bool
+static inline bool
 PermissionSetContains(const PermittedSet *set, int64 id)
 {
 	int			lo = 0,
@@ -316,55 +654,149 @@ PermissionSetContains(const PermittedSet *set, int64 id)
 	return false;
 }
 
-/*
- * The current statement's permitted set of this kind for (role, perm),
- * computed on first use.  Valid until the next call of this function.
- */
-static bool PermissionCacheCurrent(uint64 generation);
+/* ------------------------------------------------------------------------
+ * The cache
+ * ------------------------------------------------------------------------ */
 
+static void
+SnapshotKeyOf(Snapshot snapshot, SnapshotKey *key)
+{
+	memset(key, 0, sizeof(SnapshotKey));
+	if (snapshot == NULL || snapshot->snapshot_type != SNAPSHOT_MVCC)
+		return;
+	key->valid = true;
+	key->xmin = snapshot->xmin;
+	key->xmax = snapshot->xmax;
+	key->xcnt = snapshot->xcnt;
+	key->subxcnt = snapshot->subxcnt;
+	key->suboverflowed = snapshot->suboverflowed;
+	key->curcid = snapshot->curcid;
+	key->lxid = MyProc->lxid;
+}
+
+static bool
+SnapshotKeyEqual(const SnapshotKey *a, const SnapshotKey *b)
+{
+	return a->valid && b->valid && a->xmin == b->xmin && a->xmax == b->xmax &&
+		a->xcnt == b->xcnt && a->subxcnt == b->subxcnt &&
+		a->suboverflowed == b->suboverflowed && a->curcid == b->curcid && a->lxid == b->lxid;
+}
+
+/* Is the active snapshot the one last validated?  Cheap: per row. */
+static bool
+PermissionSnapshotCurrent(void)
+{
+	Snapshot	snapshot;
+
+	if (!validated_key.valid || !ActiveSnapshotSet())
+		return false;
+	snapshot = GetActiveSnapshot();
+	return snapshot->snapshot_type == SNAPSHOT_MVCC &&
+		snapshot->xmin == validated_key.xmin && snapshot->xmax == validated_key.xmax &&
+		snapshot->xcnt == validated_key.xcnt && snapshot->subxcnt == validated_key.subxcnt &&
+		snapshot->suboverflowed == validated_key.suboverflowed &&
+		snapshot->curcid == validated_key.curcid && MyProc->lxid == validated_key.lxid;
+}
+
+static void
+PermissionFreeSlot(int i)
+{
+	MemoryContextDelete(cache_slots[i]->cxt);
+	cache_slots[i] = NULL;
+	cache_epoch++;
+}
+
+/*
+ * Validate the active snapshot against the shared state (once per
+ * snapshot), and free the sets that can never be valid again: shared ones
+ * of an older generation, those of other snapshots, all after a role
+ * catalog invalidation.
+ */
+static void
+PermissionValidate(Snapshot snapshot)
+{
+	SnapshotKey key;
+	bool		roles_changed = (roles_inval_seen != roles_inval_count);
+	bool		read_generation = false;
+
+	SnapshotKeyOf(snapshot, &key);
+	if (!roles_changed && SnapshotKeyEqual(&key, &validated_key))
+		return;
+	validated_key = key;
+	validated_shared_ok = false;
+	if (key.valid && permission_shared != NULL && !snapshot->takenDuringRecovery)
+	{
+		read_generation = true;
+		validated_shared_ok = PermissionWritersVisible(snapshot, &validated_generation) &&
+			!xact_changed_permissions;
+	}
+	roles_inval_seen = roles_inval_count;
+	cache_epoch++;
+
+	for (int i = 0; i < PERMISSION_CACHE_SLOTS; i++)
+	{
+		PermittedSet *set = cache_slots[i];
+
+		if (set == NULL)
+			continue;
+		if (set->shared ? roles_changed || (read_generation && set->generation != validated_generation)
+			: !SnapshotKeyEqual(&set->snapshot, &validated_key))
+			PermissionFreeSlot(i);
+	}
+}
+
+/* A free slot, making one by evicting the least recently used set. */
+static int
+PermissionFreeSlotIndex(void)
+{
+	int			victim = 0;
+
+	for (int i = 0; i < PERMISSION_CACHE_SLOTS; i++)
+	{
+		if (cache_slots[i] == NULL)
+			return i;
+		if (cache_slots[i]->last_used < cache_slots[victim]->last_used)
+			victim = i;
+	}
+	PermissionFreeSlot(victim);
+	return victim;
+}
+
+/*
+ * The permitted set of this kind for (role, perm) under the active
+ * snapshot: from the cache when it holds one valid for that snapshot, else
+ * computed (and kept).  Valid until the next call of this function.
+ */
 static PermittedSet *
 PermissionLookup(PermittedKind kind, Oid role, const char *perm, int perm_len)
 {
 	Snapshot	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
-	LocalTransactionId lxid = MyProc->lxid;
 	PermittedSet *set;
 	int64	   *entity_ids = NULL;
 	int			nentities = 0;
 	char		permbuf[sizeof(((PermittedSet *) NULL)->permission) + 1];
+	uint64		inval_before;
+	MemoryContext cxt;
+	int			slot;
 
 	if (PermissionCacheContext == NULL)
 		PermissionCacheContext = AllocSetContextCreate(TopMemoryContext, "cloudconn permitted sets",
 													   ALLOCSET_SMALL_SIZES);
+	PermissionRegisterCallbacks();
+	PermissionValidate(snapshot);
 
-	/*
-	 * Without an active snapshot there is nothing to key on: never reuse.
-	 * A full cache is emptied before a lookup, with room for the two sets a
-	 * connector lookup adds.
-	 */
-	if (snapshot == NULL || !PermissionCacheCurrent(cache_generation) ||
-		cache_used >= PERMISSION_CACHE_SLOTS - 1)
-	{
-		MemoryContextReset(PermissionCacheContext);
-		cache_used = 0;
-		cache_generation++;
-		if (snapshot)
-		{
-			cache_snapshot_xmin = snapshot->xmin;
-			cache_snapshot_xmax = snapshot->xmax;
-			cache_snapshot_xcnt = snapshot->xcnt;
-			cache_snapshot_subxcnt = snapshot->subxcnt;
-			cache_snapshot_suboverflowed = snapshot->suboverflowed;
-		}
-		cache_command_id = snapshot ? snapshot->curcid : InvalidCommandId;
-		cache_lxid = snapshot ? lxid : InvalidLocalTransactionId;
-	}
-
-	for (int i = 0; i < cache_used; i++)
+	for (int i = 0; i < PERMISSION_CACHE_SLOTS; i++)
 	{
 		set = cache_slots[i];
-		if (set->kind == kind && set->role == role && set->permission_len == perm_len &&
-			memcmp(set->permission, perm, perm_len) == 0)
+		if (set != NULL && set->kind == kind && set->role == role && set->permission_len == perm_len &&
+			memcmp(set->permission, perm, perm_len) == 0 &&
+			(set->shared ? validated_shared_ok && set->generation == validated_generation
+			 : SnapshotKeyEqual(&set->snapshot, &validated_key)))
+		{
+			set->last_used = ++cache_clock;
+			stat_reused++;
 			return set;
+		}
 	}
 
 	if (perm_len >= (int) sizeof(permbuf))
@@ -372,6 +804,7 @@ PermissionLookup(PermittedKind kind, Oid role, const char *perm, int perm_len)
 	memcpy(permbuf, perm, perm_len);
 	permbuf[perm_len] = '\0';
 
+	inval_before = roles_inval_count;
 	if (kind == PERMITTED_CONNECTORS)
 	{
 		PermittedSet *entities = PermissionLookup(PERMITTED_ENTITIES, role, permbuf, perm_len);
@@ -380,45 +813,44 @@ PermissionLookup(PermittedKind kind, Oid role, const char *perm, int perm_len)
 		nentities = entities->count;
 	}
 
-	set = MemoryContextAllocZero(PermissionCacheContext, sizeof(PermittedSet));
-	PermissionCompute(kind, role, permbuf, entity_ids, nentities, &set->ids, &set->count,
-					  PermissionCacheContext);
+	/*
+	 * Computed in a context of the (sub)transaction, which an error frees,
+	 * then moved under the cache.
+	 */
+	cxt = AllocSetContextCreate(CurTransactionContext, "cloudconn permitted set", ALLOCSET_SMALL_SIZES);
+	set = MemoryContextAllocZero(cxt, sizeof(PermittedSet));
+	set->cxt = cxt;
+	PermissionCompute(kind, role, permbuf, entity_ids, nentities, &set->ids, &set->count, cxt);
+	stat_computed++;
+	set->covers_all = -1;
 	set->kind = kind;
 	set->role = role;
 	set->permission_len = perm_len;
 	memcpy(set->permission, permbuf, perm_len);
+	/* a role catalog invalidation while computing: this snapshot only */
+	set->shared = validated_shared_ok && roles_inval_count == inval_before;
+	set->generation = validated_generation;
+	set->snapshot = validated_key;
+	set->last_used = ++cache_clock;
 	PermissionIndexSet(set);
-	cache_slots[cache_used++] = set;
+	/* the entities' set was used last, so it is not the one evicted */
+	slot = PermissionFreeSlotIndex();
+	MemoryContextSetParent(cxt, PermissionCacheContext);
+	cache_slots[slot] = set;
 	return set;
 }
 
-/*
- * True while the cache still holds what it held when generation was read,
- * for the active snapshot.
- */
-static bool
-PermissionCacheCurrent(uint64 generation)
-{
-	Snapshot	snapshot;
-
-	if (generation != cache_generation || cache_lxid == InvalidLocalTransactionId ||
-		cache_lxid != MyProc->lxid || !ActiveSnapshotSet())
-		return false;
-	snapshot = GetActiveSnapshot();
-	return snapshot->snapshot_type == SNAPSHOT_MVCC &&
-		snapshot->xmin == cache_snapshot_xmin && snapshot->xmax == cache_snapshot_xmax &&
-		snapshot->xcnt == cache_snapshot_xcnt && snapshot->subxcnt == cache_snapshot_subxcnt &&
-		snapshot->suboverflowed == cache_snapshot_suboverflowed &&
-		snapshot->curcid == cache_command_id;
-}
+/* ------------------------------------------------------------------------
+ * SQL-callable functions and the rest of the extension's interface
+ * ------------------------------------------------------------------------ */
 
 /*
- * The per-row path.  A call site remembers its set with the cache generation
- * it came from, so the usual row costs a few comparisons and one probe; the
+ * The per-row path.  A call site remembers its set with the cache epoch it
+ * came from, so the usual row costs a few comparisons and one probe; the
  * permission argument is a constant in a policy, so it is compared only when
  * the set is looked up again.
  */
-static bool
+static pg_attribute_always_inline bool
 PermissionRowCheck(FunctionCallInfo fcinfo, PermittedKind kind)
 {
 	PermittedCallSite *site = (PermittedCallSite *) fcinfo->flinfo->fn_extra;
@@ -427,17 +859,18 @@ PermissionRowCheck(FunctionCallInfo fcinfo, PermittedKind kind)
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		return false;
-	if (site == NULL)
+	if (unlikely(site == NULL))
 	{
 		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PermittedCallSite));
+		site->perm_stable = get_fn_expr_arg_stable(fcinfo->flinfo, 1);
 		fcinfo->flinfo->fn_extra = site;
 	}
-	if (site->set == NULL || site->role != role || !PermissionCacheCurrent(site->generation) ||
-		!get_fn_expr_arg_stable(fcinfo->flinfo, 1))
+	if (unlikely(site->set == NULL || site->epoch != cache_epoch || site->role != role ||
+				 !site->perm_stable || !PermissionSnapshotCurrent()))
 	{
 		perm = PG_GETARG_TEXT_PP(1);
 		site->set = PermissionLookup(kind, role, VARDATA_ANY(perm), VARSIZE_ANY_EXHDR(perm));
-		site->generation = cache_generation;
+		site->epoch = cache_epoch;
 		site->role = role;
 	}
 	return PermissionSetContains(site->set, PG_GETARG_INT64(0));
@@ -453,7 +886,6 @@ cloudconn_permitted_entities(PG_FUNCTION_ARGS)
 {
 	PermittedSet *set;
 	text	   *perm;
-	Datum	   *elems;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -461,10 +893,7 @@ cloudconn_permitted_entities(PG_FUNCTION_ARGS)
 				 errmsg("role and permission must not be null")));
 	perm = PG_GETARG_TEXT_PP(1);
 	set = PermissionLookup(PERMITTED_ENTITIES, PG_GETARG_OID(0), VARDATA_ANY(perm), VARSIZE_ANY_EXHDR(perm));
-	elems = palloc(sizeof(Datum) * Max(set->count, 1));
-	for (int i = 0; i < set->count; i++)
-		elems[i] = Int64GetDatum(set->ids[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, set->count, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_DATUM(PermissionIdArray(set->ids, set->count));
 }
 
 /* cloudconn.entity_permitted(entity_id bigint, permission text): for policies */
@@ -539,4 +968,121 @@ PermissionConnectorReadable(Oid role, int64 connector_id)
 
 	return PermissionSetContains(PermissionLookup(PERMITTED_CONNECTORS, role, perm, sizeof(perm) - 1),
 								 connector_id);
+}
+
+/*
+ * Does the set hold every entity (connector)?  Counted under the active
+ * snapshot, for which the set is valid: if it was computed under an
+ * earlier one, both see the same permission data, entities and connectors
+ * included.  The set's ids come from the table, so equal counts mean equal
+ * sets.
+ */
+static bool
+PermissionCoversAll(PermittedSet *set)
+{
+	if (set->covers_all < 0)
+	{
+		bool		isnull;
+		int64		total;
+
+		SPI_connect();
+		if (set->kind == PERMITTED_ENTITIES)
+			PermissionQuery(PermissionPlan(&count_entities_plan, count_entities_sql, 0, NULL), NULL);
+		else
+			PermissionQuery(PermissionPlan(&count_connectors_plan, count_connectors_sql, 0, NULL), NULL);
+		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		set->covers_all = (total == set->count) ? 1 : 0;
+	}
+	return set->covers_all == 1;
+}
+
+/*
+ * entity_restriction(permission) / connector_restriction(permission):
+ * NULL when the current role holds the permission on every entity
+ * (connector), true otherwise.  Read policies evaluate it once per
+ * statement, as an InitPlan, before the per-row call: a role that sees
+ * everything then skips entity_permitted() on every row.  NULL rather than
+ * false, because the planner guesses 0.5% for "IS NULL" of a value it
+ * cannot know (and 50% for a boolean), so the OR keeps the policy's
+ * estimate to the support function's selectivity.
+ */
+static Datum
+PermissionRestriction(FunctionCallInfo fcinfo, PermittedKind kind)
+{
+	text	   *perm;
+	PermittedSet *set;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(true);
+	perm = PG_GETARG_TEXT_PP(0);
+	set = PermissionLookup(kind, GetUserId(), VARDATA_ANY(perm), VARSIZE_ANY_EXHDR(perm));
+	if (PermissionCoversAll(set))
+		PG_RETURN_NULL();
+	PG_RETURN_BOOL(true);
+}
+
+/* cloudconn.entity_restriction(permission text): for read policies */
+Datum
+cloudconn_entity_restriction(PG_FUNCTION_ARGS)
+{
+	return PermissionRestriction(fcinfo, PERMITTED_ENTITIES);
+}
+
+/* cloudconn.connector_restriction(permission text): for read policies */
+Datum
+cloudconn_connector_restriction(PG_FUNCTION_ARGS)
+{
+	return PermissionRestriction(fcinfo, PERMITTED_CONNECTORS);
+}
+
+/*
+ * Does role see the whole tree: a superuser, or a holder of a permission
+ * (read, or manage, which implies it) on every root entity?  What global
+ * figures (the scheduler's counters) are shown to.
+ */
+bool
+PermissionCoversTree(Oid role)
+{
+	static const char *const perms[] = {"CloudConnector:read", "ConfigurationItem:read"};
+
+	if (superuser_arg(role))
+		return true;
+	for (int i = 0; i < (int) lengthof(perms); i++)
+	{
+		PermittedSet *set = PermissionLookup(PERMITTED_ENTITIES, role, perms[i], strlen(perms[i]));
+		Oid			argtypes[1] = {INT8ARRAYOID};
+		Datum		args[1];
+		bool		covers;
+		bool		isnull;
+
+		if (set->count == 0)
+			continue;
+		args[0] = PermissionIdArray(set->ids, set->count);
+		SPI_connect();
+		PermissionQuery(PermissionPlan(&covers_tree_plan, covers_tree_sql, 1, argtypes), args);
+		covers = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		if (covers)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * cloudconn._permission_cache_stats(OUT computed bigint, OUT reused bigint):
+ * this backend's permitted sets computed so far, and lookups the cache
+ * answered; for tests and benchmarks (superuser only, like every private
+ * function).
+ */
+Datum
+cloudconn_permission_cache_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2] = {Int64GetDatum(stat_computed), Int64GetDatum(stat_reused)};
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

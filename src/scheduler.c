@@ -46,6 +46,7 @@
 #include "utils/wait_event.h"
 
 #include "guc.h"
+#include "permission.h"
 #include "run_slots.h"
 #include "run_worker.h"
 #include "scheduler.h"
@@ -368,7 +369,9 @@ cloudconn_launcher_main(Datum main_arg)
 
 /*
  * cloudconn.scheduler_status(): what the scheduler is doing.  next_fire_at
- * is NULL while it is paused or has not looked yet.
+ * is NULL while it is paused or has not looked yet.  The launcher's pid and
+ * the counters, which count every tenant's runs, are NULL unless the caller
+ * sees the whole entity tree (a superuser, or a permission on every root).
  */
 Datum
 cloudconn_scheduler_status(PG_FUNCTION_ARGS)
@@ -380,9 +383,11 @@ cloudconn_scheduler_status(PG_FUNCTION_ARGS)
 	pid_t		pid = 0;
 	TimestampTz next = 0;
 	int			queued = 0;
+	bool		global;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	global = PermissionCoversTree(GetUserId());
 	if (shared != NULL)
 	{
 		SpinLockAcquire(&shared->mutex);
@@ -395,11 +400,13 @@ cloudconn_scheduler_status(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(cloudconn_database ? cloudconn_database : "");
 	nulls[1] = (cloudconn_database == NULL);
 	values[2] = Int32GetDatum(pid);
-	nulls[2] = (pid == 0 || BackendPidGetProc(pid) == NULL);
+	nulls[2] = (pid == 0 || BackendPidGetProc(pid) == NULL || !global);
 	values[3] = TimestampTzGetDatum(next);
 	nulls[3] = (next == 0);
 	values[4] = Int32GetDatum(queued);
-	values[5] = Int32GetDatum(RunSlotsCountActive());
+	nulls[4] = !global;
+	values[5] = Int32GetDatum(global ? RunSlotsCountActive() : 0);
+	nulls[5] = !global;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

@@ -43,6 +43,10 @@ CREATE ROLE regress_outsider;
 CREATE ROLE regress_ci_reader;
 CREATE ROLE regress_ci_manager;
 CREATE ROLE regress_hostile;
+-- user roles write the CMDB tables directly through cloudconn_app (README);
+-- the outsider is a role without any grant
+GRANT cloudconn_app TO regress_root_reader, regress_eu_manager, regress_eu_reader, regress_us_manager,
+	regress_both_manager, regress_admin_group, regress_ci_reader, regress_ci_manager, regress_hostile;
 
 SELECT cloudconn.grant_permission('regress_root_reader', 1, 'CloudConnector:read');
 SELECT cloudconn.grant_permission('regress_eu_manager', 2, 'CloudConnector:manage');
