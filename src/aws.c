@@ -1219,13 +1219,15 @@ AwsBatchProgress(void *batch)
 /*
  * Hand a page's items to the engine, then send the next page, or end the
  * listing.  token is the page's pagination token (NULL: the last page).
+ * body, if not NULL, is the text the items point into (a JSON page's),
+ * wiped once they are mapped: what was not kept of it (a function's
+ * environment) goes with it.
  */
 static void
 AwsListingDeliver(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, HttpBatch *batch,
-				  List *items, const bool *untranslatable, const char *token)
+				  List *items, const bool *untranslatable, const char *token, StringInfo body)
 {
 	const AwsListing *a = l->spec;
-
 	MemoryContext old;
 
 	HttpBatchProgress(batch);
@@ -1233,6 +1235,12 @@ AwsListingDeliver(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, Http
 	old = MemoryContextSwitchTo(l->pagecxt);
 	DiscoveryPage(ctx, l->type, l->scope, items, untranslatable);
 	MemoryContextSwitchTo(old);
+	if (body != NULL && body->data != NULL)
+	{
+		WipeBuffer(body->data, body->len);
+		pfree(body->data);
+		body->data = NULL;
+	}
 	HttpBatchProgress(batch);
 	if (l->next_token && token && strcmp(l->next_token, token) == 0)
 	{
@@ -1337,7 +1345,7 @@ AwsBucketsLocate(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, HttpB
 		return;
 	}
 	l->locating = -1;
-	AwsListingDeliver(ctx, s, l, batch, l->held_items, l->held_untranslatable, l->held_token);
+	AwsListingDeliver(ctx, s, l, batch, l->held_items, l->held_untranslatable, l->held_token, NULL);
 }
 
 /*
@@ -1404,10 +1412,14 @@ AwsListingReadPage(AwsListingState *l, HttpResponse *resp, HttpBatch *batch, Lis
 										 psprintf("the %s %s answer", a->service_label, a->action),
 										 &page, &error);
 
-		/* what was not kept (a function's environment) is wiped with the text */
-		WipeBuffer(resp->body.data, resp->body.len);
+		/*
+		 * The items point into the text, which is wiped once they are
+		 * mapped (AwsListingDeliver), or now if the page is refused: what
+		 * was not kept (a function's environment) goes with it.
+		 */
 		if (!read || !page.has_items)
 		{
+			WipeBuffer(resp->body.data, resp->body.len);
 			*problem = read ? psprintf("the answer has no \"%s\" array", a->json_items.items_key) : error;
 			return false;
 		}
@@ -1471,9 +1483,14 @@ AwsListingAnswer(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, HttpB
 		AwsListingFailed(ctx, l, psprintf("%s %s: %s", a->service_label, a->action, problem));
 	else
 	{
-		/* the body is read: its memory goes before the engine's work */
-		pfree(resp->body.data);
-		resp->body.data = NULL;
+		bool		json = a->protocol == AWS_REST_JSON;
+
+		/* an XML body is read into nodes of their own: its memory goes before the engine's work */
+		if (!json)
+		{
+			pfree(resp->body.data);
+			resp->body.data = NULL;
+		}
 		MemoryContextSwitchTo(old);
 		if (a->bucket_locations)
 		{
@@ -1484,7 +1501,7 @@ AwsListingAnswer(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, HttpB
 			AwsBucketsLocate(ctx, s, l, batch, 0);
 		}
 		else
-			AwsListingDeliver(ctx, s, l, batch, items, untranslatable, token);
+			AwsListingDeliver(ctx, s, l, batch, items, untranslatable, token, json ? &resp->body : NULL);
 		if (l->in_flight)
 			return;
 	}

@@ -1023,7 +1023,7 @@ class SimTest(unittest.TestCase):
         self.assertEqual(self.instances(cust, max_results=5).status, 200)
         # bad rules are refused
         for bad in ({"kind": "explode"}, {"kind": "status", "status": 429}, {"kind": "slow"}, {"kind": "throttle", "times": 0},
-                    {"kind": "throttle", "service": "s3"}):
+                    {"kind": "throttle", "service": "iam"}):
             self.assertEqual(self.raw("POST", "/_sim/faults", json.dumps([bad]).encode()).status, 400, bad)
 
     # -- log, stats, concurrency -----------------------------------------------------------------
