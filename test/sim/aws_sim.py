@@ -1864,9 +1864,9 @@ class Handler(simlib.BaseHandler):
                 bucket = next((b for b in sim.account(acct)["buckets"] if b["Name"] == name), None)
             if bucket is None:
                 raise ApiError(404, "NoSuchBucket", "The specified bucket does not exist", {"BucketName": name[:255]})
+            entry["bucket"] = name
             self._authorize("s3", "GetBucketLocation", principal, "arn:aws:s3:::%s" % name,
                             resource_policy_denies=bucket["_location_denied"])
-            entry["bucket"] = name
             return 200, aws_services.location_xml(bucket["_constraint"])
         self._authorize("s3", "ListBuckets", principal, "*")
         # WIRE: max-buckets is 1..10000; the message is chosen.
