@@ -139,7 +139,7 @@ COMMIT;
 BEGIN;
 SET LOCAL ROLE demo_eu_admin;
 SELECT discovered_by_provider AS provider, ci_type, count(*) AS configuration_items
-  FROM cloudconn.configuration_items GROUP BY 1, 2 ORDER BY 1;
+  FROM cloudconn.configuration_items GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT name, ip_address, os_info, attributes->>'region' AS region, attributes->>'state' AS state,
 	   attributes->>'instance_type' AS type, external_id
   FROM cloudconn.configuration_items WHERE ci_type = 'aws_ec2_instance' ORDER BY id LIMIT 4;
