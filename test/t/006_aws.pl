@@ -2,7 +2,7 @@
 # SigV4 on every request and enforces the two-hop chain with the trust
 # policy of the template aws_cloudformation_template() produced.  The
 # connectors here discover EC2 instances only (settings.resource_types);
-# the other AWS types are 009_aws_types.pl's.
+# the other AWS types are 010_aws_types.pl's.
 use strict;
 use warnings;
 use FindBin;
