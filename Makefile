@@ -41,7 +41,7 @@ DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built), $(wildcard sql/$(EXTENSION)--*.sql))
 EXTRA_CLEAN = $(EXTENSION).control
 
-REGRESS = setup connector validation rbac secrets template registry privilege
+REGRESS = setup connector validation rbac secrets template template_least_privilege registry privilege
 REGRESS_OPTS = --inputdir=test --load-extension=pgcrypto
 
 TAP_TESTS = 1

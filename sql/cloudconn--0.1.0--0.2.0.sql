@@ -457,3 +457,20 @@ SELECT ci.id, ci.entity_id, ci.ci_type, ci.name, ci.hostname, ci.ip_address, ci.
   LEFT JOIN cloudconn.connector k ON k.id = ci.source_connector_id
  WHERE (SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
 	OR cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:read');
+/* ---- issue 13: AWS VPCs, RDS DB instances, S3 buckets, Lambda functions; the least-privilege template */
+
+DROP FUNCTION cloudconn.aws_cloudformation_template(bigint);
+DROP FUNCTION cloudconn._aws_cloudformation_template(oid, bigint);
+/*
+ * The AWS provider's template (aws.c); the permission check is
+ * _connector_for_action's (manage).  least_privilege: one inline policy of
+ * the actions the connector's enabled types need (the registry's).
+ */
+CREATE FUNCTION cloudconn._aws_cloudformation_template(caller oid, connector_id bigint, least_privilege boolean)
+	RETURNS text
+	LANGUAGE C STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, cloudconn, pg_temp
+	AS 'MODULE_PATHNAME', 'cloudconn_aws_cloudformation_template';
+REVOKE ALL ON FUNCTION cloudconn._aws_cloudformation_template(oid, bigint, boolean) FROM PUBLIC;
+CREATE FUNCTION cloudconn.aws_cloudformation_template(connector_id bigint, least_privilege boolean DEFAULT false)
+	RETURNS text LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cloudconn_dispatch';

@@ -561,8 +561,12 @@ BEGIN
 END;
 $$;
 
-/* The AWS provider's template (aws.c); the permission check is _connector_for_action's (manage). */
-CREATE FUNCTION cloudconn._aws_cloudformation_template(caller oid, connector_id bigint)
+/*
+ * The AWS provider's template (aws.c); the permission check is
+ * _connector_for_action's (manage).  least_privilege: one inline policy of
+ * the actions the connector's enabled types need (the registry's).
+ */
+CREATE FUNCTION cloudconn._aws_cloudformation_template(caller oid, connector_id bigint, least_privilege boolean)
 	RETURNS text
 	LANGUAGE C STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, cloudconn, pg_temp
@@ -657,7 +661,7 @@ CREATE FUNCTION cloudconn.connector_set_token(connector_id bigint, token text)
 	RETURNS void LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_dispatch';
 CREATE FUNCTION cloudconn.connector_delete(connector_id bigint)
 	RETURNS void LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_dispatch';
-CREATE FUNCTION cloudconn.aws_cloudformation_template(connector_id bigint)
+CREATE FUNCTION cloudconn.aws_cloudformation_template(connector_id bigint, least_privilege boolean DEFAULT false)
 	RETURNS text LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cloudconn_dispatch';
 CREATE FUNCTION cloudconn.grant_permission(role regrole, entity_id bigint, permission text)
 	RETURNS void LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_dispatch';

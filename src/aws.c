@@ -4,17 +4,22 @@
  *		the shared credentials file), STS AssumeRole into the platform's
  *		discovery role (hop 1), then into the customer's role with the
  *		connector's external id (hop 2); then each enabled resource type is
- *		listed in each region, several listings at once
- *		(cloudconn.aws_max_parallel_regions), with the Query API's pages
- *		(MaxResults, NextToken).  Every request is signed with SigV4
- *		(sigv4.c).  README: AWS.
+ *		listed in each region (or once, account-wide), several listings at
+ *		once (cloudconn.aws_max_parallel_regions), page by page.  A listing
+ *		is one AwsListing: a call of a service in one of its protocols
+ *		(Query: EC2 and RDS; REST-XML: S3; REST-JSON: Lambda), its pages,
+ *		and the IAM actions the role needs for it.  Every request is signed
+ *		with SigV4 (sigv4.c) for its own service and region.  README: AWS.
  *
  * Secrets (secret keys, session tokens) live only in memory that is wiped
  * when it goes; the external id is sent only to STS and never put in a
  * message.  XML is parsed with libxml2 without network access or entity
- * expansion: listing pages with xml_items.c's SAX reader, the small STS
- * and DescribeRegions answers as documents freed (their text wiped) with
- * the memory context that holds them.
+ * expansion: listing pages with xml_items.c's SAX reader, the small STS,
+ * DescribeRegions and GetBucketLocation answers as documents freed (their
+ * text wiped) with the memory context that holds them.  JSON pages are read
+ * with json_items.c.  A Lambda function's environment variables (which
+ * often hold secrets) are never kept: its page reader keeps only the
+ * members the mapping reads, and the page's text is wiped once read.
  */
 #include "postgres.h"
 
@@ -45,8 +50,11 @@
 
 PG_FUNCTION_INFO_V1(cloudconn_aws_cloudformation_template);
 
+static bool AwsValidRegionName(const char *s, int len);
+
 #define AWS_STS_VERSION "2011-06-15"
 #define AWS_EC2_VERSION "2016-11-15"
+#define AWS_RDS_VERSION "2014-10-31"
 #define AWS_SESSION_SECONDS 900		/* the shortest AssumeRole allows */
 #define AWS_RENEW_MARGIN_SECS 300	/* renew temporary credentials this early */
 #define AWS_MAX_XML_BYTES (32 * 1024 * 1024)
@@ -67,21 +75,37 @@ typedef struct AwsError
 	char	   *message;		/* AWS message, or the transport error */
 } AwsError;
 
+/* How a service is called and answers. */
+typedef enum AwsProtocol
+{
+	AWS_QUERY,					/* POST of a form to "/", XML answers (EC2, RDS, STS) */
+	AWS_REST_XML,				/* GET of a path, XML answers (S3) */
+	AWS_REST_JSON				/* GET of a path, JSON answers (Lambda) */
+} AwsProtocol;
+
 /*
- * How one resource type is listed: a Query API action of a service,
- * answered in pages of XML.
+ * How one resource type is listed: an action of a service, answered in
+ * pages, and what the role needs to be allowed for it.
  */
 typedef struct AwsListing
 {
+	AwsProtocol protocol;
 	const char *service;		/* signing name, e.g. "ec2" */
 	const char *service_label;	/* how messages name it, e.g. "EC2" */
 	char	  **endpoint;		/* the endpoint setting ({region} substituted) */
 	const char *action;			/* e.g. "DescribeInstances" */
-	const char *version;		/* the API version */
+	const char *version;		/* Query: the API version */
+	const char *path;			/* REST: the path listed */
 	const char *page_size;		/* e.g. "MaxResults=1000" */
+	const char *test_page_size; /* connector_test's one cheap page, e.g. "MaxResults=5" */
 	const char *next_param;		/* the request's pagination parameter, e.g. "NextToken" */
-	const char *next_member;	/* where the answer gives it, a child of the root */
-	XmlItemsSpec items;
+	const char *next_member;	/* where the answer gives it (XmlItemsSpec.page_members) */
+	const char *account_region; /* account-wide: the region it is listed through */
+	/* IAM actions the role needs (NULL-terminated); the first is the listing's own */
+	const char *const *iam_actions;
+	XmlItemsSpec items;			/* XML answers */
+	JsonItemsSpec json_items;	/* JSON answers */
+	bool		bucket_locations;	/* S3: each bucket's region, if the page lacks it */
 } AwsListing;
 
 /* ------------------------------------------------------------------------
@@ -403,7 +427,7 @@ AwsHostHeader(const char *url)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the configured AWS endpoint is not a well-formed https URL"),
-				 errdetail_log("The URL is \"%s\" (cloudconn.aws_sts_endpoint or cloudconn.aws_ec2_endpoint).", url)));
+				 errdetail_log("The URL is \"%s\" (a cloudconn.aws_*_endpoint setting).", url)));
 	host = origin + strlen("https://");
 	len = strlen(host);
 	if (len > 4 && strcmp(host + len - 4, ":443") == 0)
@@ -412,62 +436,186 @@ AwsHostHeader(const char *url)
 }
 
 /*
- * One signed Query API request: what is sent, and what came back.  The
- * request's strings live in the memory context current when it was
- * prepared; the header lines carrying secrets are wiped with it.
+ * One signed request: what is sent, and what came back.  The request's
+ * strings live in the memory context current when it was prepared; the
+ * header lines carrying secrets are wiped with it.
  */
 typedef struct AwsCallState
 {
+	AwsProtocol protocol;		/* how its errors are told */
 	SigV4Signature sig;
-	const char *headers[5];
+	const char *headers[6];
 	HttpRequest request;
 	HttpResponse response;
 } AwsCallState;
 
-/* Sign a POST of body to url, ready to send (HttpPerform or a batch). */
+/*
+ * AWS's error codes that mean "slow down" or "try again" on a status other
+ * than 429 and 5xx (RDS and STS answer 400 Throttling): the codes the AWS
+ * SDKs retry as throttling or transient.
+ */
+static const char *const aws_retry_codes[] = {
+	"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+	"TooManyRequestsException", "RequestLimitExceeded", "RequestThrottled", "SlowDown",
+	"EC2ThrottledException", "BandwidthLimitExceeded", "PriorRequestNotComplete",
+	"RequestTimeout", "RequestTimeoutException", NULL
+};
+
+/*
+ * The error code of an AWS answer, into code[size]: REST-JSON's
+ * x-amzn-ErrorType header (up to a ':'), else the first <Code> of an XML
+ * body; "" if neither.  Reads without parsing and never raises: it runs as
+ * the HTTP client's retry classifier.
+ */
 static void
-AwsCallPrepare(AwsCallState *call, const char *url, const char *region, const char *service,
-			   const AwsCredentials *cred, const char *body)
+AwsErrorCodeOf(const HttpResponse *resp, char *code, size_t size)
+{
+	const char *type = HttpResponseHeader(resp, "x-amzn-errortype");
+	const char *start = NULL;
+	size_t		len = 0;
+
+	code[0] = '\0';
+	if (type != NULL)
+	{
+		start = type;
+		len = strcspn(type, ":");
+	}
+	else if (resp->body.data != NULL && resp->body.len > 0)
+	{
+		const char *body = resp->body.data;
+		size_t		n = Min((size_t) resp->body.len, (size_t) 65536);
+		const char *open = memmem(body, n, "<Code>", 6);
+		const char *close;
+
+		if (open != NULL && (close = memmem(open + 6, n - (open + 6 - body), "</Code>", 7)) != NULL)
+		{
+			start = open + 6;
+			len = close - start;
+		}
+	}
+	if (start != NULL && len < size)
+	{
+		memcpy(code, start, len);
+		code[len] = '\0';
+	}
+}
+
+/*
+ * The HTTP client's retry classifier for AWS calls: 429 and 5xx, and a 4xx
+ * whose error code is one of aws_retry_codes.
+ */
+static bool
+AwsRetryable(const HttpResponse *resp, void *arg)
+{
+	char		code[65];
+
+	if (HttpRetryableStatus(resp))
+		return true;
+	if (resp->status < 400 || resp->status > 499)
+		return false;
+	AwsErrorCodeOf(resp, code, sizeof(code));
+	for (const char *const *c = aws_retry_codes; *c != NULL; c++)
+	{
+		if (strcmp(code, *c) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Sign a request, ready to send (HttpPerform or a batch): a POST of a form
+ * body to "/" (the Query protocol), or a GET of path?query (REST).  label
+ * is how messages name the service ("EC2").  S3 (s3) signs its path as it
+ * is, and the payload's hash, as it requires.
+ */
+static void
+AwsCallPrepareRequest(AwsCallState *call, AwsProtocol protocol, const char *url, const char *path,
+					  const char *query, const char *region, const char *service, const char *label,
+					  const AwsCredentials *cred, const char *body)
 {
 	SigV4Request sreq;
 	SigV4Credentials scred;
 	char	   *host = AwsHostHeader(url);
+	bool		post = protocol == AWS_QUERY;
+	bool		s3 = protocol == AWS_REST_XML;
 	int			nheaders = 0;
 
 	memset(call, 0, sizeof(*call));
 	memset(&sreq, 0, sizeof(sreq));
-	sreq.method = "POST";
-	sreq.path = "/";
-	sreq.header_names = list_make2("host", "content-type");
-	sreq.header_values = list_make2(host, "application/x-www-form-urlencoded; charset=utf-8");
-	sreq.body = body;
-	sreq.body_len = strlen(body);
+	call->protocol = protocol;
+	sreq.method = post ? "POST" : "GET";
+	sreq.path = path;
+	sreq.query = query;
+	if (post)
+	{
+		sreq.header_names = list_make2("host", "content-type");
+		sreq.header_values = list_make2(host, "application/x-www-form-urlencoded; charset=utf-8");
+		sreq.body = body;
+		sreq.body_len = strlen(body);
+	}
+	else
+	{
+		sreq.header_names = list_make1("host");
+		sreq.header_values = list_make1(host);
+	}
 	sreq.region = region;
 	sreq.service = service;
 	sreq.amz_date = SigV4AmzDate(GetCurrentTimestamp());
 	sreq.sign_session_token = true;
+	sreq.sign_payload_hash = s3;
+	sreq.unnormalized_path = s3;
 	scred.access_key_id = cred->access_key_id;
 	scred.secret_access_key = cred->secret_access_key;
 	scred.session_token = cred->session_token;
 	SigV4Sign(&sreq, &scred, &call->sig);
 
 	call->headers[nheaders++] = psprintf("Host: %s", host);
-	call->headers[nheaders++] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8";
+	if (post)
+		call->headers[nheaders++] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8";
 	call->headers[nheaders++] = psprintf("X-Amz-Date: %s", sreq.amz_date);
+	if (s3)
+		call->headers[nheaders++] = psprintf("x-amz-content-sha256: %s", call->sig.payload_hash);
 	if (cred->session_token)
 		call->headers[nheaders++] = AwsSecretHeader("X-Amz-Security-Token: ", cred->session_token);
 	call->headers[nheaders++] = AwsSecretHeader("Authorization: ", call->sig.authorization);
 	WipeString(call->sig.authorization);
 	WipeString(call->sig.canonical_request);
 
-	call->request.method = "POST";
+	call->request.method = sreq.method;
 	call->request.url = url;
 	/* messages name the service, never the endpoint (a superuser-only setting) */
-	call->request.description = psprintf("the AWS %s endpoint", AwsUpper(service));
+	call->request.description = psprintf("the AWS %s endpoint", label);
 	call->request.headers = call->headers;
 	call->request.nheaders = nheaders;
-	call->request.body = body;
-	call->request.body_len = strlen(body);
+	call->request.body = post ? body : NULL;
+	call->request.body_len = post ? strlen(body) : 0;
+	call->request.retry_response = AwsRetryable;
+}
+
+/* Sign a POST of a Query API form body to url. */
+static void
+AwsCallPrepare(AwsCallState *call, const char *url, const char *region, const char *service,
+			   const AwsCredentials *cred, const char *body)
+{
+	AwsCallPrepareRequest(call, AWS_QUERY, url, "/", NULL, region, service, AwsUpper(service), cred, body);
+}
+
+/*
+ * Sign a GET of path?query (REST) on the origin of endpoint (a path in the
+ * setting is not used: REST paths are absolute).
+ */
+static void
+AwsCallPrepareRest(AwsCallState *call, AwsProtocol protocol, const char *endpoint, const char *path,
+				   const char *query, const char *region, const char *service, const char *label,
+				   const AwsCredentials *cred)
+{
+	char	   *origin;
+	char	   *url;
+
+	(void) AwsHostHeader(endpoint); /* the error for a malformed one */
+	origin = HttpUrlOrigin(endpoint);
+	url = psprintf("%s%s%s%s", origin, path, query && query[0] ? "?" : "", query ? query : "");
+	AwsCallPrepareRequest(call, protocol, url, path, query, region, service, label, cred, NULL);
 }
 
 /*
@@ -522,15 +670,34 @@ AwsCallSucceeded(AwsCallState *call, bool ok, AwsError *err)
 	if (resp->status == 200)
 		return true;
 	err->status = resp->status;
-	doc = AwsParseXml(resp->body.data, resp->body.len);
-	WipeBuffer(resp->body.data, resp->body.len);
-	if (doc != NULL)
+	if (call->protocol == AWS_REST_JSON)
+	{
+		/* the code in x-amzn-ErrorType, the message in the body's "message" */
+		Jsonb	   *j = ProviderJsonbTryParse(resp->body.data, resp->body.len);
+		char		code[65];
+		char	   *message = NULL;
+
+		AwsErrorCodeOf(resp, code, sizeof(code));
+		if (j != NULL && JB_ROOT_IS_OBJECT(j))
+		{
+			message = ProviderJsonbString(&j->root, "message");
+			if (message == NULL)
+				message = ProviderJsonbString(&j->root, "Message");
+		}
+		err->code = code[0] ? AwsQuoted(pstrdup(code), 64) : NULL;
+		err->message = AwsQuoted(message, 512);
+		WipeBuffer(resp->body.data, resp->body.len);
+	}
+	else if ((doc = AwsParseXml(resp->body.data, resp->body.len)) != NULL)
 	{
 		xmlNodePtr	e = AwsFind(xmlDocGetRootElement(doc), "Error");
 
+		WipeBuffer(resp->body.data, resp->body.len);
 		err->code = AwsQuoted(AwsChildText(e, "Code"), 64);
 		err->message = AwsQuoted(AwsChildText(e, "Message"), 512);
 	}
+	else
+		WipeBuffer(resp->body.data, resp->body.len);
 	if (err->message == NULL)
 		err->message = psprintf("HTTP %ld", resp->status);
 	return false;
@@ -736,16 +903,141 @@ AwsChain(HttpClient *http, ProviderConnector *conn, AwsCredentials *customer, ch
 	return true;
 }
 
+/* ------------------------------------------------------------------------
+ * A listing's requests
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The request of one page of a listing in region (account-wide listings:
+ * their account_region): page_size items, from next_token (NULL: the
+ * first page).
+ */
+static void
+AwsListingPrepare(AwsCallState *call, const AwsListing *a, const char *region,
+				  const AwsCredentials *cred, const char *page_size, const char *next_token)
+{
+	char	   *endpoint = AwsEndpoint(*a->endpoint, region);
+	StringInfoData q;
+
+	initStringInfo(&q);
+	if (a->protocol == AWS_QUERY)
+	{
+		appendStringInfo(&q, "Action=%s&Version=%s", a->action, a->version);
+		if (page_size)
+			appendStringInfo(&q, "&%s", page_size);
+		if (next_token)
+			appendStringInfo(&q, "&%s=%s", a->next_param, AwsFormValue(next_token));
+		AwsCallPrepareRequest(call, AWS_QUERY, endpoint, "/", NULL, region, a->service,
+							  a->service_label, cred, q.data);
+		return;
+	}
+	if (page_size)
+		appendStringInfoString(&q, page_size);
+	if (next_token)
+		appendStringInfo(&q, "%s%s=%s", q.len > 0 ? "&" : "", a->next_param, SigV4UriEncode(next_token, false));
+	AwsCallPrepareRest(call, a->protocol, endpoint, a->path, q.data, region, a->service,
+					   a->service_label, cred);
+}
+
+/* Whether AWS refused the call for want of a permission (the role lacks an action). */
+static bool
+AwsDeniedError(const AwsError *err)
+{
+	return err->status == 403 && err->code != NULL &&
+		(strcmp(err->code, "AccessDenied") == 0 || strcmp(err->code, "AccessDeniedException") == 0 ||
+		 strcmp(err->code, "UnauthorizedOperation") == 0);
+}
+
+/* "EC2 DescribeInstances failed: HTTP 401 AuthFailure: ...", or the transport error. */
+static char *
+AwsListingError(const AwsListing *a, const AwsError *err)
+{
+	if (err->status == 0)
+		return err->message;
+	if (AwsDeniedError(err))
+		return psprintf("%s %s failed: HTTP %ld %s: %s (the role needs %s: update the CloudFormation stack with aws_cloudformation_template())",
+						a->service_label, a->action, err->status, err->code, err->message, a->iam_actions[0]);
+	return psprintf("%s %s failed: HTTP %ld %s: %s", a->service_label, a->action, err->status,
+					err->code ? err->code : "", err->message);
+}
+
+/* ------------------------------------------------------------------------
+ * connector_test
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Whether the role may list a type: one cheap page of it, in region.  NULL
+ * if it may, else why not, naming the action.
+ */
+static char *
+AwsTestType(HttpClient *http, const ResourceType *type, const char *region, const AwsCredentials *cred)
+{
+	const AwsListing *a = (const AwsListing *) type->listing;
+	const char *where = a->account_region ? a->account_region : region;
+	AwsCallState call;
+	AwsError	err;
+	bool		ok;
+
+	AwsListingPrepare(&call, a, where, cred, a->test_page_size, NULL);
+	ok = HttpPerform(http, &call.request, &call.response);
+	if (AwsCallSucceeded(&call, ok, &err))
+		return NULL;
+	if (AwsDeniedError(&err))
+		return psprintf("the role may not list %s: %s was denied in %s (HTTP %ld %s: %s); update the CloudFormation stack with aws_cloudformation_template()",
+						type->display_name, a->iam_actions[0], where, err.status, err.code, err.message);
+	return psprintf("%s could not be listed in %s: %s", type->display_name, where, AwsListingError(a, &err));
+}
+
+/*
+ * {"ok": true, "assumed_role_arn": ..., "resource_types": {"<ci_type>":
+ * {"ok": true} | {"ok": false, "error": ...}, ...}}: the chain, then each
+ * enabled type tried in the connector's first region (else
+ * cloudconn.aws_region) or, account-wide, where it is listed.
+ */
 static Jsonb *
 AwsTest(ProviderConnector *conn, HttpClient *http)
 {
 	AwsCredentials customer;
 	char	   *assumed = NULL;
 	char	   *error = NULL;
+	JsonbValue *regions = ProviderJsonbGet(&conn->settings->root, "regions");
+	const char *region = cloudconn_aws_region;
+	StringInfoData buf;
+	ListCell   *lc;
 
 	if (!AwsChain(http, conn, &customer, &assumed, &error))
 		return ProviderJsonbOk(false, "error", error, NULL);
-	return ProviderJsonbOk(true, "assumed_role_arn", assumed ? assumed : "", NULL);
+	if (regions && regions->type == jbvBinary && JsonContainerSize(regions->val.binary.data) > 0)
+	{
+		JsonbValue *first = getIthJsonbValueFromContainer(regions->val.binary.data, 0);
+
+		if (first->type == jbvString)
+			region = pnstrdup(first->val.string.val, first->val.string.len);
+	}
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"ok\": true, \"assumed_role_arn\": ");
+	escape_json(&buf, assumed ? assumed : "");
+	appendStringInfoString(&buf, ", \"resource_types\": {");
+	foreach(lc, conn->resource_types)
+	{
+		const ResourceType *type = lfirst(lc);
+		char	   *why = AwsTestType(http, type, region, &customer);
+
+		if (lc != list_head(conn->resource_types))
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, type->ci_type);
+		if (why == NULL)
+			appendStringInfoString(&buf, ": {\"ok\": true}");
+		else
+		{
+			appendStringInfoString(&buf, ": {\"ok\": false, \"error\": ");
+			escape_json(&buf, why);
+			appendStringInfoChar(&buf, '}');
+		}
+	}
+	appendStringInfoString(&buf, "}}");
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
 /* ------------------------------------------------------------------------
@@ -859,23 +1151,33 @@ AwsRegions(AwsSession *s)
 }
 
 /*
- * One listing of a resource type in a region, page by page.  The listings
- * going on each have a page in flight in one HttpBatch, so waiting on one
- * answer does not hold up the others.
+ * One listing of a resource type in a scope (a region, or the account),
+ * page by page.  The listings going on each have a request in flight in
+ * one HttpBatch, so waiting on one answer does not hold up the others.  A
+ * page of S3 buckets without their regions is held while each bucket's
+ * GetBucketLocation is asked, one after another, on the listing's handle.
  */
 typedef struct AwsListingState
 {
 	const ResourceType *type;
 	const AwsListing *spec;
-	const char *region;
+	const char *scope;			/* the region, or PROVIDER_ACCOUNT_SCOPE */
+	const char *region;			/* where it is listed (and signed for) */
 	HttpClient *http;			/* the listing's handle in the batch while it goes */
 	MemoryContext cxt;			/* long-lived: the token */
 	MemoryContext pagecxt;		/* the page in flight: request, answer, items */
+	MemoryContext callcxt;		/* a GetBucketLocation in flight (in pagecxt) */
 	char	   *next_token;		/* pagination token of the page in flight, or NULL */
 	AwsCallState call;
-	uint64		generation;		/* of the credentials the page was signed with */
-	bool		renewed;		/* the page was sent again after ExpiredToken */
-	bool		in_flight;		/* a page is in flight */
+	uint64		generation;		/* of the credentials the request was signed with */
+	bool		renewed;		/* the request was sent again after ExpiredToken */
+	bool		in_flight;		/* a request is in flight */
+
+	/* a page held for its buckets' locations */
+	List	   *held_items;		/* of XmlNode * */
+	bool	   *held_untranslatable;
+	const char *held_token;		/* the page's pagination token, or NULL */
+	int			locating;		/* index of the bucket whose location is asked, or -1 */
 } AwsListingState;
 
 /* Sign the listing's next page with the current credentials and send it. */
@@ -884,19 +1186,13 @@ AwsListingSendPage(AwsSession *s, AwsListingState *l, HttpBatch *batch)
 {
 	const AwsListing *a = l->spec;
 	MemoryContext old;
-	StringInfoData body;
 
 	AwsEnsureCredentials(s, false);
 	MemoryContextReset(l->pagecxt);
+	l->callcxt = NULL;
+	l->locating = -1;
 	old = MemoryContextSwitchTo(l->pagecxt);
-	initStringInfo(&body);
-	appendStringInfo(&body, "Action=%s&Version=%s", a->action, a->version);
-	if (a->page_size)
-		appendStringInfo(&body, "&%s", a->page_size);
-	if (l->next_token)
-		appendStringInfo(&body, "&%s=%s", a->next_param, AwsFormValue(l->next_token));
-	AwsCallPrepare(&l->call, AwsEndpoint(*a->endpoint, l->region), l->region, a->service,
-				   &s->customer, body.data);
+	AwsListingPrepare(&l->call, a, l->region, &s->customer, a->page_size, l->next_token);
 	l->generation = s->generation;
 	HttpBatchStart(batch, l->http, &l->call.request, &l->call.response);
 	MemoryContextSwitchTo(old);
@@ -907,7 +1203,9 @@ AwsListingSendPage(AwsSession *s, AwsListingState *l, HttpBatch *batch)
 static void
 AwsListingFailed(DiscoveryContext *ctx, AwsListingState *l, const char *message)
 {
-	DiscoveryFailed(ctx, l->type, l->region, psprintf("region %s: %s", l->region, message));
+	if (l->type->scope_kind == SCOPE_REGION)
+		message = psprintf("region %s: %s", l->region, message);
+	DiscoveryFailed(ctx, l->type, l->scope, message);
 	l->in_flight = false;
 }
 
@@ -919,6 +1217,231 @@ AwsBatchProgress(void *batch)
 }
 
 /*
+ * Hand a page's items to the engine, then send the next page, or end the
+ * listing.  token is the page's pagination token (NULL: the last page).
+ * body, if not NULL, is the text the items point into (a JSON page's),
+ * wiped once they are mapped: what was not kept of it (a function's
+ * environment) goes with it.
+ */
+static void
+AwsListingDeliver(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, HttpBatch *batch,
+				  List *items, const bool *untranslatable, const char *token, StringInfo body)
+{
+	const AwsListing *a = l->spec;
+	MemoryContext old;
+
+	HttpBatchProgress(batch);
+	/* what mapping the page allocates goes with the page */
+	old = MemoryContextSwitchTo(l->pagecxt);
+	DiscoveryPage(ctx, l->type, l->scope, items, untranslatable);
+	MemoryContextSwitchTo(old);
+	if (body != NULL && body->data != NULL)
+	{
+		WipeBuffer(body->data, body->len);
+		pfree(body->data);
+		body->data = NULL;
+	}
+	HttpBatchProgress(batch);
+	if (l->next_token && token && strcmp(l->next_token, token) == 0)
+	{
+		AwsListingFailed(ctx, l, psprintf("%s %s returned the same %s twice", a->service_label, a->action,
+										  a->next_param));
+		return;
+	}
+	if (l->next_token)
+		pfree(l->next_token);
+	l->next_token = token ? MemoryContextStrdup(l->cxt, token) : NULL;
+	l->renewed = false;
+	if (l->next_token)
+	{
+		AwsListingSendPage(s, l, batch);
+		return;
+	}
+	DiscoveryListed(ctx, l->type, l->scope);
+}
+
+/*
+ * A bucket's region as its location constraint gives it: none means
+ * us-east-1 and EU (the oldest buckets') eu-west-1.
+ */
+static const char *
+AwsBucketRegion(const char *constraint)
+{
+	if (constraint == NULL || constraint[0] == '\0')
+		return "us-east-1";
+	if (strcmp(constraint, "EU") == 0)
+		return "eu-west-1";
+	return constraint;
+}
+
+/*
+ * A bucket name as S3 may list it: 3 to 63 lower-case letters, digits,
+ * dots and hyphens, or, for buckets made in us-east-1 before March 2018,
+ * up to 255 of these, upper-case letters and underscores.  None of them
+ * needs percent-encoding in a path.
+ */
+static bool
+AwsValidBucketName(const char *name)
+{
+	size_t		len = name ? strlen(name) : 0;
+
+	return len >= 3 && len <= 255 &&
+		strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
+}
+
+/* Where a bucket whose location could not be had says why (not a name AWS sends: no ':'). */
+#define AWS_LOCATION_ERROR "cloudconn:location-error"
+
+/* Add a child element of text to a kept node (in the page's context). */
+static void
+AwsNodeAddChild(AwsListingState *l, XmlNode *node, const char *name, const char *text)
+{
+	XmlNode    *child = MemoryContextAllocZero(l->pagecxt, sizeof(XmlNode));
+
+	child->name = name;
+	child->text = MemoryContextStrdup(l->pagecxt, text);
+	if (node->last_child)
+		node->last_child->next = child;
+	else
+		node->children = child;
+	node->last_child = child;
+	node->nchildren++;
+}
+
+/*
+ * Ask the location of the held page's next bucket that has none (from
+ * index from on); when none is left, deliver the page.
+ */
+static void
+AwsBucketsLocate(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, HttpBatch *batch, int from)
+{
+	const AwsListing *a = l->spec;
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, l->held_items)
+	{
+		XmlNode    *bucket = lfirst(lc);
+		const char *name = XmlNodeChildValue(bucket, "Name");
+
+		if (i++ < from || XmlNodeChild(bucket, "BucketRegion") != NULL || !AwsValidBucketName(name))
+			continue;
+		AwsEnsureCredentials(s, false);
+		if (l->callcxt == NULL)
+			l->callcxt = AllocSetContextCreate(l->pagecxt, "cloudconn aws location", ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(l->callcxt);
+		{
+			MemoryContext old = MemoryContextSwitchTo(l->callcxt);
+
+			AwsCallPrepareRest(&l->call, AWS_REST_XML, AwsEndpoint(*a->endpoint, l->region),
+							   psprintf("/%s", name), "location", l->region, a->service, a->service_label,
+							   &s->customer);
+			l->generation = s->generation;
+			HttpBatchStart(batch, l->http, &l->call.request, &l->call.response);
+			MemoryContextSwitchTo(old);
+		}
+		l->locating = i - 1;
+		l->in_flight = true;
+		return;
+	}
+	l->locating = -1;
+	AwsListingDeliver(ctx, s, l, batch, l->held_items, l->held_untranslatable, l->held_token, NULL);
+}
+
+/*
+ * The answer to a bucket's GetBucketLocation: its region, or why it could
+ * not be had (the bucket becomes a per-resource error, never the listing);
+ * then the next bucket.
+ */
+static void
+AwsBucketLocationAnswer(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, HttpBatch *batch, bool ok)
+{
+	MemoryContext old = MemoryContextSwitchTo(l->callcxt);
+	XmlNode    *bucket = list_nth(l->held_items, l->locating);
+	AwsError	err;
+	xmlDocPtr	doc;
+
+	l->in_flight = false;
+	doc = AwsCallFinish(&l->call, ok, &err);
+	if (doc == NULL && AwsExpiredError(&err) && !l->renewed)
+	{
+		MemoryContextSwitchTo(old);
+		if (l->generation == s->generation)
+			AwsEnsureCredentials(s, true);
+		l->renewed = true;
+		AwsBucketsLocate(ctx, s, l, batch, l->locating);
+		return;
+	}
+	l->renewed = false;
+	if (doc != NULL && AwsIsElement(xmlDocGetRootElement(doc), "LocationConstraint"))
+	{
+		char	   *constraint = AwsText(xmlDocGetRootElement(doc));
+		const char *region = AwsBucketRegion(constraint);
+
+		if (AwsValidRegionName(region, strlen(region)))
+			AwsNodeAddChild(l, bucket, "BucketRegion", region);
+		else
+			AwsNodeAddChild(l, bucket, AWS_LOCATION_ERROR, "GetBucketLocation answered with an invalid region name");
+	}
+	else if (doc != NULL)
+		AwsNodeAddChild(l, bucket, AWS_LOCATION_ERROR, "GetBucketLocation answered with an unexpected document");
+	else
+		AwsNodeAddChild(l, bucket, AWS_LOCATION_ERROR,
+						err.status ? psprintf("GetBucketLocation failed: HTTP %ld %s: %s", err.status,
+											  err.code ? err.code : "", err.message)
+						: err.message);
+	MemoryContextSwitchTo(old);
+	AwsBucketsLocate(ctx, s, l, batch, l->locating + 1);
+}
+
+/*
+ * Read a page's items (and its pagination token) as the listing's
+ * protocol has them; false with *problem if it cannot be read.
+ */
+static bool
+AwsListingReadPage(AwsListingState *l, HttpResponse *resp, HttpBatch *batch, List **items,
+				   bool **untranslatable, const char **token, const char **problem)
+{
+	const AwsListing *a = l->spec;
+
+	if (a->protocol == AWS_REST_JSON)
+	{
+		JsonItemsPage page;
+		char	   *error = NULL;
+		bool		read = JsonItemsRead(resp->body.data, resp->body.len, &a->json_items,
+										 psprintf("the %s %s answer", a->service_label, a->action),
+										 &page, &error);
+
+		/*
+		 * The items point into the text, which is wiped once they are
+		 * mapped (AwsListingDeliver), or now if the page is refused: what
+		 * was not kept (a function's environment) goes with it.
+		 */
+		if (!read || !page.has_items)
+		{
+			WipeBuffer(resp->body.data, resp->body.len);
+			*problem = read ? psprintf("the answer has no \"%s\" array", a->json_items.items_key) : error;
+			return false;
+		}
+		*items = page.items;
+		*untranslatable = page.untranslatable;
+		*token = JsonItemString(page.page, a->next_member);
+		return true;
+	}
+	else
+	{
+		XmlItemsPage page;
+
+		if (!XmlItemsRead(resp->body.data, resp->body.len, &a->items, AwsBatchProgress, batch, &page, problem))
+			return false;
+		*items = page.items;
+		*untranslatable = page.untranslatable;
+		*token = XmlNodeChildValue(page.page, a->next_member);
+		return true;
+	}
+}
+
+/*
  * The answer to a listing's page: its items go to the engine and the next
  * page is sent; expired credentials are renewed and the page sent again,
  * once; anything else fails the listing.
@@ -927,13 +1450,20 @@ static void
 AwsListingAnswer(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, HttpBatch *batch, bool ok)
 {
 	const AwsListing *a = l->spec;
-	MemoryContext old = MemoryContextSwitchTo(l->pagecxt);
+	MemoryContext old;
 	HttpResponse *resp = &l->call.response;
 	AwsError	err;
-	XmlItemsPage page;
+	List	   *items;
+	bool	   *untranslatable;
 	const char *problem;
 	const char *token;
 
+	if (l->locating >= 0)
+	{
+		AwsBucketLocationAnswer(ctx, s, l, batch, ok);
+		return;
+	}
+	old = MemoryContextSwitchTo(l->pagecxt);
 	l->in_flight = false;
 	if (!AwsCallSucceeded(&l->call, ok, &err))
 	{
@@ -947,55 +1477,49 @@ AwsListingAnswer(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, HttpB
 			AwsListingSendPage(s, l, batch);
 			return;
 		}
-		AwsListingFailed(ctx, l, err.status
-						 ? psprintf("%s %s failed: HTTP %ld %s: %s", a->service_label, a->action, err.status,
-									err.code ? err.code : "", err.message)
-						 : err.message);
+		AwsListingFailed(ctx, l, AwsListingError(a, &err));
 	}
-	else if (!XmlItemsRead(resp->body.data, resp->body.len, &a->items,
-						   AwsBatchProgress, batch, &page, &problem))
+	else if (!AwsListingReadPage(l, resp, batch, &items, &untranslatable, &token, &problem))
 		AwsListingFailed(ctx, l, psprintf("%s %s: %s", a->service_label, a->action, problem));
 	else
 	{
-		/* the body is read: its memory goes before the engine's work */
-		pfree(resp->body.data);
-		resp->body.data = NULL;
-		HttpBatchProgress(batch);
-		DiscoveryPage(ctx, l->type, l->region, page.items, page.untranslatable);
-		HttpBatchProgress(batch);
-		token = XmlNodeChildValue(page.page, a->next_member);
-		if (l->next_token && token && strcmp(l->next_token, token) == 0)
-			AwsListingFailed(ctx, l, psprintf("%s %s returned the same %s twice", a->service_label, a->action,
-											  a->next_param));
-		else
+		bool		json = a->protocol == AWS_REST_JSON;
+
+		/* an XML body is read into nodes of their own: its memory goes before the engine's work */
+		if (!json)
 		{
-			if (l->next_token)
-				pfree(l->next_token);
-			l->next_token = token ? MemoryContextStrdup(l->cxt, token) : NULL;
-			l->renewed = false;
-			if (l->next_token)
-			{
-				MemoryContextSwitchTo(old);
-				AwsListingSendPage(s, l, batch);
-				return;
-			}
-			DiscoveryListed(ctx, l->type, l->region);
+			pfree(resp->body.data);
+			resp->body.data = NULL;
 		}
+		MemoryContextSwitchTo(old);
+		if (a->bucket_locations)
+		{
+			l->held_items = items;
+			l->held_untranslatable = untranslatable;
+			l->held_token = token;
+			l->renewed = false;
+			AwsBucketsLocate(ctx, s, l, batch, 0);
+		}
+		else
+			AwsListingDeliver(ctx, s, l, batch, items, untranslatable, token, json ? &resp->body : NULL);
+		if (l->in_flight)
+			return;
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(l->pagecxt);
+	l->callcxt = NULL;
 }
 
 /*
- * Every enabled resource type in every region, at most
- * cloudconn.aws_max_parallel_regions listings at once.  A failing listing
- * makes the run partial; the others still merge.
+ * Every enabled resource type in every region (or once, account-wide), at
+ * most cloudconn.aws_max_parallel_regions listings at once.  A failing
+ * listing makes the run partial; the others still merge.
  */
 static void
 AwsDiscover(DiscoveryContext *ctx)
 {
 	AwsSession	s;
-	List	   *regions;
+	List	   *regions = NIL;
 	AwsListingState *listings;
 	HttpClient **idle;			/* handles of finished listings, for the next ones */
 	int			nidle = 0;
@@ -1003,6 +1527,7 @@ AwsDiscover(DiscoveryContext *ctx)
 	int			nlistings = 0;
 	int			started = 0;
 	int			going = 0;
+	bool		regional = false;
 	ListCell   *lt;
 	ListCell   *lr;
 
@@ -1011,17 +1536,35 @@ AwsDiscover(DiscoveryContext *ctx)
 	s.conn = ctx->connector;
 	s.cxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn aws credentials", ALLOCSET_SMALL_SIZES);
 	AwsEnsureCredentials(&s, true);
-	regions = AwsRegions(&s);
+	foreach(lt, ctx->connector->resource_types)
+		regional |= ((const ResourceType *) lfirst(lt))->scope_kind == SCOPE_REGION;
+	/* DescribeRegions only when a type is listed per region */
+	if (regional)
+		regions = AwsRegions(&s);
 	listings = palloc0(sizeof(AwsListingState) *
-					   Max(list_length(regions) * list_length(ctx->connector->resource_types), 1));
+					   (list_length(regions) + 1) * Max(list_length(ctx->connector->resource_types), 1));
 	foreach(lt, ctx->connector->resource_types)
 	{
+		const ResourceType *type = lfirst(lt);
+		const AwsListing *spec = (const AwsListing *) type->listing;
+
+		if (type->scope_kind != SCOPE_REGION)
+		{
+			AwsListingState *l = &listings[nlistings++];
+
+			l->type = type;
+			l->spec = spec;
+			l->scope = PROVIDER_ACCOUNT_SCOPE;
+			l->region = spec->account_region;
+			continue;
+		}
 		foreach(lr, regions)
 		{
 			AwsListingState *l = &listings[nlistings++];
 
-			l->type = lfirst(lt);
-			l->spec = (const AwsListing *) l->type->listing;
+			l->type = type;
+			l->spec = spec;
+			l->scope = lfirst(lr);
 			l->region = lfirst(lr);
 		}
 	}
@@ -1081,14 +1624,18 @@ static const char *const aws_instance_members[] = {
 	"instanceState", "placement", "tagSet", NULL
 };
 static const char *const aws_next_token[] = {"nextToken", NULL};
+static const char *const aws_instance_actions[] = {"ec2:DescribeInstances", NULL};
 
 static const AwsListing aws_instances_listing = {
+	.protocol = AWS_QUERY,
 	.service = "ec2",
 	.service_label = "EC2",
 	.endpoint = &cloudconn_aws_ec2_endpoint,
 	.action = "DescribeInstances",
 	.version = AWS_EC2_VERSION,
 	.page_size = "MaxResults=1000",
+	.test_page_size = "MaxResults=5",
+	.iam_actions = aws_instance_actions,
 	.next_param = "NextToken",
 	.next_member = "nextToken",
 	.items = {
@@ -1102,9 +1649,15 @@ static const AwsListing aws_instances_listing = {
 	},
 };
 
-/* An EC2 tagSet as an object of key: value (a tag without a key is left out). */
+/*
+ * Tags as an object of key: value (a tag without a key is left out), from
+ * the children named item of tag_set, each with its key and value
+ * children: EC2's tagSet (item, key, value), RDS's TagList (Tag, Key,
+ * Value).
+ */
 static void
-AwsPushTags(JsonbParseState **state, const XmlNode *tag_set)
+AwsPushTagList(JsonbParseState **state, const XmlNode *tag_set, const char *item_name,
+			   const char *key_name, const char *value_name)
 {
 	JsonbValue	key;
 	JsonbValue	value;
@@ -1116,10 +1669,10 @@ AwsPushTags(JsonbParseState **state, const XmlNode *tag_set)
 	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
 	for (const XmlNode *tag = tag_set ? tag_set->children : NULL; tag != NULL; tag = tag->next)
 	{
-		const char *k = XmlNodeChildText(tag, "key");
-		const char *v = XmlNodeChildText(tag, "value");
+		const char *k = XmlNodeChildText(tag, key_name);
+		const char *v = XmlNodeChildText(tag, value_name);
 
-		if (strcmp(tag->name, "item") != 0 || k == NULL)
+		if (strcmp(tag->name, item_name) != 0 || k == NULL)
 			continue;
 		key.val.string.val = (char *) k;
 		key.val.string.len = strlen(k);
@@ -1132,21 +1685,34 @@ AwsPushTags(JsonbParseState **state, const XmlNode *tag_set)
 	pushJsonbValue(state, WJB_END_OBJECT, NULL);
 }
 
-/* The Name tag of a tagSet, or NULL. */
+/* An EC2 tagSet as an object of key: value. */
+static void
+AwsPushTags(JsonbParseState **state, const XmlNode *tag_set)
+{
+	AwsPushTagList(state, tag_set, "item", "key", "value");
+}
+
+/* The Name tag of a tag list (the last one wins, as in the tags attribute), or NULL. */
 static const char *
-AwsNameTag(const XmlNode *tag_set)
+AwsNameTagOf(const XmlNode *tag_set, const char *item_name, const char *key_name, const char *value_name)
 {
 	const char *name = NULL;
 
 	for (const XmlNode *tag = tag_set ? tag_set->children : NULL; tag != NULL; tag = tag->next)
 	{
-		const char *k = XmlNodeChildText(tag, "key");
+		const char *k = XmlNodeChildText(tag, key_name);
 
-		/* the last one wins, as in the tags attribute */
-		if (strcmp(tag->name, "item") == 0 && k != NULL && strcmp(k, "Name") == 0)
-			name = XmlNodeChildText(tag, "value");
+		if (strcmp(tag->name, item_name) == 0 && k != NULL && strcmp(k, "Name") == 0)
+			name = XmlNodeChildText(tag, value_name);
 	}
-	return name ? name : NULL;
+	return name;
+}
+
+/* The Name tag of an EC2 tagSet, or NULL. */
+static const char *
+AwsNameTag(const XmlNode *tag_set)
+{
+	return AwsNameTagOf(tag_set, "item", "key", "value");
 }
 
 static bool
@@ -1202,6 +1768,469 @@ static const ResourceType aws_ec2_instance_type = {
 	.scope_kind = SCOPE_REGION,
 	.listing = &aws_instances_listing,
 	.map = AwsMapInstance,
+};
+
+/* ------------------------------------------------------------------------
+ * Attributes shared by the mappings below
+ * ------------------------------------------------------------------------ */
+
+/* "key": true/false from AWS's text "true"/"false"; nothing for anything else. */
+static void
+AwsPushBool(JsonbParseState **state, const char *key, const char *text)
+{
+	JsonbValue	v;
+
+	if (text == NULL || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0))
+		return;
+	v.type = jbvBool;
+	v.val.boolean = strcmp(text, "true") == 0;
+	JsonItemPushMember(state, key, &v);
+}
+
+/* "key": n from AWS's text of a non-negative integer; nothing for anything else. */
+static void
+AwsPushCount(JsonbParseState **state, const char *key, const char *text)
+{
+	JsonbValue	v;
+	size_t		len = text ? strlen(text) : 0;
+
+	if (len == 0 || len > 18 || strspn(text, "0123456789") != len)
+		return;
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(strtoi64(text, NULL, 10));
+	JsonItemPushMember(state, key, &v);
+}
+
+/*
+ * "key": [...] of the texts of the children of set (EC2's <item> lists)
+ * that are associated: whose state_parent/state child says "associated",
+ * when they have one.
+ */
+static void
+AwsPushAssociated(JsonbParseState **state, const char *key, const XmlNode *set, const char *member,
+				  const char *state_parent)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+	for (const XmlNode *item = set ? set->children : NULL; item != NULL; item = item->next)
+	{
+		const char *text = XmlNodeChildValue(item, member);
+		const XmlNode *st = XmlNodeChild(item, state_parent);
+		const char *assoc = st ? XmlNodeChildText(st, "state") : NULL;
+		JsonbValue	v;
+
+		if (text == NULL || (assoc != NULL && strcmp(assoc, "associated") != 0))
+			continue;
+		v.type = jbvString;
+		v.val.string.val = (char *) text;
+		v.val.string.len = strlen(text);
+		pushJsonbValue(state, WJB_ELEM, &v);
+	}
+	pushJsonbValue(state, WJB_END_ARRAY, NULL);
+}
+
+/* An AWS id of prefix ("vpc-"): at most 64 lower-case letters, digits and hyphens. */
+static bool
+AwsValidId(const char *id, const char *prefix)
+{
+	size_t		len = id ? strlen(id) : 0;
+
+	return len > strlen(prefix) && len <= 64 && strncmp(id, prefix, strlen(prefix)) == 0 &&
+		strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") == len;
+}
+
+/* An ARN of service from AWS: "arn:<partition>:<service>:", at most 2048 printable ASCII characters. */
+static bool
+AwsValidArn(const char *arn, const char *service)
+{
+	size_t		len = arn ? strlen(arn) : 0;
+	const char *p;
+
+	if (len < 12 || len > 2048 || strncmp(arn, "arn:aws", 7) != 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+	{
+		if (arn[i] <= ' ' || arn[i] > '~')
+			return false;
+	}
+	p = strchr(arn + 4, ':');
+	return p != NULL && strncmp(p + 1, service, strlen(service)) == 0 && p[1 + strlen(service)] == ':';
+}
+
+/* ------------------------------------------------------------------------
+ * VPCs (EC2 DescribeVpcs)
+ * ------------------------------------------------------------------------ */
+
+static const char *const aws_vpc_path[] = {"vpcSet", "item", NULL};
+static const char *const aws_vpc_members[] = {
+	"vpcId", "state", "cidrBlock", "cidrBlockAssociationSet", "ipv6CidrBlockAssociationSet",
+	"dhcpOptionsId", "instanceTenancy", "isDefault", "ownerId", "tagSet", NULL
+};
+static const char *const aws_vpc_actions[] = {"ec2:DescribeVpcs", NULL};
+
+static const AwsListing aws_vpcs_listing = {
+	.protocol = AWS_QUERY,
+	.service = "ec2",
+	.service_label = "EC2",
+	.endpoint = &cloudconn_aws_ec2_endpoint,
+	.action = "DescribeVpcs",
+	.version = AWS_EC2_VERSION,
+	.page_size = "MaxResults=1000",
+	.test_page_size = "MaxResults=5",
+	.iam_actions = aws_vpc_actions,
+	.next_param = "NextToken",
+	.next_member = "nextToken",
+	.items = {
+		.root = "DescribeVpcsResponse",
+		.item_path = aws_vpc_path,
+		.item_members = aws_vpc_members,
+		.page_members = aws_next_token,
+		.max_items = 1000,
+		.max_children = 200,
+		.too_many = "the page lists more VPCs than the 1000 asked for, or a VPC with more than 200 tags or CIDR blocks",
+	},
+};
+
+static bool
+AwsMapVpc(const ProviderConnector *conn, const char *region, const void *item,
+		  MappedResource *out, char **error)
+{
+	const XmlNode *vpc = (const XmlNode *) item;
+	const char *id = XmlNodeChildValue(vpc, "vpcId");
+	char	   *account = ProviderJsonbString(&conn->settings->root, "account_id");
+	const XmlNode *tags = XmlNodeChild(vpc, "tagSet");
+	const char *name = AwsNameTag(tags);
+	JsonbParseState *attrs = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (!AwsValidId(id, "vpc-") || account == NULL)
+	{
+		*error = pstrdup("a VPC in the listing has no valid VPC id");
+		return false;
+	}
+	out->external_id = psprintf("arn:aws:ec2:%s:%s:vpc/%s", region, account, id);
+	out->name = pstrdup((name && name[0]) ? name : id);
+	out->create_if_new = true;
+
+	pushJsonbValue(&attrs, WJB_BEGIN_OBJECT, NULL);
+	JsonItemPushString(&attrs, "region", region);
+	JsonItemPushString(&attrs, "state", XmlNodeChildValue(vpc, "state"));
+	JsonItemPushString(&attrs, "cidr_block", XmlNodeChildValue(vpc, "cidrBlock"));
+	AwsPushAssociated(&attrs, "cidr_blocks", XmlNodeChild(vpc, "cidrBlockAssociationSet"), "cidrBlock",
+					  "cidrBlockState");
+	AwsPushAssociated(&attrs, "ipv6_cidr_blocks", XmlNodeChild(vpc, "ipv6CidrBlockAssociationSet"),
+					  "ipv6CidrBlock", "ipv6CidrBlockState");
+	AwsPushBool(&attrs, "is_default", XmlNodeChildValue(vpc, "isDefault"));
+	JsonItemPushString(&attrs, "dhcp_options_id", XmlNodeChildValue(vpc, "dhcpOptionsId"));
+	JsonItemPushString(&attrs, "instance_tenancy", XmlNodeChildValue(vpc, "instanceTenancy"));
+	JsonItemPushString(&attrs, "owner_id", XmlNodeChildValue(vpc, "ownerId"));
+	AwsPushTags(&attrs, tags);
+	out->attributes = JsonbValueToJsonb(pushJsonbValue(&attrs, WJB_END_OBJECT, NULL));
+	return true;
+}
+
+static const ResourceType aws_vpc_type = {
+	.ci_type = "aws_vpc",
+	.display_name = "VPCs",
+	.default_enabled = true,
+	.scope_kind = SCOPE_REGION,
+	.listing = &aws_vpcs_listing,
+	.map = AwsMapVpc,
+};
+
+/* ------------------------------------------------------------------------
+ * RDS DB instances (RDS DescribeDBInstances)
+ * ------------------------------------------------------------------------ */
+
+static const char *const aws_rds_path[] = {"DescribeDBInstancesResult", "DBInstances", "DBInstance", NULL};
+static const char *const aws_rds_members[] = {
+	"DBInstanceIdentifier", "DBInstanceClass", "Engine", "EngineVersion", "DBInstanceStatus",
+	"Endpoint", "AllocatedStorage", "StorageType", "AvailabilityZone", "MultiAZ", "DBSubnetGroup",
+	"PubliclyAccessible", "StorageEncrypted", "DBInstanceArn", "TagList", NULL
+};
+static const char *const aws_rds_marker[] = {"Marker", NULL};
+static const char *const aws_rds_actions[] = {"rds:DescribeDBInstances", NULL};
+
+static const AwsListing aws_rds_listing = {
+	.protocol = AWS_QUERY,
+	.service = "rds",
+	.service_label = "RDS",
+	.endpoint = &cloudconn_aws_rds_endpoint,
+	.action = "DescribeDBInstances",
+	.version = AWS_RDS_VERSION,
+	.page_size = "MaxRecords=100",
+	.test_page_size = "MaxRecords=20",
+	.iam_actions = aws_rds_actions,
+	.next_param = "Marker",
+	.next_member = "Marker",
+	.items = {
+		.root = "DescribeDBInstancesResponse",
+		.item_path = aws_rds_path,
+		.item_members = aws_rds_members,
+		.page_members = aws_rds_marker,
+		.page_depth = 1,
+		.max_items = 100,
+		.max_children = 200,
+		.too_many = "the page lists more DB instances than the 100 asked for, or a DB instance with more than 200 tags or subnets",
+	},
+};
+
+static bool
+AwsMapDbInstance(const ProviderConnector *conn, const char *region, const void *item,
+				 MappedResource *out, char **error)
+{
+	const XmlNode *db = (const XmlNode *) item;
+	const char *arn = XmlNodeChildValue(db, "DBInstanceArn");
+	const char *id = XmlNodeChildValue(db, "DBInstanceIdentifier");
+	const char *engine = XmlNodeChildValue(db, "Engine");
+	const char *version = XmlNodeChildValue(db, "EngineVersion");
+	const XmlNode *endpoint = XmlNodeChild(db, "Endpoint");
+	const XmlNode *subnets = XmlNodeChild(db, "DBSubnetGroup");
+	JsonbParseState *attrs = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (!AwsValidArn(arn, "rds") || id == NULL || strlen(id) > 255)
+	{
+		*error = id && strlen(id) <= 255
+			? psprintf("the RDS DB instance \"%s\" has no valid DBInstanceArn", id)
+			: pstrdup("an RDS DB instance in the listing has no valid DBInstanceArn or identifier");
+		return false;
+	}
+	out->external_id = pstrdup(arn);
+	out->name = pstrdup(id);
+	out->hostname = (char *) (endpoint ? XmlNodeChildValue(endpoint, "Address") : NULL);
+	out->os_info = engine ? (version ? psprintf("%s %s", engine, version) : pstrdup(engine)) : NULL;
+	out->create_if_new = true;
+
+	pushJsonbValue(&attrs, WJB_BEGIN_OBJECT, NULL);
+	JsonItemPushString(&attrs, "region", region);
+	JsonItemPushString(&attrs, "instance_class", XmlNodeChildValue(db, "DBInstanceClass"));
+	JsonItemPushString(&attrs, "engine", engine);
+	JsonItemPushString(&attrs, "engine_version", version);
+	JsonItemPushString(&attrs, "status", XmlNodeChildValue(db, "DBInstanceStatus"));
+	AwsPushBool(&attrs, "multi_az", XmlNodeChildValue(db, "MultiAZ"));
+	AwsPushCount(&attrs, "allocated_storage_gib", XmlNodeChildValue(db, "AllocatedStorage"));
+	JsonItemPushString(&attrs, "storage_type", XmlNodeChildValue(db, "StorageType"));
+	AwsPushBool(&attrs, "storage_encrypted", XmlNodeChildValue(db, "StorageEncrypted"));
+	JsonItemPushString(&attrs, "availability_zone", XmlNodeChildValue(db, "AvailabilityZone"));
+	JsonItemPushString(&attrs, "vpc_id", subnets ? XmlNodeChildValue(subnets, "VpcId") : NULL);
+	JsonItemPushString(&attrs, "db_subnet_group", subnets ? XmlNodeChildValue(subnets, "DBSubnetGroupName") : NULL);
+	AwsPushBool(&attrs, "publicly_accessible", XmlNodeChildValue(db, "PubliclyAccessible"));
+	AwsPushCount(&attrs, "port", endpoint ? XmlNodeChildValue(endpoint, "Port") : NULL);
+	AwsPushTagList(&attrs, XmlNodeChild(db, "TagList"), "Tag", "Key", "Value");
+	out->attributes = JsonbValueToJsonb(pushJsonbValue(&attrs, WJB_END_OBJECT, NULL));
+	return true;
+}
+
+static const ResourceType aws_rds_db_instance_type = {
+	.ci_type = "aws_rds_db_instance",
+	.display_name = "RDS DB instances",
+	.default_enabled = true,
+	.scope_kind = SCOPE_REGION,
+	.listing = &aws_rds_listing,
+	.map = AwsMapDbInstance,
+};
+
+/* ------------------------------------------------------------------------
+ * S3 buckets (S3 ListBuckets, account-wide)
+ * ------------------------------------------------------------------------ */
+
+static const char *const aws_bucket_path[] = {"Buckets", "Bucket", NULL};
+static const char *const aws_bucket_members[] = {"Name", "CreationDate", "BucketRegion", NULL};
+static const char *const aws_continuation_token[] = {"ContinuationToken", NULL};
+static const char *const aws_bucket_actions[] = {"s3:ListAllMyBuckets", "s3:GetBucketLocation", NULL};
+
+/*
+ * max-buckets makes S3 paginate, and (being a parameter) name each
+ * bucket's BucketRegion; an endpoint that ignores it may answer all buckets
+ * at once (10,000 at most, as S3's unpaginated answer), without regions.
+ */
+static const AwsListing aws_buckets_listing = {
+	.protocol = AWS_REST_XML,
+	.service = "s3",
+	.service_label = "S3",
+	.endpoint = &cloudconn_aws_s3_endpoint,
+	.action = "ListBuckets",
+	.path = "/",
+	.page_size = "max-buckets=1000",
+	.test_page_size = "max-buckets=1",
+	.iam_actions = aws_bucket_actions,
+	.next_param = "continuation-token",
+	.next_member = "ContinuationToken",
+	.account_region = "us-east-1",
+	.bucket_locations = true,
+	.items = {
+		.root = "ListAllMyBucketsResult",
+		.item_path = aws_bucket_path,
+		.item_members = aws_bucket_members,
+		.page_members = aws_continuation_token,
+		.max_items = 10000,
+		.max_children = 8,
+		.too_many = "the page lists more than 10000 buckets",
+	},
+};
+
+static bool
+AwsMapBucket(const ProviderConnector *conn, const char *scope, const void *item,
+			 MappedResource *out, char **error)
+{
+	const XmlNode *bucket = (const XmlNode *) item;
+	const char *name = XmlNodeChildValue(bucket, "Name");
+	const char *region = XmlNodeChildValue(bucket, "BucketRegion");
+	const char *location_error = XmlNodeChildValue(bucket, AWS_LOCATION_ERROR);
+	JsonbParseState *attrs = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (!AwsValidBucketName(name))
+	{
+		*error = pstrdup("an S3 bucket in the listing has no valid name");
+		return false;
+	}
+	out->external_id = psprintf("arn:aws:s3:::%s", name);
+	if (location_error != NULL)
+	{
+		*error = psprintf("S3 bucket %s: its region is unknown: %s", name, location_error);
+		return false;
+	}
+	if (region == NULL || !AwsValidRegionName(region, strlen(region)))
+	{
+		*error = psprintf("S3 bucket %s: its region is unknown: the listing gave none that is valid", name);
+		return false;
+	}
+	out->name = pstrdup(name);
+	out->create_if_new = true;
+
+	pushJsonbValue(&attrs, WJB_BEGIN_OBJECT, NULL);
+	JsonItemPushString(&attrs, "region", region);
+	JsonItemPushString(&attrs, "creation_date", XmlNodeChildValue(bucket, "CreationDate"));
+	out->attributes = JsonbValueToJsonb(pushJsonbValue(&attrs, WJB_END_OBJECT, NULL));
+	return true;
+}
+
+static const ResourceType aws_s3_bucket_type = {
+	.ci_type = "aws_s3_bucket",
+	.display_name = "S3 buckets",
+	.default_enabled = true,
+	.scope_kind = SCOPE_ACCOUNT,
+	.listing = &aws_buckets_listing,
+	.map = AwsMapBucket,
+};
+
+/* ------------------------------------------------------------------------
+ * Lambda functions (Lambda ListFunctions, REST-JSON)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * What is kept of a function: never its Environment (variables often hold
+ * secrets), which the reader skips like every member not named here.
+ */
+static const char *const aws_function_members[] = {
+	"FunctionName", "FunctionArn", "Runtime", "Role", "Handler", "Timeout", "MemorySize",
+	"LastModified", "VpcConfig", "PackageType", "Architectures", NULL
+};
+static const char *const aws_next_marker[] = {"NextMarker", NULL};
+static const char *const aws_function_actions[] = {"lambda:ListFunctions", NULL};
+
+static const AwsListing aws_functions_listing = {
+	.protocol = AWS_REST_JSON,
+	.service = "lambda",
+	.service_label = "Lambda",
+	.endpoint = &cloudconn_aws_lambda_endpoint,
+	.action = "ListFunctions",
+	.path = "/2015-03-31/functions/",
+	.page_size = "MaxItems=50",
+	.test_page_size = "MaxItems=1",
+	.iam_actions = aws_function_actions,
+	.next_param = "Marker",
+	.next_member = "NextMarker",
+	.json_items = {
+		.items_key = "Functions",
+		.item_members = aws_function_members,
+		.page_members = aws_next_marker,
+		.max_items = 50,
+	},
+};
+
+/* A member that is a number (JSON), or NULL. */
+static const JsonbValue *
+AwsJsonNumber(const JsonbValue *object, const char *key)
+{
+	const JsonbValue *v = JsonItemGet(object, key);
+
+	return v != NULL && v->type == jbvNumeric ? v : NULL;
+}
+
+/* A member that is an array (JSON), or NULL. */
+static const JsonbValue *
+AwsJsonArray(const JsonbValue *object, const char *key)
+{
+	const JsonbValue *v = JsonItemGet(object, key);
+
+	return v != NULL && v->type == jbvArray ? v : NULL;
+}
+
+static bool
+AwsMapFunction(const ProviderConnector *conn, const char *region, const void *item,
+			   MappedResource *out, char **error)
+{
+	const JsonbValue *fn = (const JsonbValue *) item;
+	char	   *arn = fn->type == jbvObject ? JsonItemString(fn, "FunctionArn") : NULL;
+	char	   *name = fn->type == jbvObject ? JsonItemString(fn, "FunctionName") : NULL;
+	const JsonbValue *vpc = fn->type == jbvObject ? JsonItemGet(fn, "VpcConfig") : NULL;
+	char	   *vpc_id = vpc && vpc->type == jbvObject ? JsonItemString(vpc, "VpcId") : NULL;
+	JsonbParseState *attrs = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (!AwsValidArn(arn, "lambda") || name == NULL || name[0] == '\0' || strlen(name) > 170)
+	{
+		*error = pstrdup("a Lambda function in the listing has no valid FunctionArn or FunctionName");
+		return false;
+	}
+	out->external_id = arn;
+	out->name = name;
+	out->os_info = JsonItemString(fn, "Runtime");
+	out->create_if_new = true;
+
+	pushJsonbValue(&attrs, WJB_BEGIN_OBJECT, NULL);
+	JsonItemPushString(&attrs, "region", region);
+	JsonItemPushString(&attrs, "runtime", out->os_info);
+	JsonItemPushString(&attrs, "handler", JsonItemString(fn, "Handler"));
+	JsonItemPushMember(&attrs, "memory_size_mb", AwsJsonNumber(fn, "MemorySize"));
+	JsonItemPushMember(&attrs, "timeout_seconds", AwsJsonNumber(fn, "Timeout"));
+	JsonItemPushMember(&attrs, "architectures", AwsJsonArray(fn, "Architectures"));
+	JsonItemPushString(&attrs, "package_type", JsonItemString(fn, "PackageType"));
+	JsonItemPushString(&attrs, "last_modified", JsonItemString(fn, "LastModified"));
+	JsonItemPushString(&attrs, "role", JsonItemString(fn, "Role"));
+	if (vpc_id != NULL && vpc_id[0] != '\0')
+	{
+		JsonbValue	k;
+
+		k.type = jbvString;
+		k.val.string.val = "vpc_config";
+		k.val.string.len = strlen("vpc_config");
+		pushJsonbValue(&attrs, WJB_KEY, &k);
+		pushJsonbValue(&attrs, WJB_BEGIN_OBJECT, NULL);
+		JsonItemPushString(&attrs, "vpc_id", vpc_id);
+		JsonItemPushMember(&attrs, "subnet_ids", AwsJsonArray(vpc, "SubnetIds"));
+		JsonItemPushMember(&attrs, "security_group_ids", AwsJsonArray(vpc, "SecurityGroupIds"));
+		pushJsonbValue(&attrs, WJB_END_OBJECT, NULL);
+	}
+	out->attributes = JsonbValueToJsonb(pushJsonbValue(&attrs, WJB_END_OBJECT, NULL));
+	return true;
+}
+
+static const ResourceType aws_lambda_function_type = {
+	.ci_type = "aws_lambda_function",
+	.display_name = "Lambda functions",
+	.default_enabled = true,
+	.scope_kind = SCOPE_REGION,
+	.listing = &aws_functions_listing,
+	.map = AwsMapFunction,
 };
 
 /* ------------------------------------------------------------------------
@@ -1295,6 +2324,9 @@ AwsScopeOfCi(const char *ci_type, const char *external_id, Jsonb *attributes)
 {
 	const char *p = external_id;
 
+	if (strcmp(ci_type, aws_s3_bucket_type.ci_type) == 0)
+		return PROVIDER_ACCOUNT_SCOPE;
+
 	for (int field = 0; field < 3; field++)
 	{
 		p = strchr(p, ':');
@@ -1315,17 +2347,59 @@ AwsJsonString(StringInfo buf, const char *s)
 	escape_json(buf, s);
 }
 
+/* What every AWS connector may call besides its types' listings: the regions to list. */
+static const char *const aws_connector_actions[] = {"ec2:DescribeRegions", NULL};
+
+static int
+AwsCompareActions(const ListCell *a, const ListCell *b)
+{
+	return strcmp(lfirst(a), lfirst(b));
+}
+
+/*
+ * The IAM actions a connector listing types (a List of const ResourceType
+ * *) needs, sorted, each once: ec2:DescribeRegions (connectors without
+ * regions list the account's; having it lets regions be emptied later
+ * without a new stack), then every action of each type's listing.
+ */
+static List *
+AwsNeededActions(List *types)
+{
+	List	   *all = NIL;
+	List	   *unique = NIL;
+	ListCell   *lc;
+
+	for (const char *const *a = aws_connector_actions; *a; a++)
+		all = lappend(all, (char *) *a);
+	foreach(lc, types)
+	{
+		const AwsListing *listing = ((const ResourceType *) lfirst(lc))->listing;
+
+		for (const char *const *a = listing->iam_actions; *a; a++)
+			all = lappend(all, (char *) *a);
+	}
+	list_sort(all, AwsCompareActions);
+	foreach(lc, all)
+	{
+		if (unique == NIL || strcmp(llast(unique), lfirst(lc)) != 0)
+			unique = lappend(unique, lfirst(lc));
+	}
+	return unique;
+}
+
 /*
  * The template a customer applies: one IAM role, trusting only the
  * platform's discovery role under the connector's external id, with the
- * read-only managed policies (README: AWS).
+ * read-only managed policies, or (actions not NIL: least privilege) one
+ * inline policy allowing exactly those actions (README: AWS).
  */
 static char *
-AwsTemplate(int64 id, const char *name, const char *external_id)
+AwsTemplate(int64 id, const char *name, const char *external_id, List *actions)
 {
 	StringInfoData t;
 	const char *role_name = (cloudconn_aws_customer_role_name && cloudconn_aws_customer_role_name[0])
 		? cloudconn_aws_customer_role_name : "AnzenCustomerDiscoveryRole";
+	ListCell   *lc;
 
 	initStringInfo(&t);
 	appendStringInfoString(&t, "{\"AWSTemplateFormatVersion\": \"2010-09-09\", \"Description\": ");
@@ -1341,17 +2415,33 @@ AwsTemplate(int64 id, const char *name, const char *external_id)
 						   " \"MaxSessionDuration\": 3600, \"AssumeRolePolicyDocument\": {\"Version\": \"2012-10-17\","
 						   " \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": {\"AWS\": ");
 	AwsJsonString(&t, cloudconn_aws_discovery_role_arn);
-	appendStringInfoString(&t, "}, \"Action\": \"sts:AssumeRole\", \"Condition\": {\"StringEquals\": {\"sts:ExternalId\": {\"Ref\": \"ExternalId\"}}}}]},"
-						   " \"ManagedPolicyArns\": [\"arn:aws:iam::aws:policy/SecurityAudit\", \"arn:aws:iam::aws:policy/job-function/ViewOnlyAccess\"]}}},"
-						   " \"Outputs\": {\"RoleArn\": {\"Description\": \"ARN of the role; cloudconn assumes it with the external id above.\","
+	appendStringInfoString(&t, "}, \"Action\": \"sts:AssumeRole\", \"Condition\": {\"StringEquals\": {\"sts:ExternalId\": {\"Ref\": \"ExternalId\"}}}}]},");
+	if (actions == NIL)
+		appendStringInfoString(&t, " \"ManagedPolicyArns\": [\"arn:aws:iam::aws:policy/SecurityAudit\", \"arn:aws:iam::aws:policy/job-function/ViewOnlyAccess\"]}}},");
+	else
+	{
+		appendStringInfoString(&t, " \"Policies\": [{\"PolicyName\": \"CloudconnDiscoveryLeastPrivilege\", \"PolicyDocument\": {"
+							   "\"Version\": \"2012-10-17\", \"Statement\": [{\"Sid\": \"ListEnabledResourceTypes\","
+							   " \"Effect\": \"Allow\", \"Action\": [");
+		foreach(lc, actions)
+		{
+			if (lc != list_head(actions))
+				appendStringInfoString(&t, ", ");
+			AwsJsonString(&t, lfirst(lc));
+		}
+		appendStringInfoString(&t, "], \"Resource\": \"*\"}]}}]}}},");
+	}
+	appendStringInfoString(&t, " \"Outputs\": {\"RoleArn\": {\"Description\": \"ARN of the role; cloudconn assumes it with the external id above.\","
 						   " \"Value\": {\"Fn::GetAtt\": [\"CustomerDiscoveryRole\", \"Arn\"]}}}}");
 	return TextDatumGetCString(DirectFunctionCall1(jsonb_pretty,
 												   DirectFunctionCall1(jsonb_in, CStringGetDatum(t.data))));
 }
 
 /*
- * cloudconn._aws_cloudformation_template(caller oid, connector_id bigint)
- * RETURNS text, SECURITY DEFINER, reached through cloudconn_dispatch.
+ * cloudconn._aws_cloudformation_template(caller oid, connector_id bigint,
+ * least_privilege boolean) RETURNS text, SECURITY DEFINER, reached through
+ * cloudconn_dispatch.  least_privilege: the actions of the connector's
+ * enabled types, from the registry.
  */
 Datum
 cloudconn_aws_cloudformation_template(PG_FUNCTION_ARGS)
@@ -1363,6 +2453,7 @@ cloudconn_aws_cloudformation_template(PG_FUNCTION_ARGS)
 	char	   *provider;
 	char	   *name;
 	char	   *external_id;
+	List	   *actions = NIL;
 	char	   *result;
 	MemoryContext callcxt = CurrentMemoryContext;
 
@@ -1370,10 +2461,14 @@ cloudconn_aws_cloudformation_template(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("connector_id must not be null")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("least_privilege must not be null")));
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT c.id, c.provider, c.name, c.external_id"
+	if (SPI_execute_with_args("SELECT c.id, c.provider, c.name, c.external_id, c.settings"
 							  "  FROM cloudconn._connector_for_action($1, $2, true) c",
 							  2, types, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not load connector");
@@ -1392,7 +2487,13 @@ cloudconn_aws_cloudformation_template(PG_FUNCTION_ARGS)
 				 errmsg("cloudconn.aws_discovery_role_arn is not set"),
 				 errdetail("The template must name the platform's discovery role as the only principal the customer role trusts."),
 				 errhint("A superuser sets it in postgresql.conf, for example cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole'.")));
-	result = MemoryContextStrdup(callcxt, AwsTemplate(id, name, external_id));
+	if (PG_GETARG_BOOL(2))
+	{
+		Jsonb	   *settings = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
+
+		actions = AwsNeededActions(ProviderEnabledTypes(&aws_provider, settings));
+	}
+	result = MemoryContextStrdup(callcxt, AwsTemplate(id, name, external_id, actions));
 	SPI_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
@@ -1405,6 +2506,10 @@ static const char *const aws_settings_keys[] = {"account_id", "regions", NULL};
 
 static const ResourceType *const aws_resource_types[] = {
 	&aws_ec2_instance_type,
+	&aws_vpc_type,
+	&aws_rds_db_instance_type,
+	&aws_s3_bucket_type,
+	&aws_lambda_function_type,
 };
 
 const Provider aws_provider = {

@@ -33,6 +33,9 @@ char	   *cloudconn_aws_region = NULL;
 int			cloudconn_aws_max_parallel_regions = 4;
 char	   *cloudconn_aws_sts_endpoint = NULL;
 char	   *cloudconn_aws_ec2_endpoint = NULL;
+char	   *cloudconn_aws_rds_endpoint = NULL;
+char	   *cloudconn_aws_s3_endpoint = NULL;
+char	   *cloudconn_aws_lambda_endpoint = NULL;
 char	   *cloudconn_aws_discovery_role_arn = NULL;
 char	   *cloudconn_aws_customer_role_name = NULL;
 char	   *cloudconn_aws_credentials_file = NULL;
@@ -207,6 +210,21 @@ GucDefineAll(void)
 	DefineCustomStringVariable("cloudconn.aws_ec2_endpoint",
 							   "EC2 endpoint; {region} is substituted.",
 							   NULL, &cloudconn_aws_ec2_endpoint, "https://ec2.{region}.amazonaws.com",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_rds_endpoint",
+							   "RDS endpoint; {region} is substituted.",
+							   NULL, &cloudconn_aws_rds_endpoint, "https://rds.{region}.amazonaws.com",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_s3_endpoint",
+							   "S3 endpoint; {region} is substituted (buckets are listed through us-east-1).",
+							   NULL, &cloudconn_aws_s3_endpoint, "https://s3.{region}.amazonaws.com",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_lambda_endpoint",
+							   "Lambda endpoint; {region} is substituted.",
+							   NULL, &cloudconn_aws_lambda_endpoint, "https://lambda.{region}.amazonaws.com",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
 
 	DefineCustomStringVariable("cloudconn.aws_discovery_role_arn",

@@ -904,7 +904,8 @@ HttpBackoffMs(int retry)
 }
 
 /*
- * How long to wait before retrying a 429 or 5xx: what the server asked for
+ * How long to wait before retrying an answer (a 429, a 5xx, or what the
+ * request's classifier retries): what the server asked for
  * (Retry-After, in seconds or as an HTTP date; on a 429 without it,
  * DigitalOcean's ratelimit-reset, a Unix time), else backoff.  Returns -1
  * when the server asks for more than HTTP_MAX_WAIT_MS: the response is then
@@ -997,11 +998,18 @@ HttpPaceDelayMs(HttpClient *client)
 	return (long) wait_ms;
 }
 
+bool
+HttpRetryableStatus(const HttpResponse *resp)
+{
+	return resp->status == 429 || (resp->status >= 500 && resp->status <= 599);
+}
+
 /*
  * After an attempt: true when the request is over (client->result is then
  * what HttpPerform returns), else false with the wait before the next
- * attempt in *delay_ms.  429 and 5xx answers and retryable transport
- * failures are retried up to cloudconn.http_max_retries times.
+ * attempt in *delay_ms.  Answers the request's classifier calls retryable
+ * (by default 429 and 5xx) and retryable transport failures are retried up
+ * to cloudconn.http_max_retries times.
  */
 static bool
 HttpAfterAttempt(HttpClient *client, CURLcode rc, bool retryable, long *delay_ms)
@@ -1014,7 +1022,9 @@ HttpAfterAttempt(HttpClient *client, CURLcode rc, bool retryable, long *delay_ms
 	{
 		HttpNoteRateLimit(client, resp);
 		client->result = true;
-		if (resp->status != 429 && (resp->status < 500 || resp->status > 599))
+		if (!(client->req->retry_response
+			  ? client->req->retry_response(resp, client->req->retry_arg)
+			  : HttpRetryableStatus(resp)))
 			return true;
 		if (retries_done >= cloudconn_http_max_retries)
 			return true;

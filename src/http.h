@@ -21,6 +21,17 @@
 #include "nodes/pg_list.h"
 
 typedef struct HttpClient HttpClient;
+typedef struct HttpResponse HttpResponse;
+
+/*
+ * Whether an HTTP response (a status was received) is retried: a provider's
+ * rule, for APIs that throttle with another status than 429 (AWS's Query
+ * APIs answer 400 Throttling).  It runs once curl has returned, outside
+ * curl's callbacks, in the memory context of the response; it may
+ * allocate but should not raise.  HttpRetryableStatus is the rule when a
+ * request has none.
+ */
+typedef bool (*HttpRetryClassifier) (const HttpResponse *resp, void *arg);
 
 typedef struct HttpRequest
 {
@@ -37,9 +48,13 @@ typedef struct HttpRequest
 	int			nheaders;
 	const char *body;			/* POST body, or NULL */
 	size_t		body_len;
+
+	/* which responses are retried (NULL: HttpRetryableStatus), and its argument */
+	HttpRetryClassifier retry_response;
+	void	   *retry_arg;
 } HttpRequest;
 
-typedef struct HttpResponse
+struct HttpResponse
 {
 	long		status;			/* HTTP status of the last attempt; 0 if none */
 	StringInfoData body;		/* body of the last attempt (NUL-terminated) */
@@ -58,13 +73,17 @@ typedef struct HttpResponse
 	/* response headers of the last attempt, lower-cased names */
 	List	   *header_names;	/* of char * */
 	List	   *header_values;	/* of char * */
-} HttpResponse;
+};
 
 /* Create a client in the current memory context. */
 extern HttpClient *HttpClientCreate(void);
 
+/* The default retry rule: 429 (throttled) and 5xx (transient server errors). */
+extern bool HttpRetryableStatus(const HttpResponse *resp);
+
 /*
- * Perform a request, retrying 429, 5xx and transport failures up to
+ * Perform a request, retrying 429, 5xx (or what req->retry_response says)
+ * and transport failures up to
  * cloudconn.http_max_retries times with exponential backoff and jitter,
  * honouring Retry-After and ratelimit-reset, and pacing requests when
  * ratelimit-remaining runs low.  Returns true if an HTTP response was

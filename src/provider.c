@@ -555,7 +555,7 @@ cloudconn_ci_scope(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------ */
 
 /* The resource types a connector lists: settings.resource_types, else the defaults. */
-static List *
+List *
 ProviderEnabledTypes(const Provider *p, Jsonb *settings)
 {
 	JsonbValue *types = ProviderJsonbGet(&settings->root, "resource_types");

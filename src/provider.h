@@ -169,6 +169,9 @@ extern const Provider *ProviderFind(const char *name);
 extern const Provider *ProviderLookup(const char *name);
 extern const ResourceType *ProviderResourceType(const Provider *provider, const char *ci_type);
 
+/* The types a connector of these settings lists (a List of const ResourceType *), in registry order. */
+extern List *ProviderEnabledTypes(const Provider *provider, Jsonb *settings);
+
 /*
  * Load a connector (not deleted) for a run or a test: its settings, its
  * enabled resource types, and its secret decrypted into cxt (wiped when

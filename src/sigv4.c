@@ -6,8 +6,11 @@
  *		the vectors in test/sim/vendor/aws-sigv4-test-suite).
  *
  * Paths are normalised (RFC 3986 dot segments, repeated slashes), as for
- * every service but S3.  The secret key and every derived key are wiped as
- * soon as they have been used; nothing here reaches a message.
+ * every service but S3; an S3 request (unnormalized_path) signs its path as
+ * it is, each byte but '/' percent-encoded once, and signs the payload's
+ * hash as x-amz-content-sha256 (sign_payload_hash), which S3 requires.  The
+ * secret key and every derived key are wiped as soon as they have been
+ * used; nothing here reaches a message.
  */
 #include "postgres.h"
 
@@ -334,7 +337,9 @@ SigV4Sign(const SigV4Request *req, const SigV4Credentials *cred, SigV4Signature 
 	}
 
 	{
-		char	   *uri = SigV4CanonicalUri(req->path);
+		char	   *uri = req->unnormalized_path
+			? (req->path[0] != '\0' ? SigV4UriEncode(req->path, true) : pstrdup("/"))
+			: SigV4CanonicalUri(req->path);
 		char	   *query = SigV4CanonicalQuery(req->query);
 
 		initStringInfo(&creq);
@@ -391,8 +396,9 @@ SigV4AmzDate(TimestampTz t)
 /*
  * cloudconn._sigv4_sign(method, path, query, headers text[] ("Name:value"),
  * body, access_key_id, secret_access_key, session_token, region, service,
- * amz_date, sign_session_token, sign_payload_hash) RETURNS text[] (canonical request, string
- * to sign, Authorization).  Superuser only: it exists to prove the signer on
+ * amz_date, sign_session_token, sign_payload_hash, normalize_path) RETURNS text[] (canonical
+ * request, string to sign, Authorization); normalize_path false signs the path
+ * as S3 does.  Superuser only: it exists to prove the signer on
  * the official test vectors.
  */
 Datum
@@ -411,7 +417,7 @@ cloudconn_sigv4_sign(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only superusers may call the signing test hook")));
-	for (int i = 0; i < 13; i++)
+	for (int i = 0; i < 14; i++)
 		if (PG_ARGISNULL(i) && i != 2 && i != 4 && i != 7)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -450,6 +456,7 @@ cloudconn_sigv4_sign(PG_FUNCTION_ARGS)
 	req.amz_date = text_to_cstring(PG_GETARG_TEXT_PP(10));
 	req.sign_session_token = PG_GETARG_BOOL(11);
 	req.sign_payload_hash = PG_GETARG_BOOL(12);
+	req.unnormalized_path = !PG_GETARG_BOOL(13);
 
 	SigV4Sign(&req, &cred, &sig);
 	explicit_bzero((char *) cred.secret_access_key, strlen(cred.secret_access_key));

@@ -30,6 +30,7 @@ typedef struct SigV4Request
 	const char *amz_date;		/* "YYYYMMDDTHHMMSSZ" */
 	bool		sign_session_token; /* add and sign x-amz-security-token */
 	bool		sign_payload_hash;	/* add and sign x-amz-content-sha256 */
+	bool		unnormalized_path;	/* S3: sign the path as it is (see sigv4.c) */
 } SigV4Request;
 
 typedef struct SigV4Signature

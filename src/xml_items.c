@@ -189,7 +189,7 @@ XmlItemsStartElement(void *ctx, const xmlChar *qname, const xmlChar **attributes
 	}
 	if (!r->on_path[d - 1])
 		return;
-	if (d == 2 && r->spec->page_members != NULL)
+	if (d == 2 + r->spec->page_depth && r->spec->page_members != NULL)
 	{
 		const char *known = XmlItemsFind(r->spec->page_members, name);
 

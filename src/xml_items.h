@@ -27,6 +27,9 @@ typedef struct XmlItemsSpec
 									 * item, NULL-terminated */
 	const char *const *item_members;	/* children of an item kept (NULL-terminated); NULL: all */
 	const char *const *page_members;	/* children of the root kept, or NULL */
+	int			page_depth;		/* 1: page_members are children of item_path[0]
+								 * instead (RDS wraps its answer in a
+								 * <ActionResult>) */
 	int			max_items;		/* a page with more items is refused */
 	int			max_children;	/* ... and one with a kept element with more children */
 	const char *too_many;		/* what the refusal says */

@@ -32,11 +32,18 @@ do_url="https://127.0.0.1:$(cat "$work/digitalocean_sim.port")"
 control POST "$do_url/_sim/droplets/generate" -d '{"count": 450, "regions": ["ams3", "nyc1", "fra1"], "seed": 1}' >/dev/null
 start_sim aws_sim.py
 aws_url="https://127.0.0.1:$(cat "$work/aws_sim.port")"
-for r in eu-west-1:120:1 eu-central-1:60:2; do
-	IFS=: read -r region count seed <<<"$r"
-	control POST "$aws_url/_sim/accounts/123456789012/regions/$region/instances/generate" \
+# per region: instances, VPCs, RDS DB instances, Lambda functions; and buckets
+for r in eu-west-1:120:5:4:15:1 eu-central-1:60:3:3:8:2; do
+	IFS=: read -r region count vpcs dbs functions seed <<<"$r"
+	acct="$aws_url/_sim/accounts/123456789012/regions/$region"
+	control POST "$acct/instances/generate" \
 		-d "{\"count\": $count, \"seed\": $seed, \"states\": [\"running\", \"running\", \"stopped\"]}" >/dev/null
+	control POST "$acct/vpcs/generate" -d "{\"count\": $vpcs, \"seed\": $seed}" >/dev/null
+	control POST "$acct/db-instances/generate" -d "{\"count\": $dbs, \"seed\": $seed}" >/dev/null
+	control POST "$acct/functions/generate" -d "{\"count\": $functions, \"seed\": $seed}" >/dev/null
 done
+control POST "$aws_url/_sim/accounts/123456789012/buckets/generate" \
+	-d '{"count": 12, "seed": 1, "regions": ["eu-west-1", "eu-central-1", "us-east-1"]}' >/dev/null
 # the platform's caller: the simulator's default keys, in a credentials file
 # as the AWS convention has it (only the server's OS user can read it)
 printf '[default]\naws_access_key_id = AKIASIMULATORCALLER2\naws_secret_access_key = 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\n' \
@@ -54,6 +61,9 @@ cloudconn.ca_file = '$work/ca/ca.crt'
 cloudconn.digitalocean_api_url = '$do_url'
 cloudconn.aws_sts_endpoint = '$aws_url'
 cloudconn.aws_ec2_endpoint = '$aws_url/'
+cloudconn.aws_rds_endpoint = '$aws_url/'
+cloudconn.aws_s3_endpoint = '$aws_url'
+cloudconn.aws_lambda_endpoint = '$aws_url'
 cloudconn.aws_credentials_file = '$work/aws-credentials'
 cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole'
 CONF
@@ -61,7 +71,8 @@ pg_ctl -D "$work/demo-cluster" -l "$work/demo-cluster.log" -w start >/dev/null
 trap 'pg_ctl -D "$work/demo-cluster" -m fast -w stop >/dev/null; kill $sim_pids 2>/dev/null' EXIT
 echo
 echo "=== cloudconn demo (throwaway cluster in $work)"
-echo "    AWS simulator (STS and EC2) at $aws_url: account 123456789012, 180 instances in 2 regions"
+echo "    AWS simulator (STS, EC2, RDS, S3, Lambda) at $aws_url: account 123456789012 with, in 2 regions,"
+echo "      180 instances, 8 VPCs, 7 DB instances, 23 Lambda functions; and 12 S3 buckets"
 echo "    DigitalOcean simulator at $do_url: 450 droplets in 3 regions"
 # demo.sql applies the CloudFormation template to the simulator's account
 # with this command (the customer's step), the template read from a file

@@ -23,8 +23,9 @@ END;
 $$;
 SELECT role, entity_id, permission FROM cloudconn.role_assignment ORDER BY 1, 2, 3;
 
-\echo '--- the wizard picker'
+\echo '--- the wizard picker, and what each provider discovers'
 SELECT * FROM cloudconn.providers;
+SELECT * FROM cloudconn.resource_types ORDER BY provider, ci_type;
 
 -- the platform's discovery role, caller credentials and (here) the
 -- simulator's endpoints are set once by the operator, in postgresql.conf
@@ -71,14 +72,21 @@ SET LOCAL ROLE demo_eu_admin;
 SELECT jsonb_pretty(cloudconn.connector_test(:aws_connector)) AS connector_test;
 COMMIT;
 
-\echo '--- the customer applies the template in account 123456789012 (here: the simulator)'
+\echo '--- or, least privilege: one inline policy with exactly what the enabled types need'
+BEGIN;
+SET LOCAL ROLE demo_eu_admin;
+SELECT jsonb_pretty(cloudconn.aws_cloudformation_template(:aws_connector, least_privilege => true)::jsonb
+	#> '{Resources,CustomerDiscoveryRole,Properties,Policies}') AS least_privilege_policy;
+COMMIT;
+
+\echo '--- the customer applies the least-privilege template in account 123456789012 (here: the simulator)'
 BEGIN;
 SET LOCAL ROLE demo_eu_admin;
 \set QUIET on
 \pset format unaligned
 \pset tuples_only on
 \o :template_file
-SELECT cloudconn.aws_cloudformation_template(:aws_connector);
+SELECT cloudconn.aws_cloudformation_template(:aws_connector, least_privilege => true);
 \o
 \pset format aligned
 \pset tuples_only off
@@ -86,11 +94,13 @@ SELECT cloudconn.aws_cloudformation_template(:aws_connector);
 COMMIT;
 \! $DEMO_APPLY_TEMPLATE; echo
 
-\echo '--- now the chain holds: platform caller -> discovery role -> customer role (with the external id)'
+\echo '--- now the chain holds: platform caller -> discovery role -> customer role (with the external id),'
+\echo '    and the role may list every enabled resource type'
 BEGIN;
 SET LOCAL ROLE demo_eu_admin;
 SELECT jsonb_pretty(cloudconn.connector_test(:aws_connector)) AS connector_test;
-\echo '--- an AWS run: DescribeInstances in both regions at once, every request signed with SigV4'
+\echo '--- an AWS run: instances, VPCs, DB instances and functions in both regions, buckets account-wide,'
+\echo '    several listings at once, every request signed with SigV4 for its service'
 SELECT cloudconn.connector_run(:aws_connector) AS run_id;
 COMMIT;
 
@@ -118,16 +128,26 @@ SET LOCAL ROLE demo_auditor;
 SELECT id, connector_name, trigger, status, discovered, created, updated, unchanged, error_count,
 	   pages_fetched, finished_at - started_at AS took
   FROM cloudconn.runs ORDER BY id;
+\echo '--- the counts of each run, per resource type'
+SELECT r.id AS run_id, r.connector_name, t.key AS ci_type, (t.value->>'discovered')::int AS discovered,
+	   (t.value->>'created')::int AS created, (t.value->>'updated')::int AS updated,
+	   (t.value->>'unchanged')::int AS unchanged, (t.value->>'errors')::int AS errors
+  FROM cloudconn.runs r, jsonb_each(r.counts_by_type) t ORDER BY r.id, t.key;
 COMMIT;
 
 \echo '--- some of the discovered CIs (as the EU admin, who may read CIs)'
 BEGIN;
 SET LOCAL ROLE demo_eu_admin;
 SELECT discovered_by_provider AS provider, ci_type, count(*) AS configuration_items
-  FROM cloudconn.configuration_items GROUP BY 1, 2 ORDER BY 1;
+  FROM cloudconn.configuration_items GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT name, ip_address, os_info, attributes->>'region' AS region, attributes->>'state' AS state,
 	   attributes->>'instance_type' AS type, external_id
-  FROM cloudconn.configuration_items WHERE discovered_by_provider = 'aws' ORDER BY id LIMIT 6;
+  FROM cloudconn.configuration_items WHERE ci_type = 'aws_ec2_instance' ORDER BY id LIMIT 4;
+SELECT ci_type, name, hostname, os_info, discovery_scope AS scope, external_id
+  FROM (SELECT *, row_number() OVER (PARTITION BY ci_type ORDER BY id) AS n
+		  FROM cloudconn.configuration_items
+		 WHERE discovered_by_provider = 'aws' AND ci_type <> 'aws_ec2_instance') c
+ WHERE n <= 2 ORDER BY ci_type, id;
 SELECT name, ip_address, os_info, attributes->>'region' AS region, attributes->>'size' AS size,
 	   external_id, discovered_by_connector
   FROM cloudconn.configuration_items WHERE discovered_by_provider = 'digitalocean' ORDER BY id LIMIT 6;

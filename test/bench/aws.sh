@@ -13,15 +13,22 @@
 # 500 ms of latency, closer to what a page of 1,000 instances takes on AWS:
 # at 50 ms the run is bound by the worker's CPU (reading about 8 MB of XML
 # per page and merging), which concurrency cannot shorten.
-#   usage: aws.sh [smoke|full]   (full: 10 regions x 10,000 instances)
+# Then, per resource type (VPCs, RDS DB instances, S3 buckets, Lambda
+# functions), a connector listing that type alone in an account of its
+# own: its initial and unchanged re-run times, the rows the re-run wrote
+# (target 0), the worker's peak memory (target < 100 MB) and its CPU time
+# per resource; and the first connector again, with every type enabled
+# over the whole account.
+#   usage: aws.sh [smoke|full]   (full: 10 regions x (10,000 instances + 200 VPCs
+#                                 + 1,000 DB instances + 2,000 functions) + 5,000 buckets)
 set -euo pipefail
 scale=${1:-full}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 case "$scale" in
-	full)  per_region=10000 ;;
-	smoke) per_region=1100 ;;
+	full)  per_region=10000; vpcs=200; dbs=1000; functions=2000; buckets=5000 ;;
+	smoke) per_region=1100; vpcs=20; dbs=120; functions=60; buckets=1100 ;;
 	*) echo "usage: $0 [smoke|full]" >&2; exit 2 ;;
 esac
 latency_ms=50
@@ -35,7 +42,7 @@ bench_start_aws --latency-ms "$latency_ms"
 pg_ctl -D "$BENCH_DIR/data" reload >/dev/null
 sleep 0.5
 
-psql -qX -v ON_ERROR_STOP=1 -v settings="{\"account_id\": \"$account\", \"regions\": $regions_json}" <<'SQL'
+psql -qX -v ON_ERROR_STOP=1 -v settings="{\"account_id\": \"$account\", \"regions\": $regions_json, \"resource_types\": [\"aws_ec2_instance\"]}" <<'SQL'
 CREATE EXTENSION cloudconn CASCADE;
 INSERT INTO cloudconn.entity (id, name) VALUES (1, 'bench');
 SELECT cloudconn.connector_create(1, 'bench', 'aws', 'manual', :'settings') \gset
@@ -146,4 +153,90 @@ print(f"  rows written by the re-runs:     {w1 - w0}, {w2 - w1}   (target 0)")
 print(f"  worker peak private resident memory (kB), runs 1-3: {' '.join(peaks)}   (target < 100 MB)")
 print(f"  supplementary, 500 ms per request: concurrent {slow_concurrent:.2f} s, sequential {slow_sequential:.2f} s, "
       f"ratio {slow_concurrent / slow_sequential:.2f}   (no target)")
+PY
+
+# ---- per resource type, at 50 ms per request again: one connector per type,
+# each in an account of its own (an account's role trusts one connector)
+bench_sim_control POST /_sim/config "{\"latency_ms\": $latency_ms}" >/dev/null
+psql -qAtX -v ON_ERROR_STOP=1 -c "ALTER SYSTEM RESET cloudconn.aws_max_parallel_regions" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+# generate TYPE ACCOUNT: that type's resources in the account
+generate() {
+	local seed=1
+	case "$1" in
+		aws_s3_bucket)
+			bench_sim_control POST "/_sim/accounts/$2/buckets/generate" \
+				"{\"count\": $buckets, \"seed\": 1, \"regions\": $regions_json}" >/dev/null ;;
+		*)
+			local path count
+			case "$1" in
+				aws_vpc) path=vpcs; count=$vpcs ;;
+				aws_rds_db_instance) path=db-instances; count=$dbs ;;
+				aws_lambda_function) path=functions; count=$functions ;;
+			esac
+			for r in "${regions[@]}"; do
+				bench_sim_control POST "/_sim/accounts/$2/regions/$r/$path/generate" "{\"count\": $count, \"seed\": $seed}" >/dev/null
+				seed=$((seed + 1))
+			done ;;
+	esac
+}
+# measure NAME CONNECTOR RESOURCES: an initial run (after the last), then an
+# unchanged re-run; one line of figures into $BENCH_DIR/types.txt
+measure() {
+	local name=$1 conn=$2 count=$3 ta tb tc td wa wb first second
+	ta=$(now); first=$(psql -qAtX -v ON_ERROR_STOP=1 -c "SELECT cloudconn.connector_run($conn)"); tb=$(now)
+	psql -qAtX -v ON_ERROR_STOP=1 -c "VACUUM (ANALYZE) cloudconn.configuration_item" -c "CHECKPOINT" >/dev/null
+	sleep 1
+	wa=$(written)
+	tc=$(now); second=$(psql -qAtX -v ON_ERROR_STOP=1 -c "SELECT cloudconn.connector_run($conn)"); td=$(now)
+	sleep 1
+	wb=$(written)
+	echo "$name $count $ta $tb $tc $td $wa $wb $(psql -qAtX -c "SELECT string_agg(status, '/' ORDER BY id) FROM cloudconn.runs WHERE id IN ($first, $second)") \
+$(bench_run_figures "$first") $(bench_run_figures "$second")" >>"$BENCH_DIR/types.txt"
+}
+: >"$BENCH_DIR/types.txt"
+n=0
+for type in aws_vpc aws_rds_db_instance aws_s3_bucket aws_lambda_function; do
+	n=$((n + 1))
+	type_account=55556666000$n
+	generate "$type" "$type_account"
+	conn=$(psql -qAtX -v ON_ERROR_STOP=1 -c "SELECT cloudconn.connector_create(1, 'bench $type', 'aws', 'manual',
+		'{\"account_id\": \"$type_account\", \"regions\": $regions_json, \"resource_types\": [\"$type\"]}')")
+	psql -qAtX -c "SELECT cloudconn.aws_cloudformation_template($conn, least_privilege => true)" >"$BENCH_DIR/template-$type.json"
+	bench_sim_control POST "/_sim/accounts/$type_account/apply-template" "@$BENCH_DIR/template-$type.json" >/dev/null
+	case "$type" in
+		aws_s3_bucket) count=$buckets ;;
+		aws_vpc) count=$((vpcs * ${#regions[@]})) ;;
+		aws_rds_db_instance) count=$((dbs * ${#regions[@]})) ;;
+		aws_lambda_function) count=$((functions * ${#regions[@]})) ;;
+	esac
+	measure "$type" "$conn" "$count"
+done
+# the first connector with every type enabled, over the whole account
+for type in aws_vpc aws_rds_db_instance aws_s3_bucket aws_lambda_function; do generate "$type" "$account"; done
+psql -qAtX -v ON_ERROR_STOP=1 -c "SELECT cloudconn.connector_update(1, settings => '{\"account_id\": \"$account\", \"regions\": $regions_json}')" >/dev/null
+psql -qAtX -c "SELECT cloudconn.aws_cloudformation_template(1, least_privilege => true)" >"$BENCH_DIR/template-all.json"
+bench_sim_control POST "/_sim/accounts/$account/apply-template" "@$BENCH_DIR/template-all.json" >/dev/null
+measure "all five types" 1 $((per_region * ${#regions[@]} + (vpcs + dbs + functions) * ${#regions[@]} + buckets))
+
+python3 - "$BENCH_DIR/types.txt" "$latency_ms" <<'PY'
+import sys
+lines = [l.split() for l in open(sys.argv[1]) if l.strip()]
+print(f"AWS benchmark per resource type ({sys.argv[2]} ms per request; each line a connector of that type alone, "
+      f"the last one every type; re-runs unchanged)")
+print(f"  {'type':<22} {'resources':>9} {'initial':>9} {'re-run':>8} {'rows':>5} {'peak MB':>8} "
+      f"{'CPU/res initial':>16} {'CPU/res re-run':>15}  status")
+for l in lines:
+    if l[0] == "all":
+        l = ["all five types"] + l[3:]
+    name, count = l[0], int(l[1])
+    ta, tb, tc, td = map(float, l[2:6])
+    wa, wb = int(l[6]), int(l[7])
+    status = l[8]
+    cpu1, _, _, priv1, _ = l[9:14]
+    cpu2, _, _, priv2, _ = l[14:19]
+    peak = max(int(priv1), int(priv2)) / 1024
+    print(f"  {name:<22} {count:>9} {tb - ta:>8.2f}s {td - tc:>7.2f}s {wb - wa:>5} {peak:>8.1f} "
+          f"{float(cpu1) * 1e6 / count:>13.1f} us {float(cpu2) * 1e6 / count:>12.1f} us  {status}")
+print("  targets: rows written by a re-run 0; peak private resident memory < 100 MB")
 PY

@@ -71,7 +71,7 @@ cloudconn.digitalocean_api_url = '$DO_URL'
 CONF
 }
 
-# Start the AWS simulator (STS and EC2) and point the cluster at it, with
+# Start the AWS simulator (STS, EC2, RDS, S3, Lambda) and point the cluster at it, with
 # the simulator's default caller in a credentials file.  Extra simulator
 # flags are passed on.  Sets AWS_URL.
 #   bench_start_aws [--latency-ms 50]
@@ -85,6 +85,9 @@ bench_start_aws() {
 cloudconn.aws_credentials_file = '$BENCH_DIR/aws-credentials'
 cloudconn.aws_sts_endpoint = '$AWS_URL'
 cloudconn.aws_ec2_endpoint = '$AWS_URL/'
+cloudconn.aws_rds_endpoint = '$AWS_URL/'
+cloudconn.aws_s3_endpoint = '$AWS_URL'
+cloudconn.aws_lambda_endpoint = '$AWS_URL'
 cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole'
 CONF
 }

@@ -113,11 +113,14 @@ def normalize_path(path):
     return out
 
 
-def canonical_uri(raw_path, normalize=True):
+def canonical_uri(raw_path, normalize=True, s3=False):
     """The path as sent is encoded once more.  For services other than S3 that is the
     "double encoding" of the SigV4 description: a client encodes each segment for the wire and
-    signs the encoding of that, so "%20" on the wire is signed as "%2520"."""
+    signs the encoding of that, so "%20" on the wire is signed as "%2520".  S3 (s3=True) signs
+    the path as it is, neither normalised nor encoded twice: the wire's encoding of it."""
     path = raw_path or "/"
+    if s3:
+        return uri_encode(urllib.parse.unquote_to_bytes(path), keep_slash=True)
     if normalize:
         path = normalize_path(path)
     return uri_encode(path, keep_slash=True)
@@ -164,10 +167,10 @@ def payload_hash(body):
 
 
 def build_canonical_request(method, raw_path, raw_query, headers, signed_headers, body_hash,
-                            normalize=True):
+                            normalize=True, s3=False):
     return "\n".join((
         method.upper(),
-        canonical_uri(raw_path, normalize),
+        canonical_uri(raw_path, normalize, s3),
         canonical_query(raw_query),
         canonical_headers(headers, signed_headers),
         ";".join(signed_headers),
@@ -300,17 +303,18 @@ def clock_skew(auth, now, max_skew_s):
 # Verification
 # --------------------------------------------------------------------------------------------
 
-def verify(method, raw_path, raw_query, headers, body, auth, secret_access_key, normalize=True):
+def verify(method, raw_path, raw_query, headers, body, auth, secret_access_key, normalize=True, s3=False):
     """Recomputes the signature with the given secret and compares it, in constant time, with
     the client's.  The payload hash is always that of the body actually received; a client's
-    x-amz-content-sha256 that disagrees with it makes the request fail, as tampering would."""
+    x-amz-content-sha256 that disagrees with it makes the request fail, as tampering would.
+    s3=True: S3's rules for the path (see canonical_uri)."""
     body_hash = payload_hash(body)
     claimed = header_value(headers, "x-amz-content-sha256")
     claimed_ok = claimed is None or claimed.strip() in (body_hash, UNSIGNED_PAYLOAD)
     if claimed is not None and claimed.strip() == UNSIGNED_PAYLOAD:
         body_hash = UNSIGNED_PAYLOAD
     creq = build_canonical_request(method, raw_path, raw_query, headers, auth.signed_headers,
-                                   body_hash, normalize)
+                                   body_hash, normalize, s3)
     sts = build_string_to_sign(auth.amz_date, auth.scope, creq)
     expected = signature_for(secret_access_key, auth, sts)
     valid = hmac.compare_digest(expected.encode("ascii"), auth.signature.encode("ascii", "replace")) and claimed_ok

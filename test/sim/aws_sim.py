@@ -1,17 +1,23 @@
 #!/usr/bin/python3
-"""HTTPS simulator of AWS STS and EC2 (Query API), for cloudconn's automated tests.
+"""HTTPS simulator of AWS STS, EC2, RDS, S3 and Lambda, for cloudconn's automated tests.
 
-One process plays both services.  A request is routed by the service named in the credential
-scope of its SigV4 signature ("sts" or "ec2"); an unsigned request by its Action.  It serves:
+One process plays every service.  A request is routed by the service named in the credential
+scope of its SigV4 signature ("sts", "ec2", "rds", "s3" or "lambda"); an unsigned request by its
+path or Action.  It serves:
 
   STS (Version 2011-06-15): AssumeRole, GetCallerIdentity
-  EC2 (Version 2016-11-15): DescribeRegions, DescribeInstances
+  EC2 (Version 2016-11-15): DescribeRegions, DescribeInstances, DescribeVpcs
+  RDS (Version 2014-10-31, Query API): DescribeDBInstances
+  S3 (REST XML, path-style): ListBuckets, GetBucketLocation
+  Lambda (REST-JSON, 2015-03-31): ListFunctions
 
 with AWS's wire format (XML bodies and namespaces, status codes, error shapes), real SigV4
 verification (aws_sigv4.py), the two-hop AssumeRole chain that cloudconn uses (a static IAM user
 assumes the platform's discovery role, whose session assumes a customer's role that exists only
-once its CloudFormation template was "applied"), and a control API under /_sim/ through which a
-test applies templates, sets instances, injects faults and reads the request log and counters.
+once its CloudFormation template was "applied"), IAM evaluation of that role's managed and inline
+policies (aws_iam.py), and a control API under /_sim/ through which a test applies templates,
+sets resources, injects faults and reads the request log and counters.  The resources other than
+instances, and the wire shapes of RDS, S3 and Lambda, are aws_services.py's.
 
 Python 3 standard library only.  README.md beside this file documents the control API, the fault
 kinds, the default identities and where each error code comes from.  Where the official material
@@ -38,6 +44,8 @@ import uuid
 from xml.sax.saxutils import escape as _xml_escape
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import aws_iam  # noqa: E402  (beside this file: IAM policies of the customer role)
+import aws_services  # noqa: E402  (beside this file: VPCs, RDS, S3 and Lambda resources and shapes)
 import aws_sigv4  # noqa: E402  (beside this file; no package to import from)
 import simlib  # noqa: E402  (beside this file: the server, control API, log and faults all simulators share)
 
@@ -57,7 +65,19 @@ CT_STS = "text/xml"
 CT_EC2 = "text/xml;charset=UTF-8"
 
 STS_ACTIONS = ("AssumeRole", "GetCallerIdentity")
-EC2_ACTIONS = ("DescribeRegions", "DescribeInstances")
+EC2_ACTIONS = ("DescribeRegions", "DescribeInstances", "DescribeVpcs")
+RDS_ACTIONS = ("DescribeDBInstances",)
+SERVICES = ("sts", "ec2", "rds", "s3", "lambda")
+
+# The listing actions: their pagination parameter (request) and where each counts its pages.
+LISTING_TOKENS = {"DescribeInstances": "NextToken", "DescribeVpcs": "NextToken", "DescribeDBInstances": "Marker",
+                  "ListBuckets": "continuation-token", "ListFunctions": "Marker"}
+
+# The IAM action of each API call of a customer session.
+IAM_ACTIONS = {"DescribeRegions": "ec2:DescribeRegions", "DescribeInstances": "ec2:DescribeInstances",
+               "DescribeVpcs": "ec2:DescribeVpcs", "DescribeDBInstances": "rds:DescribeDBInstances",
+               "ListBuckets": "s3:ListAllMyBuckets", "GetBucketLocation": "s3:GetBucketLocation",
+               "ListFunctions": "lambda:ListFunctions"}
 
 # WIRE: messages of the errors the simulator sends.  Sources are listed in README.md; those not
 # documented anywhere are marked "chosen" there.
@@ -70,6 +90,9 @@ MSG_EC2_REQUEST_EXPIRED = "Request has expired."
 MSG_EC2_UNAUTHORIZED = "You are not authorized to perform this operation."
 MSG_EC2_THROTTLE = "Request limit exceeded."
 MSG_STS_THROTTLE = "Rate exceeded"
+MSG_S3_SIGNATURE = ("The request signature we calculated does not match the signature you provided. "
+                    "Check your key and signing method.")
+MSG_LAMBDA_SIGNATURE = MSG_SIGNATURE
 
 # (status, code, message) of the server errors a "status" fault sends when the rule names no
 # code: EC2's own server error codes, and STS's common errors (where a 5xx has Type Receiver).
@@ -78,6 +101,12 @@ SERVER_ERRORS = {
             503: ("ServiceUnavailable", "The request has failed due to a temporary failure of the server.")},
     "sts": {500: ("InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
             503: ("ServiceUnavailable", "The request has failed due to a temporary failure of the server.")},
+    "rds": {500: ("InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
+            503: ("ServiceUnavailable", "The request has failed due to a temporary failure of the server.")},
+    "s3": {500: ("InternalError", "We encountered an internal error. Please try again."),
+           503: ("ServiceUnavailable", "Service is unable to handle request.")},
+    "lambda": {500: ("ServiceException", "An internal error occurred."),
+               503: ("ServiceException", "The service is unavailable. Try again later.")},
 }
 
 # WIRE: SigV4 requests are accepted within 15 minutes of the server's clock.  STS says so in its
@@ -141,21 +170,21 @@ def _iso(dt, millis=False):
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class ApiError(Exception):
-    """An AWS error answer; it is rendered in the shape of the service that was called (STS
-    also derives its <Type> from the status: Sender for 4xx, Receiver for 5xx)."""
-
-    def __init__(self, status, code, message):
-        super().__init__("%s: %s" % (code, message))
-        self.status = status
-        self.code = code
-        self.message = message
+# An AWS error answer; it is rendered in the shape of the service that was called (STS and RDS
+# also derive their <Type> from the status: Sender for 4xx, Receiver for 5xx).
+ApiError = aws_services.ApiError
 
 
 def _err(service, kind, detail=None):
     """The error each service sends for one authentication or authorisation problem."""
+    if service == "s3":
+        return _err_s3(kind, detail)
+    if service == "lambda":
+        return _err_lambda(kind, detail)
+    # STS and RDS are Query-protocol services with the same common errors
+    query = service in ("sts", "rds")
     if kind == "missing_auth":
-        if service == "sts":
+        if query:
             return ApiError(403, "MissingAuthenticationToken", "Request is missing Authentication Token")
         # WIRE: chosen.  EC2 answers an unsigned Query request by asking for the (SigV2-era)
         # AWSAccessKeyId parameter; not documented, see README.
@@ -163,29 +192,75 @@ def _err(service, kind, detail=None):
     if kind == "incomplete":
         return ApiError(400, "IncompleteSignature", detail or "The request signature does not conform to AWS standards.")
     if kind in ("unknown_key", "bad_token"):
-        if service == "sts":
+        if query:
             return ApiError(403, "InvalidClientTokenId", MSG_STS_INVALID_TOKEN)
         return ApiError(401, "AuthFailure", MSG_EC2_AUTH_FAILURE)
     if kind == "signature":
         return ApiError(403, "SignatureDoesNotMatch", detail or MSG_SIGNATURE)
     if kind == "skew":
-        if service == "sts":
+        if query:
             return ApiError(403, "SignatureDoesNotMatch", detail)
         return ApiError(400, "RequestExpired", MSG_EC2_REQUEST_EXPIRED)
     if kind == "expired_token":
-        if service == "sts":
+        if query:
             return ApiError(403, "ExpiredToken", MSG_STS_EXPIRED_TOKEN)
         # WIRE: EC2 answers requests made with expired temporary credentials with
         # RequestExpired (400), not ExpiredToken; see README.
         return ApiError(400, "RequestExpired", MSG_EC2_REQUEST_EXPIRED)
     if kind == "throttle":
-        if service == "sts":
+        if query:
             return ApiError(400, "Throttling", MSG_STS_THROTTLE)
         return ApiError(503, "RequestLimitExceeded", MSG_EC2_THROTTLE)
     if kind == "region_auth":
-        if service == "sts":
+        if query:
             return ApiError(403, "InvalidClientTokenId", MSG_STS_INVALID_TOKEN)
         return ApiError(401, "AuthFailure", MSG_EC2_AUTH_FAILURE)
+    raise ValueError(kind)
+
+
+def _err_s3(kind, detail=None):
+    """S3's answers (its REST errors, not the Query protocol's common ones)."""
+    if kind == "missing_auth":
+        return ApiError(403, "AccessDenied", "Access Denied")
+    if kind == "incomplete":
+        return ApiError(400, "AuthorizationHeaderMalformed", "The authorization header is malformed; %s"
+                        % (detail or "it does not conform to AWS standards."))
+    if kind == "unknown_key":
+        return ApiError(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
+    if kind == "bad_token":
+        return ApiError(400, "InvalidToken", "The provided token is malformed or otherwise invalid.")
+    if kind == "signature":
+        return ApiError(403, "SignatureDoesNotMatch", MSG_S3_SIGNATURE)
+    if kind == "skew":
+        return ApiError(403, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large.")
+    if kind == "expired_token":
+        return ApiError(400, "ExpiredToken", "The provided token has expired.")
+    if kind == "throttle":
+        return ApiError(503, "SlowDown", "Please reduce your request rate.")
+    if kind == "region_auth":
+        return ApiError(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
+    if kind == "missing_sha256":
+        return ApiError(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
+    raise ValueError(kind)
+
+
+def _err_lambda(kind, detail=None):
+    """Lambda's answers: the REST-JSON services' common errors."""
+    if kind == "missing_auth":
+        return ApiError(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+    if kind == "incomplete":
+        return ApiError(400, "IncompleteSignatureException", detail or "The request signature does not conform to AWS standards.")
+    if kind in ("unknown_key", "bad_token", "region_auth"):
+        return ApiError(403, "UnrecognizedClientException", MSG_STS_INVALID_TOKEN)
+    if kind == "signature":
+        return ApiError(403, "InvalidSignatureException", detail or MSG_LAMBDA_SIGNATURE)
+    if kind == "skew":
+        return ApiError(403, "InvalidSignatureException", detail)
+    if kind == "expired_token":
+        return ApiError(403, "ExpiredTokenException", MSG_STS_EXPIRED_TOKEN)
+    if kind == "throttle":
+        return ApiError(429, "TooManyRequestsException", "Rate exceeded",
+                        {"Reason": "CallerRateLimitExceeded", "Type": "User"})
     raise ValueError(kind)
 
 
@@ -549,6 +624,19 @@ def generate_instances(account, region, spec, start_index=0):
     return out
 
 
+# The regional resources besides instances, as the control API and the state file name them
+# (accounts/ID/regions/REGION/<path>): their id field, generator and PATCH shorthands.
+REGIONAL_KINDS = {
+    "vpcs": {"path": "vpcs", "id": "vpcId", "generate": aws_services.generate_vpcs,
+             "shorthands": aws_services.vpc_shorthands},
+    "db_instances": {"path": "db-instances", "id": "DBInstanceIdentifier", "generate": aws_services.generate_db_instances,
+                     "shorthands": aws_services.db_shorthands},
+    "functions": {"path": "functions", "id": "FunctionName", "generate": aws_services.generate_functions,
+                  "shorthands": aws_services.function_shorthands},
+}
+KIND_BY_PATH = {k["path"]: name for name, k in REGIONAL_KINDS.items()}
+
+
 def public_view(inst):
     """An instance as the control API shows it: the rendered fields plus the reservation."""
     v = {k: copy.deepcopy(val) for k, val in inst.items() if not k.startswith("_")}
@@ -655,7 +743,10 @@ def parse_template(template, parameters=None):
         trust.append({"principals": aws, "external_ids": external_ids})
     if not trust:
         raise ValueError("no Allow statement grants sts:AssumeRole")
-    return {"role_name": role_name, "max_session_duration": max_session, "trust": trust}
+    # what the role may do: its managed and inline policies, evaluated as IAM does
+    statements = aws_iam.role_statements(props)
+    return {"role_name": role_name, "max_session_duration": max_session, "trust": trust,
+            "statements": statements}
 
 
 def _role_id(arn):
@@ -677,6 +768,9 @@ def _check_fault(r):
     """The fields of the AWS simulator's own fault kinds, and of its status faults (the generic
     ones and the match fields are simlib's)."""
     kind = r["kind"]
+    if "retry_after" in r and (not isinstance(r["retry_after"], int) or isinstance(r["retry_after"], bool)
+                               or not 0 <= r["retry_after"] <= 3600):
+        raise ValueError("retry_after must be a number of seconds, 0..3600")
     if kind == "status":
         for key in ("code", "message"):
             if key in r and not isinstance(r[key], str):
@@ -688,14 +782,13 @@ def _check_fault(r):
             raise ValueError("which must be \"all\", \"discovery\" or \"customer\"")
 
 
-# A rule matches on the service, the action, the signature's region, the account (the EC2
-# caller's, or the one in AssumeRole's RoleArn), DescribeInstances' page, the principal's kind
-# and the method.
+# A rule matches on the service, the action, the signature's region, the account (the caller's,
+# or the one in AssumeRole's RoleArn), a listing's page, the principal's kind and the method.
 FAULT_RULES = simlib.FaultRules(
     ("throttle", "status", "auth_failure", "reset", "slow", "truncate", "malformed", "expire_credentials"),
-    match={"service": simlib.Text(choices=("sts", "ec2")), "action": simlib.Text(), "region": simlib.Text(),
+    match={"service": simlib.Text(choices=SERVICES), "action": simlib.Text(), "region": simlib.Text(),
            "account": simlib.Text(), "principal_kind": simlib.Text(),
-           "page": simlib.Positive(hint="DescribeInstances pages count from 1")},
+           "page": simlib.Positive(hint="a listing's pages count from 1")},
     check_kind=_check_fault)
 
 
@@ -776,7 +869,7 @@ class Sim(simlib.SimState):
         "credentials_issued": 0,
     }
     config_keys = frozenset({"latency_ms", "credential_lifetime_s", "max_clock_skew_s", "clock_offset_s",
-                             "full_page_next_token", "default_max_results"})
+                             "full_page_next_token", "default_max_results", "s3_bucket_region"})
     fault_rules = FAULT_RULES
 
     def __init__(self, initial, base_config, log_path):
@@ -816,6 +909,8 @@ class Sim(simlib.SimState):
         if "default_max_results" in data and data["default_max_results"] is not None and not (
                 isinstance(data["default_max_results"], int) and data["default_max_results"] > 0):
             raise ValueError("default_max_results must be a positive integer or null")
+        if "s3_bucket_region" in data and not isinstance(data["s3_bucket_region"], bool):
+            raise ValueError("s3_bucket_region must be true or false")
 
     def _load_account(self, acct, spec):
         a = self.account(acct)
@@ -828,6 +923,11 @@ class Sim(simlib.SimState):
                 a["instances"][region] = generate_instances(acct, region, inst)
             else:
                 a["instances"][region] = [dict(i) for i in inst]
+        for kind in REGIONAL_KINDS:
+            for region, gen in (spec.get(kind) or {}).items():
+                a[kind][region] = REGIONAL_KINDS[kind]["generate"](acct, region, gen)
+        if spec.get("buckets") is not None:
+            a["buckets"] = aws_services.generate_buckets(acct, spec["buckets"])
 
     def now(self):
         """The server's clock, shifted by clock_offset_s so tests can create clock skew without
@@ -878,7 +978,8 @@ class Sim(simlib.SimState):
             a = self.accounts.get(acct)
             if a is None:
                 a = self.accounts[acct] = {"roles": {}, "regions": {r: "opt-in-not-required" for r in DEFAULT_REGIONS},
-                                           "instances": {}}
+                                           "instances": {}, "vpcs": {}, "db_instances": {}, "functions": {},
+                                           "buckets": []}
             return a
 
     def set_regions(self, acct, enabled):
@@ -897,7 +998,8 @@ class Sim(simlib.SimState):
         parsed = parse_template(template, parameters)
         arn = "arn:aws:iam::%s:role/%s" % (acct, parsed["role_name"])
         role = {"arn": arn, "account_id": acct, "name": parsed["role_name"], "role_id": _role_id(arn),
-                "max_session_duration": parsed["max_session_duration"], "trust": parsed["trust"]}
+                "max_session_duration": parsed["max_session_duration"], "trust": parsed["trust"],
+                "statements": parsed["statements"]}
         with self.lock:
             self.account(acct)["roles"][parsed["role_name"]] = role
             for st in parsed["trust"]:
@@ -1027,10 +1129,15 @@ class Sim(simlib.SimState):
                               "max_session_duration": r["max_session_duration"],
                               "trust": [{"principals": st["principals"],
                                          "external_id_required": st["external_ids"] is not None}
-                                        for st in r["trust"]]})
-            return {"account_id": acct, "roles": roles,
+                                        for st in r["trust"]],
+                              "allowed_actions": aws_iam.allowed_actions(r.get("statements", []))})
+            view = {"account_id": acct, "roles": roles,
                     "regions": [{"regionName": k, "optInStatus": v} for k, v in a["regions"].items()],
                     "instances": {r: len(v) for r, v in a["instances"].items()}}
+            for kind in REGIONAL_KINDS:
+                view[kind] = {r: len(v) for r, v in a[kind].items()}
+            view["buckets"] = len(a["buckets"])
+            return view
 
 
 # --------------------------------------------------------------------------------------------
@@ -1138,7 +1245,8 @@ class Handler(simlib.BaseHandler):
     max_api_body = MAX_API_BODY
 
     def _service_headers(self, service):
-        return [("Date", self.date_time_string())] + ([("Server", "AmazonEC2")] if service == "ec2" else [])
+        server = {"ec2": "AmazonEC2", "s3": "AmazonS3"}.get(service)
+        return [("Date", self.date_time_string())] + ([("Server", server)] if server else [])
 
     def _send(self, status, body, headers, service, truncate=False):
         """Writes a whole response with the service's Date and Server headers; returns the
@@ -1166,6 +1274,9 @@ class Handler(simlib.BaseHandler):
 
     def begin_call(self, call):
         call.request_id = str(uuid.uuid4())
+        # S3's own forms: 16 upper-case hex digits, and an extended id of base64
+        call.s3_request_id = call.request_id.replace("-", "")[:16].upper()
+        call.host_id = base64.b64encode(hashlib.sha256(call.request_id.encode()).digest() * 2).decode()
         call.presented = []  # what this request presented (token, signature, ExternalId): kept out of the log
         call.headers = list(self.headers.items())
         return {
@@ -1195,7 +1306,6 @@ class Handler(simlib.BaseHandler):
                     names.append(k)
         entry["param_names"] = names
         action = params.get("Action")
-        entry["action"] = action
         auth, auth_err = None, None
         if aws_sigv4.header_value(headers, "authorization") is not None:
             entry["authorization_present"] = True
@@ -1209,7 +1319,10 @@ class Handler(simlib.BaseHandler):
             presented.append(token)
         if auth is not None:
             presented.append(auth.signature)
-        service = self._route(auth, action)
+        service = self._route(auth, action, call.path, self.command)
+        if service in ("s3", "lambda"):
+            action = self._rest_action(service, call.path, params)
+        entry["action"] = action
         entry["service"] = service
         region = auth.region if auth is not None else None
         entry["region"] = region
@@ -1229,12 +1342,13 @@ class Handler(simlib.BaseHandler):
             entry["external_id_matches"] = any(hmac.compare_digest(ext.encode(), k.encode())
                                                for k in sim.known_external_ids())
         page, token_info = 1, None
-        if action == "DescribeInstances" and params.get("NextToken"):
-            token_info = read_token(sim, params["NextToken"])
+        token_param = LISTING_TOKENS.get(action)
+        if token_param and params.get(token_param):
+            token_info = read_token(sim, params[token_param])
             page = token_info[3] if token_info else None
-        entry["page"] = page if action == "DescribeInstances" else None
+        entry["page"] = page if token_param else None
         acct = None
-        if service == "ec2" and record is not None:
+        if service != "sts" and record is not None:
             acct = record.get("account_id")
         elif action == "AssumeRole":
             m = _ROLE_ARN_RE.match(params.get("RoleArn") or "")
@@ -1264,20 +1378,52 @@ class Handler(simlib.BaseHandler):
             principal = self._authenticate(*auth_args)
             if service == "sts":
                 status, out = self._sts(call.action, call.params, principal, request_id, entry)
-            else:
+            elif service == "ec2":
                 status, out = self._ec2(call.action, call.params, principal, call.region, call.token_info,
                                         request_id, entry)
+            elif service == "rds":
+                status, out = self._rds(call, principal)
+            elif service == "s3":
+                status, out = self._s3(call, principal)
+            else:
+                status, out = self._lambda(call, principal)
+            extra_headers = []
         except ApiError as e:
             status = e.status
             entry["error_code"] = e.code
-            out = (sts_error_xml(e.status, e.code, e.message, request_id) if service == "sts"
-                   else ec2_error_xml(e.code, e.message, request_id))
-        hdrs = [("x-amzn-RequestId", request_id), ("Content-Type", CT_STS if service == "sts" else CT_EC2)]
+            out, extra_headers = self._error_body(service, e, call)
+        return status, out, self._service_headers(service) + self._response_headers(service, call) + extra_headers
+
+    def _response_headers(self, service, call):
+        """The request id and content type each service answers with (errors included)."""
+        rid = call.request_id
+        if service == "s3":
+            return [("x-amz-id-2", call.host_id), ("x-amz-request-id", call.s3_request_id),
+                    ("Content-Type", aws_services.CT_S3)]
+        ctype = {"sts": CT_STS, "ec2": CT_EC2, "rds": aws_services.CT_RDS, "lambda": aws_services.CT_LAMBDA}[service]
+        hdrs = [("x-amzn-RequestId", rid), ("Content-Type", ctype)]
         if service == "ec2":
             hdrs += [("Cache-Control", "no-cache, no-store"),
                      ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
                      ("Vary", "accept-encoding")]
-        return status, out, self._service_headers(service) + hdrs
+        return hdrs
+
+    def _error_body(self, service, e, call):
+        """(body, extra headers) of an error answer in the service's shape."""
+        rid = call.request_id
+        if service == "sts":
+            return sts_error_xml(e.status, e.code, e.message, rid), []
+        if service == "rds":
+            return aws_services.rds_error_xml(e.status, e.code, e.message, rid), []
+        if service == "s3":
+            return aws_services.s3_error_xml(e.code, e.message, call.s3_request_id, call.host_id, e.extra), []
+        if service == "lambda":
+            extra = dict(e.extra)
+            hdrs = [("x-amzn-ErrorType", e.code)]
+            if "retry_after" in extra:
+                hdrs.append(("Retry-After", str(extra.pop("retry_after"))))
+            return aws_services.lambda_error_json(e.code, e.message, extra), hdrs
+        return ec2_error_xml(e.code, e.message, rid), []
 
     def malformed_body(self, call, body):
         # The start of the real body, then garbage: not well-formed XML.
@@ -1287,21 +1433,45 @@ class Handler(simlib.BaseHandler):
         self.server.sim.record(call.entry, call.presented)
 
     @staticmethod
-    def _route(auth, action):
-        """The signed service decides; an unsigned (or unparsable) request goes by its Action."""
-        if auth is not None and auth.service in ("sts", "ec2"):
+    def _route(auth, action, path, method):
+        """The signed service decides; an unsigned (or unparsable) request goes by its path (Lambda's
+        are under /2015-03-31/) or its Action (STS's and RDS's; a GET without one is S3's)."""
+        if auth is not None and auth.service in SERVICES:
             return auth.service
-        return "sts" if action in STS_ACTIONS else "ec2"
+        if path.startswith("/2015-03-31/"):
+            return "lambda"
+        if action in STS_ACTIONS:
+            return "sts"
+        if action in RDS_ACTIONS:
+            return "rds"
+        if action is None and method == "GET":
+            return "s3"
+        return "ec2"
+
+    @staticmethod
+    def _rest_action(service, path, params):
+        """The operation a REST request asks for, or None."""
+        if service == "lambda":
+            return "ListFunctions" if path.rstrip("/") == aws_services.LAMBDA_FUNCTIONS_PATH.rstrip("/") else None
+        if path == "/":
+            return "ListBuckets"
+        if path.count("/") == 1 and "location" in params:
+            return "GetBucketLocation"
+        return None
 
     def _fault_error(self, fault, service):
         k = fault["kind"]
         if k == "throttle":
-            return _err(service, "throttle")
+            e = _err(service, "throttle")
+            if "retry_after" in fault:
+                e.extra["retry_after"] = fault["retry_after"]
+            return e
         if k == "auth_failure":
             return _err(service, "region_auth")
         st = fault["status"]
         code, msg = SERVER_ERRORS[service].get(st, (None, None))
-        return ApiError(st, fault.get("code", code), fault.get("message", msg or fault.get("code")))
+        extra = {"Type": "Service"} if service == "lambda" and st >= 500 else None
+        return ApiError(st, fault.get("code", code), fault.get("message", msg or fault.get("code")), extra)
 
     def _authenticate(self, service, auth, auth_err, kind, record, headers, body, raw_path, raw_query, entry):
         """SigV4 and credential checks, in the order AWS appears to apply them: the header must
@@ -1317,14 +1487,19 @@ class Handler(simlib.BaseHandler):
             raise _err(service, "missing_auth")
         result = None
         if record is not None:
-            # The signature is checked for the log whatever else fails below.
+            # The signature is checked for the log whatever else fails below (S3 signs its path
+            # as it is, and always its payload's hash).
             result = aws_sigv4.verify(self.command, raw_path, raw_query, headers, body, auth,
-                                      record["secret_access_key"])
+                                      record["secret_access_key"], s3=service == "s3")
             entry["signature_valid"] = result.valid
         if auth.service != service:
             raise _err(service, "signature", "Credential should be scoped to correct service: '%s'. " % service)
-        if service == "sts" and auth.region not in ALL_REGIONS:
+        if service != "ec2" and auth.region not in ALL_REGIONS:
+            if service == "s3":
+                raise _err(service, "incomplete", "the region '%s' is wrong; expecting 'us-east-1'" % auth.region[:32])
             raise _err(service, "signature", "Credential should be scoped to a valid region. ")
+        if service == "s3" and aws_sigv4.header_value(headers, "x-amz-content-sha256") is None:
+            raise _err(service, "missing_sha256")
         problem = aws_sigv4.check_scope(auth)
         if problem:
             raise _err(service, "signature", problem)
@@ -1507,9 +1682,255 @@ class Handler(simlib.BaseHandler):
         if region not in enabled:
             # WIRE: a region that is not enabled for the account rejects the credentials.
             raise _err("ec2", "region_auth")
+        self._authorize("ec2", action, principal, "*")
         if action == "DescribeRegions":
             return 200, self._describe_regions(params, enabled, request_id)
+        if action == "DescribeVpcs":
+            return 200, self._describe_vpcs(params, acct, region, token_info, request_id, entry)
         return 200, self._describe_instances(params, acct, region, token_info, request_id, entry)
+
+    # -- IAM -----------------------------------------------------------------------------------
+
+    def _authorize(self, service, action, principal, resource, resource_policy_denies=False):
+        """IAM's verdict on a call: only a customer-role session has identity policies (its
+        role's, as the applied template set them; a deleted role's sessions have none).  A call
+        that is not allowed gets the service's AccessDenied answer, naming the IAM action."""
+        sim = self.server.sim
+        iam_action = IAM_ACTIONS[action]
+        statements = []
+        if principal["principal_type"] == "session" and principal["kind"] == "customer":
+            role = sim.find_role(principal["role_arn"])
+            statements = role.get("statements", []) if role else []
+        verdict = aws_iam.evaluate(statements, iam_action, resource)
+        if verdict == "allow" and resource_policy_denies:
+            verdict = "resource_deny"
+        if verdict == "allow":
+            return
+        why = {"implicit_deny": "because no identity-based policy allows the %s action" % iam_action,
+               "explicit_deny": "with an explicit deny in an identity-based policy",
+               "resource_deny": "with an explicit deny in a resource-based policy"}[verdict]
+        who = principal["arn"]
+        # WIRE: the messages of AWS's denials within one account; EC2 prefixes its usual text,
+        # S3 quotes a bucket resource and names none for ListAllMyBuckets.
+        if service == "ec2":
+            raise ApiError(403, "UnauthorizedOperation", "%s User: %s is not authorized to perform: %s %s"
+                           % (MSG_EC2_UNAUTHORIZED, who, iam_action, why))
+        if service == "s3":
+            on = "" if resource == "*" else ' on resource: "%s"' % resource
+            raise ApiError(403, "AccessDenied", "User: %s is not authorized to perform: %s%s %s"
+                           % (who, iam_action, on, why))
+        code = "AccessDeniedException" if service == "lambda" else "AccessDenied"
+        raise ApiError(403, code, "User: %s is not authorized to perform: %s on resource: %s %s"
+                       % (who, iam_action, resource, why))
+
+    def _enabled_region(self, service, acct, region):
+        """A region not enabled for the account rejects the credentials, in every service."""
+        with self.server.sim.lock:
+            enabled = region in self.server.sim.account(acct)["regions"]
+        if not enabled:
+            raise _err(service, "region_auth")
+
+    def _page(self, items, offset, limit, acct, region, page, fingerprint, full_page_token=False):
+        """One page of a listing: (chunk, the next page's token or None).  full_page_token: a
+        full page always has a token (EC2's way), even when nothing is left."""
+        sim = self.server.sim
+        chunk = items[offset: offset + limit]
+        more = offset + len(chunk) < len(items) or (full_page_token and chunk and len(chunk) == limit)
+        token = make_token(sim, acct, region, offset + len(chunk), page + 1, fingerprint) if more else None
+        return chunk, token
+
+    @staticmethod
+    def _start(token_info, acct, region, fingerprint, bad):
+        """(offset, page) a listing starts from: the first page, or where its token says; a
+        token of another account, region or listing raises bad."""
+        if token_info is None:
+            return 0, 1
+        t_acct, t_region, offset, page, t_fp = token_info
+        if (t_acct, t_region, t_fp) != (acct, region, fingerprint) or offset < 0:
+            raise bad
+        return offset, page
+
+    @staticmethod
+    def _int_param(params, name, low, high, error):
+        """An integer parameter within [low, high], None when absent; error(value) otherwise."""
+        raw = params.get(name)
+        if raw is None:
+            return None
+        try:
+            v = int(raw)
+        except ValueError:
+            raise error(raw[:32])
+        if not low <= v <= high:
+            raise error(str(v))
+        return v
+
+    # -- EC2 DescribeVpcs --------------------------------------------------------------------
+
+    def _describe_vpcs(self, params, acct, region, token_info, request_id, entry):
+        sim = self.server.sim
+        # WIRE: MaxResults is 5..1000, as DescribeInstances', with the same messages.
+        max_results = self._int_param(params, "MaxResults", MAX_RESULTS_MIN, MAX_RESULTS_MAX, lambda v: ApiError(
+            400, "InvalidParameterValue", "Value ( %s ) for parameter maxResults is invalid. Expecting a value "
+            "between %d and %d." % (v, MAX_RESULTS_MIN, MAX_RESULTS_MAX)))
+        ids = indexed(params, "VpcId")
+        filters = parse_filters(params)
+        fingerprint = "vpcs:" + hashlib.sha256(json.dumps([sorted(ids), filters]).encode()).hexdigest()[:12]
+        bad = ApiError(400, "InvalidParameterValue", "Value ( %s ) for parameter NextToken is invalid. "
+                       "The token is invalid." % (params.get("NextToken") or "")[:256])
+        offset, page = self._start(token_info if params.get("NextToken") else None, acct, region, fingerprint, bad)
+        if params.get("NextToken") and token_info is None:
+            raise bad
+        with sim.lock:
+            items = list(sim.account(acct)["vpcs"].get(region, []))
+            full_page = sim.config.get("full_page_next_token", True)
+        if ids:
+            have = {v.get("vpcId") for v in items}
+            missing = [i for i in ids if i not in have]
+            if missing:
+                raise ApiError(400, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist" % missing[0][:64])
+            items = [v for v in items if v.get("vpcId") in ids]
+        for name, values in filters:
+            items = self._filter_vpcs(items, name, values)
+        if max_results is None:
+            chunk, token = items[offset:], None
+        else:
+            chunk, token = self._page(items, offset, max_results, acct, region, page, fingerprint, full_page)
+        entry.update(items=len(chunk), page=page, max_results=max_results, next_token_present="NextToken" in params)
+        fields = [("vpcSet", chunk)]
+        if token:
+            fields.append(("nextToken", token))
+        return ec2_response_xml("DescribeVpcs", request_id, fields)
+
+    @staticmethod
+    def _filter_vpcs(items, name, values):
+        def tags(v):
+            return {t.get("key"): t.get("value") for t in (v.get("tagSet") or [])}
+        getters = {"vpc-id": lambda v: [v.get("vpcId")], "state": lambda v: [v.get("state")],
+                   "is-default": lambda v: [_text(v.get("isDefault"))], "cidr": lambda v: [v.get("cidrBlock")],
+                   "owner-id": lambda v: [v.get("ownerId")], "tag-key": lambda v: list(tags(v))}
+        if name.startswith("tag:"):
+            return [v for v in items if tags(v).get(name[4:]) in values]
+        g = getters.get(name)
+        if g is None:
+            raise ApiError(400, "InvalidParameterValue", "The filter '%s' is invalid" % name[:64])
+        return [v for v in items if any(x in values for x in g(v))]
+
+    # -- RDS DescribeDBInstances ---------------------------------------------------------------
+
+    def _rds(self, call, principal):
+        sim, params, entry, region = self.server.sim, call.params, call.entry, call.region
+        action = call.action
+        if params.get("Version") != aws_services.RDS_VERSION or action not in RDS_ACTIONS:
+            # WIRE: as STS (both are Query APIs): the operation is looked up by action and version
+            raise ApiError(400, "InvalidAction", "Could not find operation %s for version %s"
+                           % ((action or "")[:64], (params.get("Version") or "NO_VERSION_SPECIFIED")[:32]))
+        acct = principal["account_id"]
+        self._enabled_region("rds", acct, region)
+        self._authorize("rds", action, principal, "arn:aws:rds:%s:%s:db:*" % (region, acct))
+        # WIRE: MaxRecords is 20..100 (default 100); the message is chosen.
+        max_records = self._int_param(params, "MaxRecords", 20, 100, lambda v: ApiError(
+            400, "InvalidParameterValue", "Invalid value %s for MaxRecords. Must be between 20 and 100" % v)) or 100
+        ident = params.get("DBInstanceIdentifier")
+        fingerprint = "rds:" + hashlib.sha256((ident or "").encode()).hexdigest()[:12]
+        # WIRE: chosen; an invalid Marker is not documented.
+        bad = ApiError(400, "InvalidParameterValue", "The parameter Marker is not a valid pagination token.")
+        if params.get("Marker") and call.token_info is None:
+            raise bad
+        offset, page = self._start(call.token_info if params.get("Marker") else None, acct, region, fingerprint, bad)
+        with sim.lock:
+            items = list(sim.account(acct)["db_instances"].get(region, []))
+        if ident:
+            items = [d for d in items if d["DBInstanceIdentifier"] == ident]
+            if not items:
+                raise ApiError(404, "DBInstanceNotFound", "DBInstance %s not found." % ident[:64])
+        chunk, token = self._page(items, offset, max_records, acct, region, page, fingerprint)
+        entry.update(items=len(chunk), page=page, max_results=max_records, next_token_present="Marker" in params)
+        return 200, aws_services.rds_response_xml(call.request_id, chunk, token)
+
+    # -- S3 ListBuckets, GetBucketLocation -----------------------------------------------------
+
+    def _s3(self, call, principal):
+        sim, params, entry = self.server.sim, call.params, call.entry
+        if self.command not in ("GET", "HEAD"):
+            raise ApiError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.",
+                           {"Method": self.command, "ResourceType": "SERVICE" if call.path == "/" else "BUCKET"})
+        if call.action is None:
+            # WIRE: chosen; the simulator serves the account-level calls cloudconn makes only
+            raise ApiError(501, "NotImplemented", "A header you provided implies functionality that is not implemented")
+        acct = principal["account_id"]
+        if call.action == "GetBucketLocation":
+            name = urllib.parse.unquote(call.path[1:])
+            with sim.lock:
+                bucket = next((b for b in sim.account(acct)["buckets"] if b["Name"] == name), None)
+            if bucket is None:
+                raise ApiError(404, "NoSuchBucket", "The specified bucket does not exist", {"BucketName": name[:255]})
+            entry["bucket"] = name
+            self._authorize("s3", "GetBucketLocation", principal, "arn:aws:s3:::%s" % name,
+                            resource_policy_denies=bucket["_location_denied"])
+            return 200, aws_services.location_xml(bucket["_constraint"])
+        self._authorize("s3", "ListBuckets", principal, "*")
+        # WIRE: max-buckets is 1..10000; the message is chosen.
+        max_buckets = self._int_param(params, "max-buckets", 1, 10000, lambda v: ApiError(
+            400, "InvalidArgument", "Argument max-buckets must be an integer between 1 and 10000",
+            {"ArgumentName": "max-buckets", "ArgumentValue": v}))
+        prefix = params.get("prefix")
+        region_filter = params.get("bucket-region")
+        paginated = any(k in params for k in ("max-buckets", "continuation-token", "prefix", "bucket-region"))
+        fingerprint = "s3:" + hashlib.sha256(json.dumps([prefix, region_filter]).encode()).hexdigest()[:12]
+        bad = ApiError(400, "InvalidArgument", "The continuation token provided is incorrect",
+                       {"ArgumentName": "continuation-token"})
+        if params.get("continuation-token") and call.token_info is None:
+            raise bad
+        # S3 is global: tokens are bound to the account, not to the region signed for
+        offset, page = self._start(call.token_info if params.get("continuation-token") else None, acct, "global",
+                                   fingerprint, bad)
+        with sim.lock:
+            items = sorted(sim.account(acct)["buckets"], key=lambda b: b["Name"])
+            with_region = paginated and sim.config.get("s3_bucket_region", True)
+        if prefix:
+            items = [b for b in items if b["Name"].startswith(prefix)]
+        if region_filter:
+            items = [b for b in items if b["_region"] == region_filter]
+        if paginated:
+            # WIRE: without max-buckets, a paginated request gets pages of 10,000
+            chunk, token = self._page(items, offset, max_buckets or 10000, acct, "global", page, fingerprint)
+        else:
+            # WIRE: an unpaginated request gets every bucket (up to the default quota of 10,000),
+            # without regions or a token
+            chunk, token = items[:10000], None
+        entry.update(items=len(chunk), page=page, max_results=max_buckets,
+                     next_token_present="continuation-token" in params)
+        return 200, aws_services.list_buckets_xml(hashlib.sha256(acct.encode()).hexdigest(), chunk,
+                                                  with_region, token, prefix if paginated else None)
+
+    # -- Lambda ListFunctions ------------------------------------------------------------------
+
+    def _lambda(self, call, principal):
+        sim, params, entry, region = self.server.sim, call.params, call.entry, call.region
+        if call.action is None or self.command != "GET":
+            # WIRE: chosen; the simulator serves ListFunctions only
+            raise ApiError(404, "ResourceNotFoundException", "The resource you requested does not exist.",
+                           {"Type": "User"})
+        acct = principal["account_id"]
+        self._enabled_region("lambda", acct, region)
+        self._authorize("lambda", "ListFunctions", principal, "*")
+        max_items = self._int_param(params, "MaxItems", 1, 10000, lambda v: ApiError(
+            400, "InvalidParameterValueException",
+            "1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have "
+            "value between 1 and 10000" % v, {"Type": "User"}))
+        fingerprint = "lambda:" + hashlib.sha256(json.dumps([params.get("FunctionVersion"),
+                                                             params.get("MasterRegion")]).encode()).hexdigest()[:12]
+        # WIRE: chosen; an invalid Marker is not documented.
+        bad = ApiError(400, "InvalidParameterValueException", "Invalid Marker value.", {"Type": "User"})
+        if params.get("Marker") and call.token_info is None:
+            raise bad
+        offset, page = self._start(call.token_info if params.get("Marker") else None, acct, region, fingerprint, bad)
+        with sim.lock:
+            items = list(sim.account(acct)["functions"].get(region, []))
+        # WIRE: at most 50 functions a page, whatever MaxItems asks for
+        chunk, token = self._page(items, offset, min(max_items or 50, 50), acct, region, page, fingerprint)
+        entry.update(items=len(chunk), page=page, max_results=max_items, next_token_present="Marker" in params)
+        return 200, aws_services.list_functions_json(chunk, token)
 
     def _describe_regions(self, params, enabled, request_id):
         all_regions = (params.get("AllRegions") or "").lower() == "true"
@@ -1718,6 +2139,24 @@ class Handler(simlib.BaseHandler):
                 enabled = data.get("enabled") if isinstance(data, dict) else data
                 sim.set_regions(acct, enabled)
                 return 200, {"regions": sim.account_view(acct)["regions"]}
+        if len(rest) >= 3 and rest[0] == "regions" and rest[2] in KIND_BY_PATH:
+            region = rest[1]
+            if region not in ALL_REGIONS:
+                raise ValueError("unknown region %r" % region)
+            kind = KIND_BY_PATH[rest[2]]
+            with sim.lock:
+                store = sim.account(acct)[kind]
+                return self._control_collection(
+                    m, rest[3:], data, store.get(region, []), lambda items: store.__setitem__(region, items),
+                    REGIONAL_KINDS[kind]["id"], lambda spec, start: REGIONAL_KINDS[kind]["generate"](acct, region, spec, start),
+                    REGIONAL_KINDS[kind]["shorthands"], aws_services.public_view, "%s/%s" % (acct, region))
+        if rest and rest[0] == "buckets":
+            with sim.lock:
+                a = sim.account(acct)
+                return self._control_collection(
+                    m, rest[1:], data, a["buckets"], lambda items: a.__setitem__("buckets", items), "Name",
+                    lambda spec, start: aws_services.generate_buckets(acct, spec, start),
+                    aws_services.bucket_shorthands, aws_services.bucket_view, acct)
         if len(rest) >= 3 and rest[0] == "regions" and rest[2] == "instances":
             region = rest[1]
             if region not in ALL_REGIONS:
@@ -1780,6 +2219,62 @@ class Handler(simlib.BaseHandler):
                 self._overlay(inst, data)
                 store[region] = items[:idx] + [inst] + items[idx + 1:]
                 return 200, {"ok": True, "instance": public_view(inst)}
+        return None
+
+    @staticmethod
+    def _control_collection(m, rest, data, items, store, id_field, generate, shorthands, view, where):
+        """A resource collection's control endpoints (VPCs, DB instances, functions of a region;
+        buckets of an account): GET / POST (replace, stored as given), generate, add (one
+        complete resource with the fields given laid over it), and GET / PATCH / DELETE of one by
+        its id.  Changes are copy-on-write: a page being rendered keeps the old objects.  The
+        caller holds the simulator's lock."""
+        if not rest and m == "GET":
+            return 200, {"items": [view(i) for i in items], "count": len(items)}
+        if not rest and m == "POST":
+            lst = data.get("items") if isinstance(data, dict) else data
+            if not isinstance(lst, list) or not all(isinstance(i, dict) and isinstance(i.get(id_field), str) for i in lst):
+                raise ValueError("send a JSON list of objects, each with its %s (or {\"items\": [...]})" % id_field)
+            new = []
+            for i in lst:
+                # the hidden fields of a generated one, then exactly the fields given
+                obj = {k: v for k, v in generate({"count": 1}, len(new))[0].items() if k.startswith("_")}
+                new.append(aws_services.overlay(obj, copy.deepcopy(i), shorthands))
+            store(new)
+            return 200, {"ok": True, "count": len(new)}
+        if rest == ["generate"] and m == "POST":
+            if not isinstance(data, dict):
+                raise ValueError("send {\"count\": N, \"seed\": S, ...}")
+            new = generate(data, len(items) if data.get("append") else 0)
+            total = items + new if data.get("append") else new
+            store(total)
+            return 200, {"ok": True, "count": len(total),
+                         "ids": [i[id_field] for i in total] if len(total) <= 2000 else None}
+        if rest == ["add"] and m == "POST":
+            if not isinstance(data, dict):
+                raise ValueError("send one resource's fields as a JSON object")
+            start = len(items)
+            while True:
+                obj = generate({"count": 1, "seed": start}, start)[0]
+                if id_field in data or not any(i[id_field] == obj[id_field] for i in items):
+                    break
+                start += 1
+            aws_services.overlay(obj, data, shorthands)
+            if any(i[id_field] == obj[id_field] for i in items):
+                raise ValueError("%s %s already exists" % (id_field, obj[id_field]))
+            store(items + [obj])
+            return 200, {"ok": True, "item": view(obj)}
+        if len(rest) == 1 and m in ("GET", "PATCH", "DELETE"):
+            idx = next((n for n, i in enumerate(items) if i.get(id_field) == rest[0]), None)
+            if idx is None:
+                return 404, {"error": "no %s %s in %s" % (id_field, rest[0], where)}
+            if m == "GET":
+                return 200, {"item": view(items[idx])}
+            if m == "DELETE":
+                store(items[:idx] + items[idx + 1:])
+                return 200, {"ok": True}
+            obj = aws_services.overlay(copy.deepcopy(items[idx]), data, shorthands)
+            store(items[:idx] + [obj] + items[idx + 1:])
+            return 200, {"ok": True, "item": view(obj)}
         return None
 
     @staticmethod

@@ -11,7 +11,10 @@ exercised by an independent implementation.
 Part two makes a throwaway CA with make_test_ca.sh in a temporary directory, starts the
 simulator on a free port, and drives the whole chain over HTTPS: template applied, hop 1
 (platform user -> discovery role), hop 2 (discovery session -> customer role, with the external
-id), DescribeRegions and paginated DescribeInstances, then the failure modes and every fault kind.
+id), DescribeRegions and paginated DescribeInstances, then the failure modes and every fault kind;
+then DescribeVpcs, RDS DescribeDBInstances, S3 ListBuckets and GetBucketLocation and Lambda
+ListFunctions, with their shapes, pages, errors and throttling answers, and the IAM evaluation of
+the applied template's policies.
 """
 
 import datetime
@@ -38,6 +41,7 @@ MAKE_CA = os.path.join(HERE, "make_test_ca.sh")
 VECTORS = os.path.join(HERE, "vendor", "aws-sigv4-test-suite", "v4")
 
 sys.path.insert(0, HERE)
+import aws_services  # noqa: E402  (the shapes of RDS, S3 and Lambda)
 import aws_sigv4  # noqa: E402  (the verifier under test)
 
 EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
@@ -1023,7 +1027,7 @@ class SimTest(unittest.TestCase):
         self.assertEqual(self.instances(cust, max_results=5).status, 200)
         # bad rules are refused
         for bad in ({"kind": "explode"}, {"kind": "status", "status": 429}, {"kind": "slow"}, {"kind": "throttle", "times": 0},
-                    {"kind": "throttle", "service": "s3"}):
+                    {"kind": "throttle", "service": "iam"}):
             self.assertEqual(self.raw("POST", "/_sim/faults", json.dumps([bad]).encode()).status, 400, bad)
 
     # -- log, stats, concurrency -----------------------------------------------------------------
@@ -1159,6 +1163,383 @@ class SimTest(unittest.TestCase):
         r = self.raw(method, path, port=port)
         self.assertEqual(r.status, 200, r.body)
         return json.loads(r.body)
+
+    # -- VPCs, RDS, S3, Lambda ---------------------------------------------------------------------
+
+    def rest(self, service, path, params, creds, region="us-east-1", method="GET", omit_sha256=False):
+        """A signed REST request (S3, Lambda): GET path?query, signed for service and region; S3
+        signs its path as it is and its payload's hash (x-amz-content-sha256)."""
+        query = "&".join("%s=%s" % (_q(k), _q(str(v))) for k, v in params.items())
+        headers = [("Host", self.host)]
+        key, secret, token = creds
+        add, sig = client_sign(method, path, query, headers, b"", key, secret, region, service,
+                               datetime.datetime.utcnow(), token=token, sign_body=service == "s3" and not omit_sha256,
+                               normalize=service != "s3")
+        headers += add
+        self.sent += [sig, dict(add)["Authorization"]]
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
+        try:
+            conn.putrequest(method, path + ("?" + query if query else ""), skip_host=True, skip_accept_encoding=True)
+            for n, v in headers:
+                conn.putheader(n, v)
+            conn.endheaders()
+            r = conn.getresponse()
+            return Resp(r.status, r.headers, r.read(), sig)
+        finally:
+            conn.close()
+
+    def rds(self, params, creds, region="us-east-1"):
+        return self.call("rds", dict({"Action": "DescribeDBInstances", "Version": "2014-10-31"}, **params), creds, region=region)
+
+    def least_privilege(self, actions, account=CUSTOMER):
+        """A template whose role has one inline policy of actions (as least_privilege => true makes it)."""
+        t = make_template()
+        props = t["Resources"]["CustomerDiscoveryRole"]["Properties"]
+        del props["ManagedPolicyArns"]
+        props["Policies"] = [{"PolicyName": "CloudconnDiscoveryLeastPrivilege", "PolicyDocument": {
+            "Version": "2012-10-17", "Statement": [{"Sid": "ListEnabledResourceTypes", "Effect": "Allow",
+                                                     "Action": list(actions), "Resource": "*"}]}}]
+        return self.control("POST", "/_sim/accounts/%s/apply-template" % account, t)
+
+    def assertRdsError(self, r, status, code, message=None):
+        self.assertEqual(r.status, status, r.body)
+        self.assertEqual(r.h("Content-Type"), "text/xml")
+        root = r.xml()
+        ns = {"rds": aws_services.RDS_NS}
+        self.assertEqual(root.tag, "{%s}ErrorResponse" % aws_services.RDS_NS)
+        self.assertEqual([c.tag.split("}")[1] for c in root], ["Error", "RequestId"])
+        err = root.find("rds:Error", ns)
+        self.assertEqual([c.tag.split("}")[1] for c in err], ["Type", "Code", "Message"])
+        self.assertEqual(err.find("rds:Type", ns).text, "Receiver" if status >= 500 else "Sender")
+        self.assertEqual(err.find("rds:Code", ns).text, code)
+        self.assertEqual(root.find("rds:RequestId", ns).text, r.h("x-amzn-RequestId"))
+        if message is not None:
+            self.assertEqual(err.find("rds:Message", ns).text, message)
+        return err.find("rds:Message", ns).text
+
+    def assertS3Error(self, r, status, code, message=None):
+        self.assertEqual(r.status, status, r.body)
+        self.assertEqual(r.h("Content-Type"), "application/xml")
+        self.assertEqual(r.h("Server"), "AmazonS3")
+        self.assertRegex(r.h("x-amz-request-id"), r"^[0-9A-F]{16}$")
+        self.assertTrue(r.body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>'))
+        root = r.xml()
+        self.assertEqual(root.tag, "Error")
+        tags = [c.tag for c in root]
+        self.assertEqual((tags[:2], tags[-2:]), (["Code", "Message"], ["RequestId", "HostId"]))
+        self.assertEqual(root.find("Code").text, code)
+        self.assertEqual(root.find("RequestId").text, r.h("x-amz-request-id"))
+        self.assertEqual(root.find("HostId").text, r.h("x-amz-id-2"))
+        if message is not None:
+            self.assertEqual(root.find("Message").text, message)
+        return root.find("Message").text
+
+    def assertLambdaError(self, r, status, code, message=None):
+        self.assertEqual(r.status, status, r.body)
+        self.assertEqual(r.h("Content-Type"), "application/json")
+        self.assertEqual(r.h("x-amzn-ErrorType"), code)
+        self.assertRegex(r.h("x-amzn-RequestId"), r"^[0-9a-f-]{36}$")
+        body = json.loads(r.body)
+        text = body.get("Message" if code == "AccessDeniedException" else "message")
+        if message is not None:
+            self.assertEqual(text, message)
+        return body
+
+    def test_describe_vpcs(self):
+        self.apply()
+        _, cust = self.chain()
+        gen = self.control("POST", "/_sim/accounts/%s/regions/eu-west-1/vpcs/generate" % CUSTOMER, {"count": 12, "seed": 3})
+        self.assertEqual(gen["count"], 12)
+        got, token, sizes = [], None, []
+        while True:
+            params = {"MaxResults": 5}
+            if token:
+                params["NextToken"] = token
+            r = self.ec2("DescribeVpcs", cust, region="eu-west-1", **params)
+            self.assertEqual(r.status, 200, r.body)
+            root = r.xml()
+            self.assertEqual(root.tag, "{%s}DescribeVpcsResponse" % EC2_NS)
+            self.assertEqual(root[0].tag, "{%s}requestId" % EC2_NS)
+            items = root.findall("ec2:vpcSet/ec2:item", NS)
+            sizes.append(len(items))
+            for v in items:
+                names = [c.tag.split("}")[1] for c in v]
+                # the members of botocore's ec2 Vpc shape, in the order EC2 sends them
+                self.assertEqual([n for n in names if n not in ("ipv6CidrBlockAssociationSet", "tagSet")],
+                                 ["vpcId", "ownerId", "state", "cidrBlock", "cidrBlockAssociationSet", "dhcpOptionsId",
+                                  "instanceTenancy", "isDefault"])
+                assoc = v.find("ec2:cidrBlockAssociationSet/ec2:item", NS)
+                self.assertEqual([c.tag.split("}")[1] for c in assoc], ["cidrBlock", "associationId", "cidrBlockState"])
+                got.append(v.find("ec2:vpcId", NS).text)
+            tok = root.find("ec2:nextToken", NS)
+            token = tok.text if tok is not None else None
+            if token is None:
+                break
+            self.assertRegex(token, r"^[A-Za-z0-9+/]+==$")
+        self.assertEqual(got, gen["ids"])
+        self.assertEqual(sizes, [5, 5, 2])
+        first = self.ec2("DescribeVpcs", cust, region="eu-west-1", MaxResults=5).xml().find("ec2:vpcSet/ec2:item", NS)
+        self.assertEqual((first.find("ec2:isDefault", NS).text, first.find("ec2:cidrBlock", NS).text), ("true", "172.31.0.0/16"))
+        self.assertIsNone(first.find("ec2:tagSet", NS))
+        # filters, bounds and a token of another listing
+        r = self.ec2("DescribeVpcs", cust, region="eu-west-1", **{"Filter.1.Name": "is-default", "Filter.1.Value.1": "true"})
+        self.assertEqual(len(r.xml().findall("ec2:vpcSet/ec2:item", NS)), 1)
+        self.assertEc2Error(self.ec2("DescribeVpcs", cust, region="eu-west-1", MaxResults=4), 400, "InvalidParameterValue")
+        inst_token = self.page_of(self.instances(cust, region="eu-west-1", max_results=5))[1]
+        self.control("POST", "/_sim/accounts/%s/regions/eu-west-1/instances/generate" % CUSTOMER, {"count": 7, "seed": 1})
+        inst_token = self.page_of(self.instances(cust, region="eu-west-1", max_results=5))[1]
+        self.assertEc2Error(self.ec2("DescribeVpcs", cust, region="eu-west-1", MaxResults=5, NextToken=inst_token),
+                            400, "InvalidParameterValue")
+        pages = [e["page"] for e in self.log() if e["action"] == "DescribeVpcs" and e["status"] == 200][:3]
+        self.assertEqual(pages, [1, 2, 3])
+
+    def test_rds_describe_db_instances(self):
+        self.apply()
+        _, cust = self.chain()
+        self.control("POST", "/_sim/accounts/%s/regions/eu-west-1/db-instances/generate" % CUSTOMER, {"count": 45, "seed": 1})
+        ns = {"rds": aws_services.RDS_NS}
+        got, marker, sizes = [], None, []
+        while True:
+            params = {"MaxRecords": 20}
+            if marker:
+                params["Marker"] = marker
+            r = self.rds(params, cust, region="eu-west-1")
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.h("Content-Type"), "text/xml")
+            self.assertFalse(r.body.startswith(b"<?xml"))
+            root = r.xml()
+            self.assertEqual(root.tag, "{%s}DescribeDBInstancesResponse" % aws_services.RDS_NS)
+            self.assertEqual([c.tag.split("}")[1] for c in root], ["DescribeDBInstancesResult", "ResponseMetadata"])
+            self.assertEqual(root.find("rds:ResponseMetadata/rds:RequestId", ns).text, r.h("x-amzn-RequestId"))
+            dbs = root.findall("rds:DescribeDBInstancesResult/rds:DBInstances/rds:DBInstance", ns)
+            sizes.append(len(dbs))
+            for db in dbs:
+                ident = db.find("rds:DBInstanceIdentifier", ns).text
+                got.append(ident)
+                self.assertEqual(db.find("rds:DBInstanceArn", ns).text, "arn:aws:rds:eu-west-1:%s:db:%s" % (CUSTOMER, ident))
+                # lists are of the model's member names
+                for outer, member in (("TagList", "Tag"), ("VpcSecurityGroups", "VpcSecurityGroupMembership"),
+                                      ("DBSubnetGroup/rds:Subnets", "Subnet")):
+                    for child in db.find("rds:" + outer, ns):
+                        self.assertEqual(child.tag, "{%s}%s" % (aws_services.RDS_NS, member))
+                self.assertIn(db.find("rds:MultiAZ", ns).text, ("true", "false"))
+                self.assertRegex(db.find("rds:Endpoint/rds:Address", ns).text, r"\.eu-west-1\.rds\.amazonaws\.com$")
+            m = root.find("rds:DescribeDBInstancesResult/rds:Marker", ns)
+            marker = m.text if m is not None else None
+            if marker is None:
+                break
+        self.assertEqual(sizes, [20, 20, 5])
+        self.assertEqual(got, ["sim-db-eu-west-1-%04d" % i for i in range(1, 46)])
+        # bounds, a bad marker, one instance, an unknown one, another version
+        self.assertRdsError(self.rds({"MaxRecords": 19}, cust, region="eu-west-1"), 400, "InvalidParameterValue")
+        self.assertRdsError(self.rds({"MaxRecords": 101}, cust, region="eu-west-1"), 400, "InvalidParameterValue")
+        self.assertRdsError(self.rds({"Marker": "bogus"}, cust, region="eu-west-1"), 400, "InvalidParameterValue")
+        r = self.rds({"DBInstanceIdentifier": "sim-db-eu-west-1-0007"}, cust, region="eu-west-1")
+        self.assertEqual(len(r.xml().findall("rds:DescribeDBInstancesResult/rds:DBInstances/rds:DBInstance", ns)), 1)
+        self.assertRdsError(self.rds({"DBInstanceIdentifier": "nope"}, cust, region="eu-west-1"), 404, "DBInstanceNotFound",
+                            "DBInstance nope not found.")
+        r = self.call("rds", {"Action": "DescribeDBInstances", "Version": "2013-01-10"}, cust, region="eu-west-1")
+        self.assertRdsError(r, 400, "InvalidAction")
+        # an empty region
+        r = self.rds({}, cust, region="us-west-2")
+        self.assertIn(b"<DBInstances/>", r.body)
+        self.assertNotIn(b"<Marker>", r.body)
+
+    def test_s3_list_buckets_and_location(self):
+        self.apply()
+        _, cust = self.chain()
+        self.control("POST", "/_sim/accounts/%s/buckets/generate" % CUSTOMER,
+                     {"count": 25, "seed": 2, "regions": ["us-east-1", "eu-west-1", "ap-south-1"], "eu_every": 2})
+        names = sorted(b["Name"] for b in self.control("GET", "/_sim/accounts/%s/buckets" % CUSTOMER)["items"])
+        ns = {"s3": aws_services.S3_NS}
+        # unpaginated: every bucket, no BucketRegion, no token
+        r = self.rest("s3", "/", {}, cust)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual((r.h("Content-Type"), r.h("Server")), ("application/xml", "AmazonS3"))
+        self.assertTrue(r.body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<ListAllMyBucketsResult xmlns='))
+        root = r.xml()
+        self.assertEqual([c.tag.split("}")[1] for c in root], ["Owner", "Buckets"])
+        bs = root.findall("s3:Buckets/s3:Bucket", ns)
+        self.assertEqual([b.find("s3:Name", ns).text for b in bs], names)
+        self.assertEqual([c.tag.split("}")[1] for c in bs[0]], ["Name", "CreationDate"])
+        # paginated (max-buckets): BucketRegion on every bucket, ContinuationToken while more
+        got, token, sizes = [], None, []
+        while True:
+            params = {"max-buckets": 10}
+            if token:
+                params["continuation-token"] = token
+            root = self.rest("s3", "/", params, cust).xml()
+            bs = root.findall("s3:Buckets/s3:Bucket", ns)
+            sizes.append(len(bs))
+            for b in bs:
+                self.assertEqual([c.tag.split("}")[1] for c in b], ["Name", "CreationDate", "BucketRegion"])
+                got.append((b.find("s3:Name", ns).text, b.find("s3:BucketRegion", ns).text))
+            t = root.find("s3:ContinuationToken", ns)
+            token = t.text if t is not None else None
+            if token is None:
+                break
+        self.assertEqual(sizes, [10, 10, 5])
+        self.assertEqual([n for n, _ in got], names)
+        self.assertEqual({r for _, r in got}, {"us-east-1", "eu-west-1", "ap-south-1"})
+        # an S3 that never names the region
+        self.control("POST", "/_sim/config", {"s3_bucket_region": False})
+        self.assertNotIn(b"BucketRegion", self.rest("s3", "/", {"max-buckets": 10}, cust).body)
+        self.control("POST", "/_sim/config", {"s3_bucket_region": True})
+        # GetBucketLocation: us-east-1 is empty, the oldest eu-west-1 buckets EU
+        views = {b["Name"]: b for b in self.control("GET", "/_sim/accounts/%s/buckets" % CUSTOMER)["items"]}
+        seen = set()
+        for name, v in views.items():
+            r = self.rest("s3", "/" + name, {"location": ""}, cust)
+            self.assertEqual(r.status, 200, r.body)
+            root = r.xml()
+            self.assertEqual(root.tag, "{%s}LocationConstraint" % aws_services.S3_NS)
+            seen.add((v["region"], root.text))
+        self.assertEqual(seen, {("us-east-1", None), ("eu-west-1", "EU"), ("eu-west-1", "eu-west-1"), ("ap-south-1", "ap-south-1")})
+        self.assertS3Error(self.rest("s3", "/no-such-bucket-here", {"location": ""}, cust), 404, "NoSuchBucket",
+                           "The specified bucket does not exist")
+        self.control("PATCH", "/_sim/accounts/%s/buckets/%s" % (CUSTOMER, names[0]), {"location_denied": True})
+        msg = self.assertS3Error(self.rest("s3", "/" + names[0], {"location": ""}, cust), 403, "AccessDenied")
+        self.assertIn('s3:GetBucketLocation on resource: "arn:aws:s3:::%s" with an explicit deny in a resource-based policy' % names[0], msg)
+        # S3's own rules: x-amz-content-sha256 is required; max-buckets is bounded; a bad token refused
+        self.assertS3Error(self.rest("s3", "/", {}, cust, omit_sha256=True), 400, "InvalidRequest",
+                           "Missing required header for this request: x-amz-content-sha256")
+        self.assertS3Error(self.rest("s3", "/", {"max-buckets": 0}, cust), 400, "InvalidArgument")
+        self.assertS3Error(self.rest("s3", "/", {"continuation-token": "bogus"}, cust), 400, "InvalidArgument")
+        self.assertS3Error(self.rest("s3", "/", {}, OTHER_USER[:2] + (None,)), 403, "AccessDenied")
+        self.assertS3Error(self.rest("s3", "/", {}, ("AKIANOSUCHKEY0000000", "x" * 40, None)), 403, "InvalidAccessKeyId")
+        # the log names the buckets asked about, and every signature checked out
+        log = [e for e in self.log() if e["service"] == "s3"]
+        self.assertIn(names[0], [e.get("bucket") for e in log if e["action"] == "GetBucketLocation"])
+        self.assertTrue(all(e["signature_valid"] for e in log if e["access_key_id"] != "AKIANOSUCHKEY0000000"))
+
+    def test_lambda_list_functions(self):
+        self.apply()
+        _, cust = self.chain()
+        self.control("POST", "/_sim/accounts/%s/regions/eu-west-1/functions/generate" % CUSTOMER,
+                     {"count": 120, "seed": 1, "environment": {"SECRET": "hunter2"}})
+        got, marker, sizes = [], None, []
+        while True:
+            params = {"MaxItems": 100}
+            if marker:
+                params["Marker"] = marker
+            r = self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, params, cust, region="eu-west-1")
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.h("Content-Type"), "application/json")
+            body = json.loads(r.body)
+            self.assertEqual(list(body), ["Functions", "NextMarker"])
+            sizes.append(len(body["Functions"]))
+            for fn in body["Functions"]:
+                got.append(fn["FunctionName"])
+                self.assertEqual(fn["FunctionArn"], "arn:aws:lambda:eu-west-1:%s:function:%s" % (CUSTOMER, fn["FunctionName"]))
+                self.assertEqual(fn["Environment"], {"Variables": {"SECRET": "hunter2"}})
+                self.assertEqual(list(fn)[:3], ["FunctionName", "FunctionArn", "Runtime"] if "Runtime" in fn
+                                 else ["FunctionName", "FunctionArn", "Role"])
+                self.assertIn(fn["PackageType"], ("Zip", "Image"))
+                self.assertRegex(fn["LastModified"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
+            marker = body["NextMarker"]
+            if marker is None:
+                break
+        # at most 50 a page whatever MaxItems says; the last page says NextMarker: null
+        self.assertEqual(sizes, [50, 50, 20])
+        self.assertEqual(got, ["sim-fn-eu-west-1-%04d" % i for i in range(1, 121)])
+        body = self.assertLambdaError(self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {"MaxItems": 0}, cust,
+                                                region="eu-west-1"), 400, "InvalidParameterValueException")
+        self.assertEqual(body["Type"], "User")
+        self.assertLambdaError(self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {"Marker": "bogus"}, cust,
+                                         region="eu-west-1"), 400, "InvalidParameterValueException")
+        self.assertLambdaError(self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {}, ("AKIANOSUCHKEY0000000", "x" * 40, None),
+                                         region="eu-west-1"), 403, "UnrecognizedClientException",
+                               "The security token included in the request is invalid.")
+        # the log never holds an environment variable
+        self.assertNotIn("hunter2", json.dumps(self.log()))
+
+    def test_iam_of_the_applied_template(self):
+        """The managed pair allows every listing; an inline policy exactly what it names; a
+        missing action gets each service's own AccessDenied, naming the action."""
+        self.apply()
+        _, cust = self.chain()
+        for path in ("vpcs", "db-instances", "functions"):
+            self.control("POST", "/_sim/accounts/%s/regions/us-east-1/%s/generate" % (CUSTOMER, path), {"count": 2})
+        calls = {
+            "ec2:DescribeVpcs": lambda: self.ec2("DescribeVpcs", cust),
+            "rds:DescribeDBInstances": lambda: self.rds({}, cust),
+            "s3:ListAllMyBuckets": lambda: self.rest("s3", "/", {"max-buckets": 5}, cust),
+            "lambda:ListFunctions": lambda: self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {}, cust),
+            "ec2:DescribeInstances": lambda: self.instances(cust),
+        }
+        for action, call in calls.items():
+            self.assertEqual(call().status, 200, action)
+        self.least_privilege(["ec2:DescribeInstances", "ec2:DescribeRegions"])
+        session = "arn:aws:sts::%s:assumed-role/%s/cloudconn-7" % (CUSTOMER, ROLE_NAME)
+        self.assertEqual(self.instances(cust).status, 200)
+        self.assertEqual(self.assertEc2Error(calls["ec2:DescribeVpcs"](), 403, "UnauthorizedOperation"),
+                         "You are not authorized to perform this operation. User: %s is not authorized to perform: "
+                         "ec2:DescribeVpcs because no identity-based policy allows the ec2:DescribeVpcs action" % session)
+        self.assertRdsError(calls["rds:DescribeDBInstances"](), 403, "AccessDenied",
+                            "User: %s is not authorized to perform: rds:DescribeDBInstances on resource: "
+                            "arn:aws:rds:us-east-1:%s:db:* because no identity-based policy allows the "
+                            "rds:DescribeDBInstances action" % (session, CUSTOMER))
+        self.assertS3Error(calls["s3:ListAllMyBuckets"](), 403, "AccessDenied",
+                           "User: %s is not authorized to perform: s3:ListAllMyBuckets because no identity-based "
+                           "policy allows the s3:ListAllMyBuckets action" % session)
+        self.assertLambdaError(calls["lambda:ListFunctions"](), 403, "AccessDeniedException",
+                               "User: %s is not authorized to perform: lambda:ListFunctions on resource: * because no "
+                               "identity-based policy allows the lambda:ListFunctions action" % session)
+        # wildcards, and an explicit Deny winning over an Allow
+        t = make_template()
+        props = t["Resources"]["CustomerDiscoveryRole"]["Properties"]
+        props["Policies"] = [{"PolicyName": "deny-lambda", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Action": "lambda:List*", "Resource": "*"}]}}]
+        self.control("POST", "/_sim/accounts/%s/apply-template" % CUSTOMER, t)
+        self.assertEqual(calls["rds:DescribeDBInstances"]().status, 200)
+        body = self.assertLambdaError(calls["lambda:ListFunctions"](), 403, "AccessDeniedException")
+        self.assertTrue(body["Message"].endswith("with an explicit deny in an identity-based policy"))
+        # what cannot be evaluated is refused when applied
+        for bad in ({"ManagedPolicyArns": ["arn:aws:iam::aws:policy/NoSuchPolicy"]},
+                    {"Policies": [{"PolicyName": "c", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]}}]},
+                    {"Policies": [{"PolicyName": "a", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Action": "ListBuckets", "Resource": "*"}]}}]}):
+            t = make_template()
+            t["Resources"]["CustomerDiscoveryRole"]["Properties"].update(bad)
+            r = self.raw("POST", "/_sim/accounts/%s/apply-template" % CUSTOMER, json.dumps(t).encode(),
+                         {"Content-Type": "application/json"})
+            self.assertEqual(r.status, 400, bad)
+        # the role's actions as the control API shows them
+        self.least_privilege(["s3:ListAllMyBuckets", "ec2:DescribeRegions"])
+        self.assertEqual(self.control("GET", "/_sim/accounts/%s" % CUSTOMER)["roles"][0]["allowed_actions"],
+                         ["ec2:DescribeRegions", "s3:ListAllMyBuckets"])
+
+    def test_services_throttling_and_faults(self):
+        self.apply()
+        _, cust = self.chain()
+        self.faults({"kind": "throttle", "service": "rds"}, {"kind": "throttle", "service": "s3"},
+                    {"kind": "throttle", "service": "lambda", "retry_after": 2},
+                    {"kind": "status", "status": 503, "service": "lambda"},
+                    {"kind": "auth_failure", "service": "rds"})
+        self.assertRdsError(self.rds({}, cust), 400, "Throttling", "Rate exceeded")
+        self.assertS3Error(self.rest("s3", "/", {}, cust), 503, "SlowDown", "Please reduce your request rate.")
+        r = self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {}, cust)
+        body = self.assertLambdaError(r, 429, "TooManyRequestsException", "Rate exceeded")
+        self.assertEqual((body["Reason"], body["Type"], r.h("Retry-After")), ("CallerRateLimitExceeded", "User", "2"))
+        body = self.assertLambdaError(self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {}, cust), 503, "ServiceException")
+        self.assertEqual(body["Type"], "Service")
+        self.assertRdsError(self.rds({}, cust), 403, "InvalidClientTokenId")
+        # each answered once; then the calls go through
+        self.assertEqual(self.rds({}, cust).status, 200)
+        self.assertEqual(self.rest("s3", "/", {}, cust).status, 200)
+        self.assertEqual(self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {}, cust).status, 200)
+        # a page of a listing can be targeted
+        self.control("POST", "/_sim/accounts/%s/regions/us-east-1/functions/generate" % CUSTOMER, {"count": 60})
+        self.faults({"kind": "status", "status": 500, "service": "lambda", "page": 2})
+        body = json.loads(self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {}, cust).body)
+        self.assertLambdaError(self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {"Marker": body["NextMarker"]}, cust),
+                               500, "ServiceException")
+        # expired temporary credentials: each service's answer
+        self.control("POST", "/_sim/credentials/expire", {"which": "customer"})
+        self.assertRdsError(self.rds({}, cust), 403, "ExpiredToken")
+        self.assertS3Error(self.rest("s3", "/", {}, cust), 400, "ExpiredToken", "The provided token has expired.")
+        self.assertLambdaError(self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {}, cust), 403, "ExpiredTokenException")
 
 
 if __name__ == "__main__":

@@ -77,4 +77,7 @@ SELECT name FROM pg_settings WHERE name LIKE 'cloudconn.%' ORDER BY name;
 SHOW cloudconn.key_file;
 SHOW cloudconn.key_command;
 SHOW cloudconn.digitalocean_api_url;
+SHOW cloudconn.aws_rds_endpoint;
+SHOW cloudconn.aws_s3_endpoint;
+SHOW cloudconn.aws_lambda_endpoint;
 RESET ROLE;

@@ -1,6 +1,8 @@
 # AWS end to end against the simulator (test/sim/aws_sim.py), which verifies
 # SigV4 on every request and enforces the two-hop chain with the trust
-# policy of the template aws_cloudformation_template() produced.
+# policy of the template aws_cloudformation_template() produced.  The
+# connectors here discover EC2 instances only (settings.resource_types);
+# the other AWS types are 012_aws_types.pl's.
 use strict;
 use warnings;
 use FindBin;
@@ -35,7 +37,7 @@ sub sql { $node->safe_psql('postgres', $_[0]) }
 
 sql(q{CREATE EXTENSION cloudconn CASCADE; INSERT INTO cloudconn.entity (id, name) VALUES (1, 'root');});
 my $c = sql(qq{SELECT cloudconn.connector_create(1, 'prod', 'aws', 'manual',
-	'{"account_id": "$account", "regions": ["eu-west-1", "us-east-1", "ap-southeast-2"]}')});
+	'{"account_id": "$account", "regions": ["eu-west-1", "us-east-1", "ap-southeast-2"], "resource_types": ["aws_ec2_instance"]}')});
 my $external_id = sql("SELECT external_id FROM cloudconn.connector WHERE id = $c");
 
 # before the customer applied the template: hop 2 is denied, and says why
@@ -45,11 +47,11 @@ like(sql("SELECT cloudconn.connector_test($c)"),
 
 $sim->control('POST', "/_sim/accounts/$account/apply-template", sql("SELECT cloudconn.aws_cloudformation_template($c)"));
 is(sql("SELECT cloudconn.connector_test($c)"),
-	qq({"ok": true, "assumed_role_arn": "arn:aws:sts::$account:assumed-role/AnzenCustomerDiscoveryRole/cloudconn-connector-$c"}),
-	'with the template applied: the exact assumed-role ARN');
+	qq({"ok": true, "resource_types": {"aws_ec2_instance": {"ok": true}}, "assumed_role_arn": "arn:aws:sts::$account:assumed-role/AnzenCustomerDiscoveryRole/cloudconn-connector-$c"}),
+	'with the template applied: the exact assumed-role ARN, and EC2 instances may be listed');
 
 # another connector for the same account has another external id: denied
-my $other = sql(qq{SELECT cloudconn.connector_create(1, 'other', 'aws', 'manual', '{"account_id": "$account"}')});
+my $other = sql(qq{SELECT cloudconn.connector_create(1, 'other', 'aws', 'manual', '{"account_id": "$account", "resource_types": ["aws_ec2_instance"]}')});
 like(sql("SELECT cloudconn.connector_test($other)"), qr/"ok": false, "error": "hop 2 .* external id may not match/,
 	'a wrong external id: denied at hop 2');
 unlike(sql("SELECT cloudconn.connector_test($other)"), qr/\Q$external_id\E/, 'the message never shows an external id');
@@ -221,7 +223,7 @@ $sim->faults();
 
 # no regions in the settings: the account's enabled regions, from DescribeRegions
 my $whole = '777788889999';
-my $wc = sql(qq{SELECT cloudconn.connector_create(1, 'whole account', 'aws', 'manual', '{"account_id": "$whole"}')});
+my $wc = sql(qq{SELECT cloudconn.connector_create(1, 'whole account', 'aws', 'manual', '{"account_id": "$whole", "resource_types": ["aws_ec2_instance"]}')});
 $sim->control('POST', "/_sim/accounts/$whole/apply-template", sql("SELECT cloudconn.aws_cloudformation_template($wc)"));
 $sim->control('POST', "/_sim/accounts/$whole/regions", { enabled => ['us-east-1', 'eu-north-1', 'af-south-1'] });
 $sim->control('POST', "/_sim/accounts/$whole/regions/eu-north-1/instances/generate", { count => 5, seed => 7 });

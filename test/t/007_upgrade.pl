@@ -33,6 +33,9 @@ cloudconn.digitalocean_api_url = '@{[$do->url]}'
 cloudconn.aws_credentials_file = '$creds'
 cloudconn.aws_sts_endpoint = '@{[$aws->url]}'
 cloudconn.aws_ec2_endpoint = '@{[$aws->url]}/'
+cloudconn.aws_rds_endpoint = '@{[$aws->url]}/'
+cloudconn.aws_s3_endpoint = '@{[$aws->url]}'
+cloudconn.aws_lambda_endpoint = '@{[$aws->url]}'
 cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole'
 });
 my $current = $node->safe_psql('postgres', "SELECT default_version FROM pg_available_extensions WHERE name = 'cloudconn'");

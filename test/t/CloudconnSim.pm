@@ -103,6 +103,37 @@ sub stop
 
 package CloudconnSim;
 
+# postgresql.conf lines pointing every AWS endpoint at the AWS simulator
+# (which reads the region from each request's signature), with the
+# platform's caller in the credentials file $creds.
+sub aws_conf
+{
+	my ($sim, $creds) = @_;
+	my $url = $sim->url;
+	return qq{
+cloudconn.aws_credentials_file = '$creds'
+cloudconn.aws_sts_endpoint = '$url'
+cloudconn.aws_ec2_endpoint = '$url/'
+cloudconn.aws_rds_endpoint = '$url/'
+cloudconn.aws_s3_endpoint = '$url'
+cloudconn.aws_lambda_endpoint = '$url'
+cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole'
+};
+}
+
+# A shared credentials file with the simulator's platform caller as the
+# default profile (and the unprivileged user as "unprivileged").
+sub aws_credentials
+{
+	my $creds = PostgreSQL::Test::Utils::tempdir('aws') . '/credentials';
+	open(my $fh, '>', $creds) or die $!;
+	print $fh "[default]\naws_access_key_id = AKIASIMULATORCALLER2\naws_secret_access_key = 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\n";
+	print $fh "[unprivileged]\naws_access_key_id = AKIASIMULATOROTHER23\naws_secret_access_key = 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\n";
+	close $fh;
+	chmod 0600, $creds;
+	return $creds;
+}
+
 # A started cluster that preloads cloudconn and trusts the test CA.
 sub cluster
 {
