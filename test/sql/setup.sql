@@ -73,4 +73,6 @@ SELECT name FROM pg_settings WHERE name LIKE 'cloudconn.%' ORDER BY name;
 SHOW cloudconn.key_file;
 SHOW cloudconn.key_command;
 SHOW cloudconn.digitalocean_api_url;
+SHOW cloudconn.aws_caller_source;
+SHOW cloudconn.aws_roles_anywhere_private_key_file;
 RESET ROLE;
