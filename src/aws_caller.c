@@ -688,7 +688,7 @@ AwsCallerImds(HttpClient *http, AwsCallerCredentials *out, char **error)
 	}
 	if (!AwsCallerReadMetadataCredentials(&resp, "the EC2 instance metadata service", out, error))
 		return false;
-	out->origin = "EC2 instance metadata (IMDSv2)";
+	out->origin = "EC2 instance metadata, IMDSv2";
 	return true;
 }
 

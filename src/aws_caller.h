@@ -23,7 +23,7 @@ typedef struct AwsCallerCredentials
 	char	   *session_token;	/* secret; NULL for long-term keys */
 	TimestampTz expiration;		/* 0: they do not expire */
 	const char *source;			/* "static", "roles_anywhere" or "instance" */
-	const char *origin;			/* where from, e.g. "EC2 instance metadata (IMDSv2)" */
+	const char *origin;			/* where from, e.g. "EC2 instance metadata, IMDSv2" */
 } AwsCallerCredentials;
 
 /* The configured source's name, as cloudconn.aws_caller_source spells it. */
