@@ -853,7 +853,10 @@ HttpDescribeFailure(HttpClient *client, CURLcode rc, const HttpAttempt *at,
 				curl_off_t	connected = 0;
 
 				*retryable = true;
-				curl_easy_getinfo(client->curl, CURLINFO_APPCONNECT_TIME_T, &connected);
+				/* connected: TLS done for https; the TCP connection for plain http */
+				curl_easy_getinfo(client->curl,
+								  strcmp(t->scheme, "http") == 0 ? CURLINFO_CONNECT_TIME_T : CURLINFO_APPCONNECT_TIME_T,
+								  &connected);
 				if (connected == 0)
 					return psprintf("could not connect to %s for %s %s: timed out after %d ms",
 									t->description, t->method, t->path,

@@ -186,6 +186,19 @@ like(sql("SELECT cloudconn.connector_test($c)"),
 	qr/the EC2 instance metadata service answered HTTP 403 to PUT \/latest\/api\/token, so no IMDSv2 session token; cloudconn never falls back to IMDSv1/,
 	'no session token: a clear error');
 is(join(',', map { "$_->{method} $_->{path}" } caller_log()), 'PUT /latest/api/token', 'and no request without one');
+# a metadata service that does not answer is given up soon (3 s), and
+# plain http never goes through a proxy, whatever http_proxy says
+$caller->faults({ kind => 'slow', delay_ms => 4000, service => 'imds', path_prefix => '/latest/api/token', times => 2 });
+like(sql("SELECT cloudconn.connector_test($c)"),
+	qr/timed out after 3000 ms waiting for the EC2 instance metadata service \(PUT \/latest\/api\/token\)/,
+	'a silent metadata service: a short timeout');
+$caller->faults();
+$ENV{http_proxy} = $ENV{HTTP_PROXY} = 'http://127.0.0.1:9';
+$node->restart;
+is(sql("SELECT cloudconn.connector_test($c)"), sprintf($ok, 'instance'), 'IMDSv2 with http_proxy set: no proxy is used');
+delete $ENV{http_proxy};
+delete $ENV{HTTP_PROXY};
+$node->restart;
 $caller->control('POST', '/_sim/instance-role', undef);
 like(sql("SELECT cloudconn.connector_test($c)"), qr/answered HTTP 404 to GET \/latest\/meta-data\/iam\/security-credentials\/ \(no IAM role is attached to the instance\)/,
 	'an instance without a role: said so');
