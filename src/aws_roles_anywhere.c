@@ -51,18 +51,18 @@
 #define RA_PREFIX "no AWS credentials for the platform caller: "
 
 /* The OpenSSL objects of one CreateSession, freed with their context. */
-typedef struct RaMaterial
+typedef struct RolesAnywhereMaterial
 {
 	X509	   *cert;
 	STACK_OF(X509) *chain;
 	EVP_PKEY   *key;
 	MemoryContextCallback release;
-} RaMaterial;
+} RolesAnywhereMaterial;
 
 static void
-RaRelease(void *arg)
+RolesAnywhereRelease(void *arg)
 {
-	RaMaterial *m = (RaMaterial *) arg;
+	RolesAnywhereMaterial *m = (RolesAnywhereMaterial *) arg;
 
 	/* EVP_PKEY_free clears the private key's numbers before freeing them */
 	EVP_PKEY_free(m->key);
@@ -75,7 +75,7 @@ RaRelease(void *arg)
 
 /* No passphrase: an encrypted key fails to load instead of prompting. */
 static int
-RaNoPassphrase(char *buf, int size, int rwflag, void *userdata)
+RolesAnywhereNoPassphrase(char *buf, int size, int rwflag, void *userdata)
 {
 	return -1;
 }
@@ -88,7 +88,7 @@ RaNoPassphrase(char *buf, int size, int rwflag, void *userdata)
  * what names the file in messages, setting its setting.
  */
 static char *
-RaReadFile(const char *path, const char *what, const char *setting, bool check_key,
+RolesAnywhereReadFile(const char *path, const char *what, const char *setting, bool check_key,
 		   size_t *len, char **error)
 {
 	FILE	   *f;
@@ -156,7 +156,7 @@ RaReadFile(const char *path, const char *what, const char *setting, bool check_k
 
 /* "YYYY-MM-DD HH:MM:SS UTC" of a certificate's time. */
 static char *
-RaTimeText(const ASN1_TIME *t)
+RolesAnywhereTimeText(const ASN1_TIME *t)
 {
 	struct tm	tm;
 
@@ -168,7 +168,7 @@ RaTimeText(const ASN1_TIME *t)
 
 /* The certificate, its key and its chain, read and checked into m. */
 static bool
-RaLoad(RaMaterial *m, char **error)
+RolesAnywhereLoad(RolesAnywhereMaterial *m, char **error)
 {
 	const char *cert_setting = "cloudconn.aws_roles_anywhere_certificate_file";
 	const char *key_setting = "cloudconn.aws_roles_anywhere_private_key_file";
@@ -178,12 +178,12 @@ RaLoad(RaMaterial *m, char **error)
 	BIO		   *bio;
 
 	/* the certificate: the first one of its file */
-	if ((text = RaReadFile(cloudconn_aws_roles_anywhere_certificate_file, "certificate file", cert_setting,
+	if ((text = RolesAnywhereReadFile(cloudconn_aws_roles_anywhere_certificate_file, "certificate file", cert_setting,
 						   false, &len, error)) == NULL)
 		return false;
 	ERR_clear_error();
 	bio = BIO_new_mem_buf(text, (int) len);
-	m->cert = bio ? PEM_read_bio_X509(bio, NULL, RaNoPassphrase, NULL) : NULL;
+	m->cert = bio ? PEM_read_bio_X509(bio, NULL, RolesAnywhereNoPassphrase, NULL) : NULL;
 	BIO_free(bio);
 	ERR_clear_error();
 	if (m->cert == NULL)
@@ -194,23 +194,23 @@ RaLoad(RaMaterial *m, char **error)
 	if (X509_cmp_current_time(X509_get0_notBefore(m->cert)) >= 0)
 	{
 		*error = psprintf(RA_PREFIX "the IAM Roles Anywhere certificate (%s) is not valid yet: its validity starts at %s",
-						  cert_setting, RaTimeText(X509_get0_notBefore(m->cert)));
+						  cert_setting, RolesAnywhereTimeText(X509_get0_notBefore(m->cert)));
 		return false;
 	}
 	if (X509_cmp_current_time(X509_get0_notAfter(m->cert)) <= 0)
 	{
 		*error = psprintf(RA_PREFIX "the IAM Roles Anywhere certificate (%s) expired at %s",
-						  cert_setting, RaTimeText(X509_get0_notAfter(m->cert)));
+						  cert_setting, RolesAnywhereTimeText(X509_get0_notAfter(m->cert)));
 		return false;
 	}
 
 	/* the private key: its text is wiped as soon as OpenSSL has it */
-	if ((text = RaReadFile(cloudconn_aws_roles_anywhere_private_key_file, "private key file", key_setting,
+	if ((text = RolesAnywhereReadFile(cloudconn_aws_roles_anywhere_private_key_file, "private key file", key_setting,
 						   true, &len, error)) == NULL)
 		return false;
 	ERR_clear_error();
 	bio = BIO_new_mem_buf(text, (int) len);
-	m->key = bio ? PEM_read_bio_PrivateKey(bio, NULL, RaNoPassphrase, NULL) : NULL;
+	m->key = bio ? PEM_read_bio_PrivateKey(bio, NULL, RolesAnywhereNoPassphrase, NULL) : NULL;
 	BIO_free(bio);
 	ERR_clear_error();
 	WipeBuffer(text, len);
@@ -239,7 +239,7 @@ RaLoad(RaMaterial *m, char **error)
 		X509	   *c;
 		unsigned long err;
 
-		if ((text = RaReadFile(cloudconn_aws_roles_anywhere_chain_file, "chain file", chain_setting,
+		if ((text = RolesAnywhereReadFile(cloudconn_aws_roles_anywhere_chain_file, "chain file", chain_setting,
 							   false, &len, error)) == NULL)
 			return false;
 		if ((m->chain = sk_X509_new_null()) == NULL)
@@ -249,7 +249,7 @@ RaLoad(RaMaterial *m, char **error)
 		ERR_clear_error();
 		bio = BIO_new_mem_buf(text, (int) len);
 		while (bio != NULL && sk_X509_num(m->chain) <= RA_MAX_CHAIN &&
-			   (c = PEM_read_bio_X509(bio, NULL, RaNoPassphrase, NULL)) != NULL)
+			   (c = PEM_read_bio_X509(bio, NULL, RolesAnywhereNoPassphrase, NULL)) != NULL)
 		{
 			if (sk_X509_push(m->chain, c) == 0)
 				X509_free(c);
@@ -271,7 +271,7 @@ RaLoad(RaMaterial *m, char **error)
 
 /* Base64 of a certificate's DER encoding. */
 static char *
-RaCertBase64(X509 *cert)
+RolesAnywhereCertBase64(X509 *cert)
 {
 	int			len = i2d_X509(cert, NULL);
 	unsigned char *der;
@@ -294,7 +294,7 @@ RaCertBase64(X509 *cert)
 
 /* The certificate's serial number in decimal, as the credential's key id. */
 static char *
-RaSerial(X509 *cert)
+RolesAnywhereSerial(X509 *cert)
 {
 	BIGNUM	   *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
 	char	   *dec = bn ? BN_bn2dec(bn) : NULL;
@@ -311,7 +311,7 @@ RaSerial(X509 *cert)
 
 /* The region of a rolesanywhere ARN (its fourth field), or NULL. */
 static char *
-RaArnRegion(const char *arn)
+RolesAnywhereArnRegion(const char *arn)
 {
 	const char *p = arn;
 
@@ -326,7 +326,7 @@ RaArnRegion(const char *arn)
 
 /* The settings CreateSession needs; false with *error naming the first missing. */
 static bool
-RaSettings(char **region, char **error)
+RolesAnywhereSettings(char **region, char **error)
 {
 	const char *const names[] = {"cloudconn.aws_roles_anywhere_trust_anchor_arn",
 		"cloudconn.aws_roles_anywhere_profile_arn", "cloudconn.aws_roles_anywhere_role_arn"};
@@ -343,9 +343,9 @@ RaSettings(char **region, char **error)
 		}
 	}
 	/* as AWS's signing helper: the profile lives where the trust anchor does */
-	anchor_region = RaArnRegion(cloudconn_aws_roles_anywhere_trust_anchor_arn);
+	anchor_region = RolesAnywhereArnRegion(cloudconn_aws_roles_anywhere_trust_anchor_arn);
 	if (anchor_region == NULL ||
-		strcmp(anchor_region, RaArnRegion(cloudconn_aws_roles_anywhere_profile_arn)) != 0)
+		strcmp(anchor_region, RolesAnywhereArnRegion(cloudconn_aws_roles_anywhere_profile_arn)) != 0)
 	{
 		*error = pstrdup(RA_PREFIX "the IAM Roles Anywhere trust anchor (cloudconn.aws_roles_anywhere_trust_anchor_arn) and profile (cloudconn.aws_roles_anywhere_profile_arn) are in different regions");
 		return false;
@@ -357,7 +357,7 @@ RaSettings(char **region, char **error)
 
 /* "host" or "host:port" of an https origin, as the Host header carries it. */
 static char *
-RaHostHeader(const char *origin)
+RolesAnywhereHostHeader(const char *origin)
 {
 	char	   *host = pstrdup(origin + strlen("https://"));
 	size_t		len = strlen(host);
@@ -369,7 +369,7 @@ RaHostHeader(const char *origin)
 
 /* What a failed CreateSession answered: status, AWS's error type and message. */
 static char *
-RaExplain(HttpResponse *resp)
+RolesAnywhereExplain(HttpResponse *resp)
 {
 	static const char *const paths[] = {"message", "Message", NULL};
 	const char *type = HttpResponseHeader(resp, "x-amzn-errortype");
@@ -387,7 +387,8 @@ RaExplain(HttpResponse *resp)
 
 /* The signed CreateSession request for m, sent; its answer in *resp. */
 static bool
-RaCreateSession(HttpClient *http, RaMaterial *m, const char *region, HttpResponse *resp, char **error)
+RolesAnywhereCreateSession(HttpClient *http, RolesAnywhereMaterial *m, const char *region,
+						   HttpResponse *resp, char **error)
 {
 	const char *endpoint = cloudconn_aws_roles_anywhere_endpoint;
 	char	   *origin;
@@ -409,19 +410,19 @@ RaCreateSession(HttpClient *http, RaMaterial *m, const char *region, HttpRespons
 		*error = pstrdup(RA_PREFIX "the IAM Roles Anywhere endpoint (cloudconn.aws_roles_anywhere_endpoint, or the region) does not make a well-formed https URL");
 		return false;
 	}
-	host = RaHostHeader(origin);
+	host = RolesAnywhereHostHeader(origin);
 	query = psprintf("profileArn=%s&roleArn=%s&trustAnchorArn=%s",
 					 SigV4UriEncode(cloudconn_aws_roles_anywhere_profile_arn, false),
 					 SigV4UriEncode(cloudconn_aws_roles_anywhere_role_arn, false),
 					 SigV4UriEncode(cloudconn_aws_roles_anywhere_trust_anchor_arn, false));
-	x509 = RaCertBase64(m->cert);
+	x509 = RolesAnywhereCertBase64(m->cert);
 	if (m->chain != NULL)
 	{
 		StringInfoData buf;
 
 		initStringInfo(&buf);
 		for (int i = 0; i < sk_X509_num(m->chain); i++)
-			appendStringInfo(&buf, "%s%s", i ? "," : "", RaCertBase64(sk_X509_value(m->chain, i)));
+			appendStringInfo(&buf, "%s%s", i ? "," : "", RolesAnywhereCertBase64(sk_X509_value(m->chain, i)));
 		chain = buf.data;
 	}
 
@@ -441,7 +442,7 @@ RaCreateSession(HttpClient *http, RaMaterial *m, const char *region, HttpRespons
 	sreq.region = region;
 	sreq.service = "rolesanywhere";
 	sreq.amz_date = SigV4AmzDate(GetCurrentTimestamp());
-	if (!SigV4SignX509(&sreq, m->key, RaSerial(m->cert), &sig, error))
+	if (!SigV4SignX509(&sreq, m->key, RolesAnywhereSerial(m->cert), &sig, error))
 	{
 		*error = psprintf(RA_PREFIX "%s", *error);
 		return false;
@@ -491,7 +492,7 @@ AwsRolesAnywhereCredentials(HttpClient *http, AwsCallerCredentials *out, char **
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "cloudconn roles anywhere",
 											   ALLOCSET_SMALL_SIZES);
-	RaMaterial *m;
+	RolesAnywhereMaterial *m;
 	HttpResponse resp;
 	char	   *region;
 	char	   *v[4];
@@ -499,17 +500,17 @@ AwsRolesAnywhereCredentials(HttpClient *http, AwsCallerCredentials *out, char **
 	bool		ok = false;
 
 	MemoryContextSwitchTo(work);
-	m = palloc0(sizeof(RaMaterial));
+	m = palloc0(sizeof(RolesAnywhereMaterial));
 	/* registered before any OpenSSL object exists: no window for a leak */
-	m->release.func = RaRelease;
+	m->release.func = RolesAnywhereRelease;
 	m->release.arg = m;
 	MemoryContextRegisterResetCallback(work, &m->release);
 
-	if (RaSettings(&region, &failure) && RaLoad(m, &failure) &&
-		RaCreateSession(http, m, region, &resp, &failure))
+	if (RolesAnywhereSettings(&region, &failure) && RolesAnywhereLoad(m, &failure) &&
+		RolesAnywhereCreateSession(http, m, region, &resp, &failure))
 	{
 		if (resp.status != 201)
-			failure = RaExplain(&resp);
+			failure = RolesAnywhereExplain(&resp);
 		else
 		{
 			/* the answer's secrets are copied into the caller's context */
