@@ -292,14 +292,24 @@ RolesAnywhereCertBase64(X509 *cert)
 	return out;
 }
 
-/* The certificate's serial number in decimal, as the credential's key id. */
+/*
+ * The certificate's serial number in decimal, as the credential's key id.
+ * The copy is made without ERROR while OpenSSL's objects live, then they
+ * are freed, then an allocation failure is reported.
+ */
 static char *
 RolesAnywhereSerial(X509 *cert)
 {
 	BIGNUM	   *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
 	char	   *dec = bn ? BN_bn2dec(bn) : NULL;
-	char	   *out = dec ? pstrdup(dec) : NULL;
+	char	   *out = NULL;
 
+	if (dec != NULL)
+	{
+		out = MemoryContextAllocExtended(CurrentMemoryContext, strlen(dec) + 1, MCXT_ALLOC_NO_OOM);
+		if (out != NULL)
+			strcpy(out, dec);
+	}
 	OPENSSL_free(dec);
 	BN_free(bn);
 	if (out == NULL)

@@ -408,7 +408,8 @@ SigV4Sign(const SigV4Request *req, const SigV4Credentials *cred, SigV4Signature 
  * certificate's serial number in decimal.  The request's headers must
  * include X-Amz-X509 (and X-Amz-X509-Chain if sent).  Returns false with
  * *error set if OpenSSL cannot sign; the EVP context is freed on every path
- * (nothing between its creation and release can ERROR).
+ * (nothing between its creation and release can ERROR: the buffers are
+ * allocated first, at the key's largest signature).
  */
 bool
 SigV4SignX509(const SigV4Request *req, EVP_PKEY *key, const char *serial, SigV4Signature *out,
@@ -418,8 +419,9 @@ SigV4SignX509(const SigV4Request *req, EVP_PKEY *key, const char *serial, SigV4S
 	char		date[9];
 	char	   *signed_headers;
 	EVP_MD_CTX *md;
-	unsigned char *sig = NULL;
-	size_t		siglen = 0;
+	unsigned char *sig;
+	char	   *hex;
+	size_t		siglen;
 	bool		ok;
 
 	if (EVP_PKEY_base_id(key) == EVP_PKEY_RSA)
@@ -433,27 +435,26 @@ SigV4SignX509(const SigV4Request *req, EVP_PKEY *key, const char *serial, SigV4S
 	}
 	SigV4StringToSign(req, algorithm, NULL, out, &signed_headers, date);
 
+	/* our buffers first: nothing may ERROR while the EVP context lives */
+	siglen = (size_t) Max(EVP_PKEY_size(key), 1);
+	sig = palloc(siglen);
+	hex = palloc(2 * siglen + 1);
 	ERR_clear_error();
 	md = EVP_MD_CTX_new();
 	ok = md != NULL &&
 		EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
-		EVP_DigestSign(md, NULL, &siglen, (const unsigned char *) out->string_to_sign,
-					   strlen(out->string_to_sign)) == 1 &&
-		(sig = OPENSSL_malloc(siglen)) != NULL &&
 		EVP_DigestSign(md, sig, &siglen, (const unsigned char *) out->string_to_sign,
 					   strlen(out->string_to_sign)) == 1;
 	EVP_MD_CTX_free(md);
 	ERR_clear_error();
 	if (ok)
 	{
-		char	   *hex = palloc(2 * siglen + 1);
-
 		SigV4Hex(sig, siglen, hex);
 		out->authorization = psprintf("%s Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
 									  algorithm, serial, date, req->region, req->service,
 									  signed_headers, hex);
 	}
-	OPENSSL_free(sig);
+	pfree(sig);
 	if (!ok)
 		*error = pstrdup("OpenSSL could not sign the request with the private key");
 	return ok;
