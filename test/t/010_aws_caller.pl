@@ -242,6 +242,13 @@ like(sql("SELECT cloudconn.connector_test($c)"),
 	qr/refusing to send GET to the AWS container credentials endpoint: its URL is neither a well-formed https URL nor http to a loopback or link-local address/,
 	'plain http to any other address is refused before any connection');
 delete $ENV{$_} for grep { /^AWS_/ } keys %ENV;
+$ENV{AWS_EC2_METADATA_DISABLED} = 'true';
+$node->restart;
+$caller->clear_log;
+like(sql("SELECT cloudconn.connector_test($c)"), qr/EC2 instance metadata is disabled \(AWS_EC2_METADATA_DISABLED is true in the server's environment\)/,
+	'AWS_EC2_METADATA_DISABLED=true turns instance metadata off, as in the AWS SDKs');
+is(scalar(caller_log()), 0, 'and nothing is asked of it');
+delete $ENV{AWS_EC2_METADATA_DISABLED};
 $node->restart;
 
 # ---- the metadata endpoint settings take loopback and link-local addresses only
