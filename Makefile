@@ -12,6 +12,8 @@ MODULE_big = cloudconn
 OBJS = \
 	src/cloudconn.o \
 	src/aws.o \
+	src/aws_caller.o \
+	src/aws_roles_anywhere.o \
 	src/azure.o \
 	src/callback_buffer.o \
 	src/ci_digest.o \

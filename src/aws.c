@@ -1,7 +1,7 @@
 /*
  * aws.c
- *		The AWS provider: the caller's static credentials (environment, else
- *		the shared credentials file), STS AssumeRole into the platform's
+ *		The AWS provider: the caller's credentials (aws_caller.c, from
+ *		cloudconn.aws_caller_source), STS AssumeRole into the platform's
  *		discovery role (hop 1), then into the customer's role with the
  *		connector's external id (hop 2); then each enabled resource type is
  *		listed in each region (or once, account-wide), several listings at
@@ -23,9 +23,6 @@
  */
 #include "postgres.h"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
@@ -39,6 +36,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "aws_caller.h"
 #include "guc.h"
 #include "http.h"
 #include "json_items.h"
@@ -63,8 +61,8 @@ typedef struct AwsCredentials
 {
 	char	   *access_key_id;
 	char	   *secret_access_key;
-	char	   *session_token;	/* NULL for the caller's static keys */
-	TimestampTz expiration;		/* 0 for static keys */
+	char	   *session_token;	/* NULL for long-term keys */
+	TimestampTz expiration;		/* 0 for keys that do not expire */
 } AwsCredentials;
 
 /* The outcome of one AWS call that failed: for messages a customer can act on. */
@@ -248,131 +246,6 @@ static char *
 AwsChildText(xmlNodePtr parent, const char *name)
 {
 	return AwsText(AwsChild(parent, name));
-}
-
-/* ------------------------------------------------------------------------
- * Caller credentials
- * ------------------------------------------------------------------------ */
-
-static char *
-AwsCredentialsPath(void)
-{
-	const char *env = getenv("AWS_SHARED_CREDENTIALS_FILE");
-	const char *home;
-	struct passwd *pw;
-
-	if (cloudconn_aws_credentials_file && cloudconn_aws_credentials_file[0])
-		return pstrdup(cloudconn_aws_credentials_file);
-	if (env && env[0])
-		return pstrdup(env);
-	pw = getpwuid(geteuid());
-	home = pw ? pw->pw_dir : getenv("HOME");
-	return home ? psprintf("%s/.aws/credentials", home) : NULL;
-}
-
-static char *
-AwsTrim(char *s)
-{
-	char	   *end;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
-		*--end = '\0';
-	return s;
-}
-
-/* One line of the shared credentials file, read into out if in the profile. */
-static void
-AwsCredentialsLine(char *line, bool *in_profile, AwsCredentials *out)
-{
-	char	   *l = AwsTrim(line);
-	char	   *eq;
-
-	if (l[0] == '[')
-	{
-		char	   *end = strchr(l, ']');
-
-		if (end)
-			*end = '\0';
-		*in_profile = strcmp(AwsTrim(l + 1), cloudconn_aws_profile) == 0;
-		return;
-	}
-	if (!*in_profile || l[0] == '#' || l[0] == ';' || (eq = strchr(l, '=')) == NULL)
-		return;
-	*eq = '\0';
-	if (strcmp(AwsTrim(l), "aws_access_key_id") == 0)
-		out->access_key_id = pstrdup(AwsTrim(eq + 1));
-	else if (strcmp(AwsTrim(l), "aws_secret_access_key") == 0)
-		out->secret_access_key = WipeCopy(AwsTrim(eq + 1));
-	else if (strcmp(AwsTrim(l), "aws_session_token") == 0)
-		out->session_token = WipeCopy(AwsTrim(eq + 1));
-}
-
-/*
- * The caller's keys, by the AWS convention: the server's environment, else
- * the profile cloudconn.aws_profile of the shared credentials file.
- */
-static bool
-AwsCallerCredentials(AwsCredentials *out, char **error)
-{
-	const char *id = getenv("AWS_ACCESS_KEY_ID");
-	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
-	char	   *path;
-	FILE	   *f;
-	char		line[4096];
-	char		stdio_buffer[BUFSIZ];
-
-	memset(out, 0, sizeof(*out));
-	if (id && id[0] && secret && secret[0])
-	{
-		const char *token = getenv("AWS_SESSION_TOKEN");
-
-		out->access_key_id = pstrdup(id);
-		out->secret_access_key = WipeCopy(secret);
-		out->session_token = (token && token[0]) ? WipeCopy(token) : NULL;
-		return true;
-	}
-
-	path = AwsCredentialsPath();
-	f = path ? AllocateFile(path, "r") : NULL;
-	if (f == NULL)
-	{
-		/* the path is a superuser-only setting's value: the server log only */
-		ereport(LOG_SERVER_ONLY,
-				(errhidestmt(true),
-				 path ? errmsg("cloudconn: could not read the AWS shared credentials file \"%s\": %m", path)
-				 : errmsg("cloudconn: no AWS shared credentials file: the server's OS user has no home directory")));
-		*error = pstrdup("no AWS credentials for the platform caller: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set in the server's environment, and the shared credentials file (cloudconn.aws_credentials_file) could not be read");
-		return false;
-	}
-	/* stdio reads the file through a buffer of ours, wiped on every path */
-	setvbuf(f, stdio_buffer, _IOFBF, sizeof(stdio_buffer));
-	PG_TRY();
-	{
-		bool		in_profile = false;
-
-		while (fgets(line, sizeof(line), f) != NULL)
-			AwsCredentialsLine(line, &in_profile, out);
-	}
-	PG_FINALLY();
-	{
-		FreeFile(f);
-		WipeBuffer(line, sizeof(line));
-		WipeBuffer(stdio_buffer, sizeof(stdio_buffer));
-	}
-	PG_END_TRY();
-	if (out->access_key_id == NULL || out->secret_access_key == NULL)
-	{
-		ereport(LOG_SERVER_ONLY,
-				(errhidestmt(true),
-				 errmsg("cloudconn: no AWS credentials in profile \"%s\" of \"%s\"",
-						cloudconn_aws_profile, path)));
-		*error = pstrdup("no AWS credentials for the platform caller in the profile cloudconn.aws_profile of the shared credentials file (cloudconn.aws_credentials_file)");
-		return false;
-	}
-	return true;
 }
 
 /* ------------------------------------------------------------------------
@@ -858,14 +731,40 @@ AwsMentions(const char *message, const char *secret)
 }
 
 /*
- * The two-hop chain.  Returns the customer role's credentials, or false
+ * The caller's credentials in *caller, (re)fetched into cxt when there are
+ * none yet or they expire within AWS_RENEW_MARGIN_SECS (temporary ones,
+ * from IAM Roles Anywhere or the instance): the old ones are wiped with
+ * cxt's reset.  False with *error (in the current context) otherwise.
+ */
+static bool
+AwsEnsureCaller(HttpClient *http, AwsCallerCredentials *caller, MemoryContext cxt, char **error)
+{
+	MemoryContext old;
+	bool		ok;
+
+	if (caller->access_key_id != NULL &&
+		(caller->expiration == 0 ||
+		 caller->expiration - GetCurrentTimestamp() > (TimestampTz) AWS_RENEW_MARGIN_SECS * USECS_PER_SEC))
+		return true;
+	MemoryContextReset(cxt);
+	old = MemoryContextSwitchTo(cxt);
+	ok = AwsCallerGet(http, caller, error);
+	MemoryContextSwitchTo(old);
+	if (!ok)
+		*error = pstrdup(*error);
+	return ok;
+}
+
+/*
+ * The two-hop chain, signed at hop 1 by *caller (fetched or renewed into
+ * callercxt as needed).  Returns the customer role's credentials, or false
  * with *error set (a message naming the hop).
  */
 static bool
-AwsChain(HttpClient *http, ProviderConnector *conn, AwsCredentials *customer, char **assumed_arn,
-		 char **error)
+AwsChain(HttpClient *http, ProviderConnector *conn, AwsCallerCredentials *caller, MemoryContext callercxt,
+		 AwsCredentials *customer, char **assumed_arn, char **error)
 {
-	AwsCredentials caller,
+	AwsCredentials hop1,
 				discovery;
 	AwsError	err;
 	char	   *account = ProviderJsonbString(&conn->settings->root, "account_id");
@@ -882,9 +781,13 @@ AwsChain(HttpClient *http, ProviderConnector *conn, AwsCredentials *customer, ch
 		*error = pstrdup("the connector has no AWS account id or external id");
 		return false;
 	}
-	if (!AwsCallerCredentials(&caller, error))
+	if (!AwsEnsureCaller(http, caller, callercxt, error))
 		return false;
-	if (!AwsAssumeRole(http, &caller, cloudconn_aws_discovery_role_arn, "cloudconn-discovery", NULL,
+	hop1.access_key_id = caller->access_key_id;
+	hop1.secret_access_key = caller->secret_access_key;
+	hop1.session_token = caller->session_token;
+	hop1.expiration = caller->expiration;
+	if (!AwsAssumeRole(http, &hop1, cloudconn_aws_discovery_role_arn, "cloudconn-discovery", NULL,
 					   &discovery, NULL, &err))
 	{
 		*error = AwsExplainHop(1, cloudconn_aws_discovery_role_arn, &err);
@@ -989,14 +892,35 @@ AwsTestType(HttpClient *http, const ResourceType *type, const char *region, cons
 }
 
 /*
+ * connector_test's answer, with the source of the caller's credentials
+ * (cloudconn.aws_caller_source's value: never a secret) as caller_source.
+ */
+static Jsonb *
+AwsTestResult(bool ok, const char *key, const char *value)
+{
+	StringInfoData source;
+
+	initStringInfo(&source);
+	appendStringInfoString(&source, "{\"caller_source\": ");
+	escape_json(&source, AwsCallerSourceName());
+	appendStringInfoChar(&source, '}');
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+											  JsonbPGetDatum(ProviderJsonbOk(ok, key, value, NULL)),
+											  DirectFunctionCall1(jsonb_in, CStringGetDatum(source.data))));
+}
+
+/*
  * {"ok": true, "assumed_role_arn": ..., "resource_types": {"<ci_type>":
- * {"ok": true} | {"ok": false, "error": ...}, ...}}: the chain, then each
- * enabled type tried in the connector's first region (else
- * cloudconn.aws_region) or, account-wide, where it is listed.
+ * {"ok": true} | {"ok": false, "error": ...}, ...}, "caller_source": ...}:
+ * the chain, then each enabled type tried in the connector's first region
+ * (else cloudconn.aws_region) or, account-wide, where it is listed.
  */
 static Jsonb *
 AwsTest(ProviderConnector *conn, HttpClient *http)
 {
+	AwsCallerCredentials caller;
+	MemoryContext callercxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn aws caller",
+													ALLOCSET_SMALL_SIZES);
 	AwsCredentials customer;
 	char	   *assumed = NULL;
 	char	   *error = NULL;
@@ -1004,9 +928,13 @@ AwsTest(ProviderConnector *conn, HttpClient *http)
 	const char *region = cloudconn_aws_region;
 	StringInfoData buf;
 	ListCell   *lc;
+	bool		ok;
 
-	if (!AwsChain(http, conn, &customer, &assumed, &error))
-		return ProviderJsonbOk(false, "error", error, NULL);
+	memset(&caller, 0, sizeof(caller));
+	ok = AwsChain(http, conn, &caller, callercxt, &customer, &assumed, &error);
+	MemoryContextDelete(callercxt);		/* wipes the caller's secrets */
+	if (!ok)
+		return AwsTestResult(false, "error", error);
 	if (regions && regions->type == jbvBinary && JsonContainerSize(regions->val.binary.data) > 0)
 	{
 		JsonbValue *first = getIthJsonbValueFromContainer(regions->val.binary.data, 0);
@@ -1036,7 +964,9 @@ AwsTest(ProviderConnector *conn, HttpClient *http)
 			appendStringInfoChar(&buf, '}');
 		}
 	}
-	appendStringInfoString(&buf, "}}");
+	appendStringInfoString(&buf, "}, \"caller_source\": ");
+	escape_json(&buf, AwsCallerSourceName());
+	appendStringInfoChar(&buf, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
@@ -1048,8 +978,11 @@ typedef struct AwsSession
 {
 	HttpClient *http;
 	ProviderConnector *conn;
+	DiscoveryContext *ctx;
 	AwsCredentials customer;
 	MemoryContext cxt;			/* holds the current credentials */
+	AwsCallerCredentials caller;	/* hop 1's, kept until they are about to expire */
+	MemoryContext callercxt;	/* holds them */
 	uint64		generation;		/* counts the credentials assumed so far */
 } AwsSession;
 
@@ -1065,11 +998,13 @@ AwsEnsureCredentials(AwsSession *s, bool force)
 		return;
 	MemoryContextReset(s->cxt);	/* wipes the old secrets */
 	old = MemoryContextSwitchTo(s->cxt);
-	if (!AwsChain(s->http, s->conn, &s->customer, NULL, &error))
+	if (!AwsChain(s->http, s->conn, &s->caller, s->callercxt, &s->customer, NULL, &error))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("%s", error)));
 	MemoryContextSwitchTo(old);
+	/* the run's LOG line says where the caller's credentials came from */
+	DiscoveryNote(s->ctx, psprintf("AWS caller credentials: %s (%s).", s->caller.source, s->caller.origin));
 	s->generation++;
 }
 
@@ -1534,7 +1469,10 @@ AwsDiscover(DiscoveryContext *ctx)
 	memset(&s, 0, sizeof(s));
 	s.http = ctx->http;
 	s.conn = ctx->connector;
+	s.ctx = ctx;
 	s.cxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn aws credentials", ALLOCSET_SMALL_SIZES);
+	s.callercxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn aws caller", ALLOCSET_SMALL_SIZES);
+	DiscoveryNote(ctx, psprintf("AWS caller credentials: %s.", AwsCallerSourceName()));
 	AwsEnsureCredentials(&s, true);
 	foreach(lt, ctx->connector->resource_types)
 		regional |= ((const ResourceType *) lfirst(lt))->scope_kind == SCOPE_REGION;
@@ -1611,6 +1549,7 @@ AwsDiscover(DiscoveryContext *ctx)
 		}
 	}
 	MemoryContextDelete(s.cxt);
+	MemoryContextDelete(s.callercxt);
 }
 
 /* ------------------------------------------------------------------------

@@ -239,6 +239,15 @@ DiscoveryFailed(DiscoveryContext *ctx, const ResourceType *type, const char *sco
 	DiscoveryEnded(ctx, type, scope, message);
 }
 
+void
+DiscoveryNote(DiscoveryContext *ctx, const char *note)
+{
+	DiscoveryEngine *engine = (DiscoveryEngine *) ctx->engine;
+
+	/* kept in the figures, which outlive the run's transaction and its ERROR */
+	strlcpy(engine->figures->note, note, sizeof(engine->figures->note));
+}
+
 /*
  * {"<ci_type>": {"discovered": n, "created": n, "updated": n,
  * "unchanged": n, "errors": n}, ...} for every enabled type.

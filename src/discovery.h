@@ -16,6 +16,7 @@ typedef struct DiscoveryFigures
 	long		peak_private_kb;	/* most private resident memory seen */
 	double		listing_secs;	/* listing, from the connector's load */
 	double		merge_secs;		/* staging, merge and the run's record */
+	char		note[128];		/* a sentence of the provider's (DiscoveryNote), or "" */
 } DiscoveryFigures;
 
 /*

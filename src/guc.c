@@ -15,6 +15,7 @@
 #include "utils/guc.h"
 
 #include "guc.h"
+#include "http.h"
 
 char	   *cloudconn_database = NULL;
 bool		cloudconn_scheduler_enabled = true;
@@ -41,6 +42,24 @@ char	   *cloudconn_aws_customer_role_name = NULL;
 char	   *cloudconn_aws_credentials_file = NULL;
 char	   *cloudconn_aws_profile = NULL;
 char	   *cloudconn_digitalocean_api_url = NULL;
+int			cloudconn_aws_caller_source = GUC_AWS_CALLER_STATIC;
+char	   *cloudconn_aws_roles_anywhere_certificate_file = NULL;
+char	   *cloudconn_aws_roles_anywhere_chain_file = NULL;
+char	   *cloudconn_aws_roles_anywhere_private_key_file = NULL;
+char	   *cloudconn_aws_roles_anywhere_trust_anchor_arn = NULL;
+char	   *cloudconn_aws_roles_anywhere_profile_arn = NULL;
+char	   *cloudconn_aws_roles_anywhere_role_arn = NULL;
+char	   *cloudconn_aws_roles_anywhere_region = NULL;
+char	   *cloudconn_aws_roles_anywhere_endpoint = NULL;
+char	   *cloudconn_aws_ec2_metadata_endpoint = NULL;
+char	   *cloudconn_aws_container_endpoint = NULL;
+
+static const struct config_enum_entry aws_caller_sources[] = {
+	{"static", GUC_AWS_CALLER_STATIC, false},
+	{"roles_anywhere", GUC_AWS_CALLER_ROLES_ANYWHERE, false},
+	{"instance", GUC_AWS_CALLER_INSTANCE, false},
+	{NULL, 0, false}
+};
 
 /* daily_run_at is HH:MM on a 24-hour clock */
 static bool
@@ -95,22 +114,118 @@ GucCheckRoleName(char **newval, void **extra, GucSource source)
 	return false;
 }
 
+/* An IAM role ARN in any AWS partition. */
+static bool
+GucIsRoleArn(const char *s)
+{
+	const char *p;
+
+	return strncmp(s, "arn:aws", 7) == 0 && (p = strstr(s, ":iam::")) != NULL &&
+		strspn(p + 6, "0123456789") == 12 && strncmp(p + 18, ":role/", 6) == 0 &&
+		p[24] != '\0' &&
+		strspn(p + 24, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_/-") == strlen(p + 24);
+}
+
 /* The discovery role: empty, or an IAM role ARN in any AWS partition. */
 static bool
 GucCheckRoleArn(char **newval, void **extra, GucSource source)
 {
-	const char *s = *newval;
-	const char *p;
-
-	if (s == NULL || s[0] == '\0')
-		return true;
-	if (strncmp(s, "arn:aws", 7) == 0 && (p = strstr(s, ":iam::")) != NULL &&
-		strspn(p + 6, "0123456789") == 12 && strncmp(p + 18, ":role/", 6) == 0 &&
-		p[24] != '\0' &&
-		strspn(p + 24, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_/-") == strlen(p + 24))
+	if (*newval == NULL || (*newval)[0] == '\0' || GucIsRoleArn(*newval))
 		return true;
 
 	GUC_check_errdetail("The discovery role is an IAM role ARN such as arn:aws:iam::111122223333:role/AnzenDiscoveryRole.");
+	return false;
+}
+
+/* The role IAM Roles Anywhere hands out: empty, or an IAM role ARN. */
+static bool
+GucCheckRolesAnywhereRoleArn(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || GucIsRoleArn(*newval))
+		return true;
+
+	GUC_check_errdetail("The role is an IAM role ARN such as arn:aws:iam::111122223333:role/cloudconn-caller.");
+	return false;
+}
+
+/*
+ * An IAM Roles Anywhere resource ARN of the given type:
+ * arn:PARTITION:rolesanywhere:REGION:ACCOUNT:TYPE/ID.
+ */
+static bool
+GucIsRolesAnywhereArn(const char *s, const char *type)
+{
+	const char *p = s;
+	size_t		n;
+
+	if (strncmp(p, "arn:aws", 7) != 0)
+		return false;
+	p += 7;
+	p += strspn(p, "abcdefghijklmnopqrstuvwxyz-");	/* -cn, -us-gov */
+	if (strncmp(p, ":rolesanywhere:", 15) != 0)
+		return false;
+	p += 15;
+	n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789-");
+	if (n == 0 || n > 32 || p[n] != ':')
+		return false;
+	p += n + 1;
+	if (strspn(p, "0123456789") != 12 || p[12] != ':')
+		return false;
+	p += 13;
+	n = strlen(type);
+	if (strncmp(p, type, n) != 0 || p[n] != '/')
+		return false;
+	p += n + 1;
+	n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-");
+	return n >= 1 && n <= 64 && p[n] == '\0';
+}
+
+static bool
+GucCheckTrustAnchorArn(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || GucIsRolesAnywhereArn(*newval, "trust-anchor"))
+		return true;
+
+	GUC_check_errdetail("A trust anchor ARN looks like arn:aws:rolesanywhere:us-east-1:111122223333:trust-anchor/ID.");
+	return false;
+}
+
+static bool
+GucCheckProfileArn(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || GucIsRolesAnywhereArn(*newval, "profile"))
+		return true;
+
+	GUC_check_errdetail("A profile ARN looks like arn:aws:rolesanywhere:us-east-1:111122223333:profile/ID.");
+	return false;
+}
+
+/* A region name: empty, or lower-case letters, digits and dashes. */
+static bool
+GucCheckRegion(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval;
+	size_t		len = s ? strlen(s) : 0;
+
+	if (len == 0 || (len <= 32 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == len))
+		return true;
+
+	GUC_check_errdetail("A region name looks like us-east-1.");
+	return false;
+}
+
+/*
+ * A metadata endpoint: https, or plain http to a literal loopback or
+ * link-local address (README: HTTP), where nothing but the machine itself
+ * can answer.
+ */
+static bool
+GucCheckMetadataUrl(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || HttpMetadataUrlValid(*newval))
+		return true;
+
+	GUC_check_errdetail("Metadata endpoints are https:// URLs, or http:// URLs to a literal loopback or link-local address such as http://169.254.169.254.");
 	return false;
 }
 
@@ -251,6 +366,61 @@ GucDefineAll(void)
 							   "DigitalOcean API origin.",
 							   NULL, &cloudconn_digitalocean_api_url, "https://api.digitalocean.com",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
+
+	DefineCustomEnumVariable("cloudconn.aws_caller_source",
+							 "Where the AWS caller's credentials come from: static (environment, shared credentials file), roles_anywhere, instance.",
+							 NULL, &cloudconn_aws_caller_source, GUC_AWS_CALLER_STATIC, aws_caller_sources,
+							 PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_roles_anywhere_certificate_file",
+							   "X.509 certificate (PEM) the AWS caller authenticates with to IAM Roles Anywhere.",
+							   NULL, &cloudconn_aws_roles_anywhere_certificate_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_roles_anywhere_chain_file",
+							   "Intermediate certificates (PEM) sent with the IAM Roles Anywhere certificate (empty: none).",
+							   NULL, &cloudconn_aws_roles_anywhere_chain_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_roles_anywhere_private_key_file",
+							   "Private key (PEM, unencrypted, mode 0600) of the IAM Roles Anywhere certificate.",
+							   NULL, &cloudconn_aws_roles_anywhere_private_key_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_roles_anywhere_trust_anchor_arn",
+							   "ARN of the IAM Roles Anywhere trust anchor.",
+							   NULL, &cloudconn_aws_roles_anywhere_trust_anchor_arn, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, GucCheckTrustAnchorArn, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_roles_anywhere_profile_arn",
+							   "ARN of the IAM Roles Anywhere profile.",
+							   NULL, &cloudconn_aws_roles_anywhere_profile_arn, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, GucCheckProfileArn, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_roles_anywhere_role_arn",
+							   "ARN of the role IAM Roles Anywhere gives the AWS caller.",
+							   NULL, &cloudconn_aws_roles_anywhere_role_arn, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, GucCheckRolesAnywhereRoleArn, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_roles_anywhere_region",
+							   "Region of the IAM Roles Anywhere calls (empty: the trust anchor's).",
+							   NULL, &cloudconn_aws_roles_anywhere_region, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, GucCheckRegion, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_roles_anywhere_endpoint",
+							   "IAM Roles Anywhere endpoint override (empty: https://rolesanywhere.{region}.amazonaws.com).",
+							   NULL, &cloudconn_aws_roles_anywhere_endpoint, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_ec2_metadata_endpoint",
+							   "EC2 instance metadata endpoint override (empty: http://169.254.169.254).",
+							   NULL, &cloudconn_aws_ec2_metadata_endpoint, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, GucCheckMetadataUrl, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.aws_container_endpoint",
+							   "Container credentials endpoint that AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is relative to (empty: http://169.254.170.2).",
+							   NULL, &cloudconn_aws_container_endpoint, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, GucCheckMetadataUrl, NULL, NULL);
 
 	MarkGUCPrefixReserved("cloudconn");
 }

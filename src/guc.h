@@ -34,6 +34,26 @@ extern char *cloudconn_aws_credentials_file;
 extern char *cloudconn_aws_profile;
 extern char *cloudconn_digitalocean_api_url;
 
+/* cloudconn.aws_caller_source: where the AWS caller's credentials come from */
+typedef enum GucAwsCallerSource
+{
+	GUC_AWS_CALLER_STATIC,		/* the environment, else the shared credentials file */
+	GUC_AWS_CALLER_ROLES_ANYWHERE,	/* IAM Roles Anywhere, with an X.509 certificate */
+	GUC_AWS_CALLER_INSTANCE		/* the container endpoint, else EC2 instance metadata */
+} GucAwsCallerSource;
+
+extern int	cloudconn_aws_caller_source;
+extern char *cloudconn_aws_roles_anywhere_certificate_file;
+extern char *cloudconn_aws_roles_anywhere_chain_file;
+extern char *cloudconn_aws_roles_anywhere_private_key_file;
+extern char *cloudconn_aws_roles_anywhere_trust_anchor_arn;
+extern char *cloudconn_aws_roles_anywhere_profile_arn;
+extern char *cloudconn_aws_roles_anywhere_role_arn;
+extern char *cloudconn_aws_roles_anywhere_region;
+extern char *cloudconn_aws_roles_anywhere_endpoint;
+extern char *cloudconn_aws_ec2_metadata_endpoint;
+extern char *cloudconn_aws_container_endpoint;
+
 extern void GucDefineAll(void);
 
 #endif							/* CLOUDCONN_GUC_H */

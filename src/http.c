@@ -1,6 +1,8 @@
 /*
  * http.c
- *		HTTPS requests to cloud APIs through libcurl, and nothing else.
+ *		HTTPS requests to cloud APIs through libcurl, and nothing else; plain
+ *		http only for AWS's metadata endpoints (HttpRequest.metadata), to a
+ *		literal loopback or link-local address, with no proxy.
  *
  * A client is one curl easy handle (kept across requests, so connections
  * are reused) plus the rate-limit state of one credential; a request is one
@@ -26,6 +28,8 @@
 #include "postgres.h"
 
 #include <sys/time.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <openssl/err.h>
@@ -84,6 +88,16 @@
 #define HTTP_BATCH_POLL_MS 200
 
 /*
+ * Metadata endpoints answer on the local link within milliseconds, or not
+ * at all (a server that is not on EC2 or in a container): their requests
+ * give up soon, as the AWS SDKs' do (1 s), rather than hold a run for the
+ * cloud APIs' timeouts.
+ */
+#define HTTP_METADATA_CONNECT_TIMEOUT_MS 1000
+#define HTTP_METADATA_TIMEOUT_MS 3000
+#define HTTP_METADATA_MAX_RETRIES 2
+
+/*
  * Where a request goes: messages show its description, method and path;
  * only the server log shows the host.  Never the query string.
  */
@@ -91,7 +105,8 @@ typedef struct HttpTarget
 {
 	const char *method;
 	const char *description;	/* what is called: "the DigitalOcean API" */
-	char	   *host;			/* host, ":port" added unless 443: log only */
+	const char *scheme;			/* "https", or "http" for a metadata endpoint */
+	char	   *host;			/* host, ":port" added unless the scheme's: log only */
 	char	   *path;
 } HttpTarget;
 
@@ -146,7 +161,8 @@ struct HttpClient
 	HttpResponse *resp;
 	MemoryContext resp_cxt;		/* where resp's contents are allocated */
 	HttpTarget	target;
-	bool		is_post;
+	bool		is_post;		/* POST, or PUT (a body, maybe empty) */
+	bool		is_put;
 	bool		in_multi;		/* the handle is added to batch->multi */
 	bool		finished;		/* waiting to be handed back by HttpBatchWait */
 	bool		result;			/* what HttpPerform would have returned */
@@ -257,21 +273,63 @@ HttpStrdupNoError(const char *s)
 }
 
 /*
- * Split an https URL with curl's own parser, the one that will be used to
- * send it, so that what is checked is what curl connects to.  Returns false
- * unless it is a well-formed https URL with a host.  The parts are palloc'd;
- * nothing between curl_url() and curl_url_cleanup() can ERROR, so curl's
- * handle and strings are released on every path.
+ * Whether host (as curl's URL parser gives it: an IPv6 address in
+ * brackets) is a literal address where AWS's metadata endpoints live, or a
+ * loopback one: 127.0.0.0/8, 169.254.0.0/16 (IMDS at 169.254.169.254, the
+ * ECS and EKS container endpoints at 169.254.170.2 and .23), ::1,
+ * fe80::/10, and the two IPv6 addresses AWS gives them, fd00:ec2::254
+ * (IMDS) and fd00:ec2::23 (EKS).  A name is never accepted: what it
+ * resolves to is not ours to check.
  */
 static bool
-HttpParseUrl(const char *url, char **host, char **port, char **path)
+HttpMetadataHostAllowed(const char *host)
+{
+	unsigned char a4[4];
+	unsigned char a6[16];
+	char		buf[64];
+	size_t		len = strlen(host);
+
+	if (inet_pton(AF_INET, host, a4) == 1)
+		return a4[0] == 127 || (a4[0] == 169 && a4[1] == 254);
+	if (len < 3 || len >= sizeof(buf) || host[0] != '[' || host[len - 1] != ']')
+		return false;
+	memcpy(buf, host + 1, len - 2);
+	buf[len - 2] = '\0';
+	if (inet_pton(AF_INET6, buf, a6) != 1)
+		return false;
+	{
+		static const unsigned char loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+		static const unsigned char ec2_prefix[14] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+		if (memcmp(a6, loopback, 16) == 0)
+			return true;
+		if (a6[0] == 0xfe && (a6[1] & 0xc0) == 0x80)
+			return true;
+		return memcmp(a6, ec2_prefix, 14) == 0 && a6[14] == 0 && (a6[15] == 0x54 || a6[15] == 0x23);
+	}
+}
+
+/*
+ * Split a URL with curl's own parser, the one that will be used to send
+ * it, so that what is checked is what curl connects to.  Returns false
+ * unless it is a well-formed https URL with a host or, when metadata is
+ * set, an http URL to a literal address HttpMetadataHostAllowed accepts
+ * (*scheme says which).  The parts are palloc'd; nothing between curl_url()
+ * and curl_url_cleanup() can ERROR, so curl's handle and strings are
+ * released on every path.
+ */
+static bool
+HttpParseUrlScheme(const char *url, bool metadata, const char **scheme_out,
+				   char **host, char **port, char **path)
 {
 	CURLU	   *h = curl_url();
 	char	   *scheme = NULL;
 	char	   *chost = NULL;
 	char	   *cport = NULL;
 	char	   *cpath = NULL;
+	char	   *zone = NULL;
 	bool		ok;
+	bool		plain = false;
 	bool		oom = false;
 
 	if (h == NULL)
@@ -281,11 +339,18 @@ HttpParseUrl(const char *url, char **host, char **port, char **path)
 
 	ok = curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
 		curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-		strcmp(scheme, "https") == 0 &&
+		(strcmp(scheme, "https") == 0 || (metadata && strcmp(scheme, "http") == 0)) &&
 		curl_url_get(h, CURLUPART_HOST, &chost, 0) == CURLUE_OK &&
 		chost[0] != '\0' &&
 		curl_url_get(h, CURLUPART_PORT, &cport, CURLU_DEFAULT_PORT) == CURLUE_OK &&
 		curl_url_get(h, CURLUPART_PATH, &cpath, 0) == CURLUE_OK;
+	if (ok && strcmp(scheme, "http") == 0)
+	{
+		/* plain http: a literal address of ours, with no zone id to pick a link */
+		plain = true;
+		ok = curl_url_get(h, CURLUPART_ZONEID, &zone, 0) != CURLUE_OK &&
+			HttpMetadataHostAllowed(chost);
+	}
 	if (ok)
 	{
 		*host = HttpStrdupNoError(chost);
@@ -297,6 +362,7 @@ HttpParseUrl(const char *url, char **host, char **port, char **path)
 	curl_free(chost);
 	curl_free(cport);
 	curl_free(cpath);
+	curl_free(zone);
 	curl_url_cleanup(h);
 
 	if (oom)
@@ -308,8 +374,26 @@ HttpParseUrl(const char *url, char **host, char **port, char **path)
 		/* DNS names are case-insensitive: one spelling per origin. */
 		for (char *p = *host; *p; p++)
 			*p = pg_ascii_tolower((unsigned char) *p);
+		if (scheme_out != NULL)
+			*scheme_out = plain ? "http" : "https";
 	}
 	return ok;
+}
+
+static bool
+HttpParseUrl(const char *url, char **host, char **port, char **path)
+{
+	return HttpParseUrlScheme(url, false, NULL, host, port, path);
+}
+
+bool
+HttpMetadataUrlValid(const char *url)
+{
+	char	   *host;
+	char	   *port;
+	char	   *path;
+
+	return url != NULL && HttpParseUrlScheme(url, true, NULL, &host, &port, &path);
 }
 
 char *
@@ -480,6 +564,31 @@ HttpCurlUsesOpenSSL(void)
 		strncmp(info->ssl_version, "OpenSSL/", 8) == 0;
 }
 
+/* The connect timeout of a request: metadata endpoints get a short one. */
+static int
+HttpConnectTimeoutMs(const HttpRequest *req)
+{
+	if (req->metadata)
+		return Min(cloudconn_http_connect_timeout_ms, HTTP_METADATA_CONNECT_TIMEOUT_MS);
+	return cloudconn_http_connect_timeout_ms;
+}
+
+static int
+HttpTimeoutMs(const HttpRequest *req)
+{
+	if (req->metadata)
+		return Min(cloudconn_http_timeout_ms, HTTP_METADATA_TIMEOUT_MS);
+	return cloudconn_http_timeout_ms;
+}
+
+static int
+HttpMaxRetries(const HttpRequest *req)
+{
+	if (req->metadata)
+		return Min(cloudconn_http_max_retries, HTTP_METADATA_MAX_RETRIES);
+	return cloudconn_http_max_retries;
+}
+
 /* Every option, every attempt: curl_easy_reset has just cleared them. */
 static void
 HttpSetOptions(HttpClient *client, const HttpRequest *req, bool is_post,
@@ -493,14 +602,37 @@ HttpSetOptions(HttpClient *client, const HttpRequest *req, bool is_post,
 	HttpSetopt(curl, CURLOPT_VERBOSE, 0L);
 	HttpSetopt(curl, CURLOPT_ERRORBUFFER, client->errbuf);
 
-	/* https only, for the request and for any redirect (never followed) */
+	/*
+	 * https only, for the request and for any redirect (never followed);
+	 * plain http for a metadata request whose URL HttpPrepare checked (a
+	 * literal loopback or link-local address), and then never through a
+	 * proxy, which the environment's http_proxy would otherwise choose.
+	 */
+	if (strcmp(client->target.scheme, "http") == 0)
+	{
 #if LIBCURL_VERSION_NUM >= 0x075500
-	HttpSetopt(curl, CURLOPT_PROTOCOLS_STR, "https");
-	HttpSetopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+		HttpSetopt(curl, CURLOPT_PROTOCOLS_STR, "http");
+		HttpSetopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 #else
-	HttpSetopt(curl, CURLOPT_PROTOCOLS, (long) CURLPROTO_HTTPS);
-	HttpSetopt(curl, CURLOPT_REDIR_PROTOCOLS, (long) CURLPROTO_HTTPS);
+		HttpSetopt(curl, CURLOPT_PROTOCOLS, (long) CURLPROTO_HTTP);
+		HttpSetopt(curl, CURLOPT_REDIR_PROTOCOLS, (long) CURLPROTO_HTTPS);
 #endif
+	}
+	else
+	{
+#if LIBCURL_VERSION_NUM >= 0x075500
+		HttpSetopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+		HttpSetopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+#else
+		HttpSetopt(curl, CURLOPT_PROTOCOLS, (long) CURLPROTO_HTTPS);
+		HttpSetopt(curl, CURLOPT_REDIR_PROTOCOLS, (long) CURLPROTO_HTTPS);
+#endif
+	}
+	if (req->metadata)
+	{
+		HttpSetopt(curl, CURLOPT_PROXY, "");
+		HttpSetopt(curl, CURLOPT_NOPROXY, "*");
+	}
 	HttpSetopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 
 	HttpSetopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -534,8 +666,8 @@ HttpSetOptions(HttpClient *client, const HttpRequest *req, bool is_post,
 	 */
 	HttpSetopt(curl, CURLOPT_QUICK_EXIT, 1L);
 #endif
-	HttpSetopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long) cloudconn_http_connect_timeout_ms);
-	HttpSetopt(curl, CURLOPT_TIMEOUT_MS, (long) cloudconn_http_timeout_ms);
+	HttpSetopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long) HttpConnectTimeoutMs(req));
+	HttpSetopt(curl, CURLOPT_TIMEOUT_MS, (long) HttpTimeoutMs(req));
 
 	HttpSetopt(curl, CURLOPT_USERAGENT, CLOUDCONN_USER_AGENT);
 	if (headers != NULL)
@@ -546,6 +678,9 @@ HttpSetOptions(HttpClient *client, const HttpRequest *req, bool is_post,
 		HttpSetopt(curl, CURLOPT_POST, 1L);
 		HttpSetopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
 		HttpSetopt(curl, CURLOPT_COPYPOSTFIELDS, req->body != NULL ? req->body : "");
+		/* a PUT is sent as a POST is, under its own method */
+		if (client->is_put)
+			HttpSetopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
 	}
 	else
 		HttpSetopt(curl, CURLOPT_HTTPGET, 1L);
@@ -718,13 +853,16 @@ HttpDescribeFailure(HttpClient *client, CURLcode rc, const HttpAttempt *at,
 				curl_off_t	connected = 0;
 
 				*retryable = true;
-				curl_easy_getinfo(client->curl, CURLINFO_APPCONNECT_TIME_T, &connected);
+				/* connected: TLS done for https; the TCP connection for plain http */
+				curl_easy_getinfo(client->curl,
+								  strcmp(t->scheme, "http") == 0 ? CURLINFO_CONNECT_TIME_T : CURLINFO_APPCONNECT_TIME_T,
+								  &connected);
 				if (connected == 0)
 					return psprintf("could not connect to %s for %s %s: timed out after %d ms",
 									t->description, t->method, t->path,
-									Min(cloudconn_http_connect_timeout_ms, cloudconn_http_timeout_ms));
+									Min(HttpConnectTimeoutMs(client->req), HttpTimeoutMs(client->req)));
 				return psprintf("timed out after %d ms waiting for %s (%s %s)",
-								cloudconn_http_timeout_ms, t->description, t->method, t->path);
+								HttpTimeoutMs(client->req), t->description, t->method, t->path);
 			}
 
 		case CURLE_PEER_FAILED_VERIFICATION:
@@ -792,10 +930,10 @@ HttpLogFailure(HttpClient *client)
 	ereport(LOG_SERVER_ONLY,
 			(errhidestmt(true),
 			 errhidecontext(true),
-			 errmsg_plural("cloudconn: %s https://%s%s (%s) failed after %d attempt: %s",
-						   "cloudconn: %s https://%s%s (%s) failed after %d attempts: %s",
+			 errmsg_plural("cloudconn: %s %s://%s%s (%s) failed after %d attempt: %s",
+						   "cloudconn: %s %s://%s%s (%s) failed after %d attempts: %s",
 						   client->attempt,
-						   t->method, t->host, t->path, t->description, client->attempt,
+						   t->method, t->scheme, t->host, t->path, t->description, client->attempt,
 						   client->resp->transport_error),
 			 client->errbuf[0] != '\0' ? errdetail_log("libcurl: %s", client->errbuf) : 0));
 }
@@ -858,13 +996,13 @@ HttpAttemptEnd(HttpClient *client, CURLcode rc, bool *retryable)
 	if (rc != CURLE_OK)
 	{
 		resp->transport_error = HttpDescribeFailure(client, rc, at, target, retryable);
-		HTTP_DEBUG("cloudconn: %s https %s %s -> failed (attempt %d, %ld ms): %s (libcurl: %s)",
-				   target->method, target->host, target->path,
+		HTTP_DEBUG("cloudconn: %s %s %s %s -> failed (attempt %d, %ld ms): %s (libcurl: %s)",
+				   target->method, target->scheme, target->host, target->path,
 				   client->attempt, elapsed_ms, resp->transport_error, HttpCurlText(client, rc));
 	}
 	else
-		HTTP_DEBUG("cloudconn: %s https %s %s -> %ld (attempt %d, %ld ms)",
-				   target->method, target->host, target->path,
+		HTTP_DEBUG("cloudconn: %s %s %s %s -> %ld (attempt %d, %ld ms)",
+				   target->method, target->scheme, target->host, target->path,
 				   resp->status, client->attempt, elapsed_ms);
 }
 
@@ -992,8 +1130,8 @@ HttpPaceDelayMs(HttpClient *client)
 		return 0;
 	wait_ms = (client->ratelimit_reset * 1000 - now_ms) / (client->ratelimit_remaining + 1);
 	wait_ms = Min(wait_ms, HTTP_MAX_WAIT_MS);
-	HTTP_DEBUG("cloudconn: pacing %s https %s %s: " INT64_FORMAT " requests left, waiting " INT64_FORMAT " ms",
-			   client->target.method, client->target.host, client->target.path,
+	HTTP_DEBUG("cloudconn: pacing %s %s %s %s: " INT64_FORMAT " requests left, waiting " INT64_FORMAT " ms",
+			   client->target.method, client->target.scheme, client->target.host, client->target.path,
 			   client->ratelimit_remaining, wait_ms);
 	return (long) wait_ms;
 }
@@ -1026,13 +1164,13 @@ HttpAfterAttempt(HttpClient *client, CURLcode rc, bool retryable, long *delay_ms
 			  ? client->req->retry_response(resp, client->req->retry_arg)
 			  : HttpRetryableStatus(resp)))
 			return true;
-		if (retries_done >= cloudconn_http_max_retries)
+		if (retries_done >= HttpMaxRetries(client->req))
 			return true;
 		*delay_ms = HttpRetryDelayMs(resp, retries_done);
 		if (*delay_ms < 0)
 		{
-			HTTP_DEBUG("cloudconn: not retrying %s https %s %s: the server asks to wait more than %d s",
-					   target->method, target->host, target->path,
+			HTTP_DEBUG("cloudconn: not retrying %s %s %s %s: the server asks to wait more than %d s",
+					   target->method, target->scheme, target->host, target->path,
 					   HTTP_MAX_WAIT_MS / 1000);
 			return true;
 		}
@@ -1040,15 +1178,15 @@ HttpAfterAttempt(HttpClient *client, CURLcode rc, bool retryable, long *delay_ms
 	else
 	{
 		client->result = false;
-		if (!retryable || retries_done >= cloudconn_http_max_retries)
+		if (!retryable || retries_done >= HttpMaxRetries(client->req))
 		{
 			HttpLogFailure(client);
 			return true;
 		}
 		*delay_ms = HttpBackoffMs(retries_done);
 	}
-	HTTP_DEBUG("cloudconn: retrying %s https %s %s in %ld ms",
-			   target->method, target->host, target->path, *delay_ms);
+	HTTP_DEBUG("cloudconn: retrying %s %s %s %s in %ld ms",
+			   target->method, target->scheme, target->host, target->path, *delay_ms);
 	return false;
 }
 
@@ -1079,22 +1217,30 @@ HttpPrepare(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
 	client->attempt = 0;
 	client->result = false;
 
+	client->is_put = false;
 	if (strcmp(req->method, "GET") == 0)
 		client->is_post = false;
 	else if (strcmp(req->method, "POST") == 0)
 		client->is_post = true;
+	else if (strcmp(req->method, "PUT") == 0)
+		client->is_post = client->is_put = true;
 	else
 		elog(ERROR, "unsupported HTTP method \"%s\"", req->method);
 
 	client->target.method = req->method;
 	client->target.description = req->description ? req->description : "the cloud API";
-	if (!HttpParseUrl(req->url, &client->target.host, &port, &client->target.path))
+	client->target.scheme = "https";
+	if (!HttpParseUrlScheme(req->url, req->metadata, &client->target.scheme,
+							&client->target.host, &port, &client->target.path))
 	{
-		resp->transport_error = psprintf("refusing to send %s to %s: its URL is not a well-formed https URL",
-										 req->method, client->target.description);
+		resp->transport_error = req->metadata
+			? psprintf("refusing to send %s to %s: its URL is neither a well-formed https URL nor http to a loopback or link-local address",
+					   req->method, client->target.description)
+			: psprintf("refusing to send %s to %s: its URL is not a well-formed https URL",
+					   req->method, client->target.description);
 		return false;
 	}
-	if (strcmp(port, "443") != 0)
+	if (strcmp(port, strcmp(client->target.scheme, "http") == 0 ? "80" : "443") != 0)
 		client->target.host = psprintf("%s:%s", client->target.host, port);
 
 	/*

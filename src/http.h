@@ -2,7 +2,9 @@
  * http.h
  *		The one place cloudconn talks HTTP (libcurl): HTTPS only, peer and
  *		host verification always on, no redirects, bounded responses,
- *		retries with backoff, rate-limit pacing, interruptible waits.
+ *		retries with backoff, rate-limit pacing, interruptible waits.  The
+ *		one exception is AWS's metadata endpoints (HttpRequest.metadata),
+ *		which are plain http on the local link: README, HTTP.
  *
  * An HttpClient owns one curl easy handle (reused, so connections are kept
  * alive across pages) and the rate-limit state of one credential; an
@@ -35,7 +37,7 @@ typedef bool (*HttpRetryClassifier) (const HttpResponse *resp, void *arg);
 
 typedef struct HttpRequest
 {
-	const char *method;			/* "GET" or "POST" */
+	const char *method;			/* "GET", "POST" or "PUT" */
 	const char *url;			/* absolute https:// URL */
 
 	/*
@@ -46,12 +48,21 @@ typedef struct HttpRequest
 	const char *description;
 	const char *const *headers; /* "Name: value" lines (values are secret) */
 	int			nheaders;
-	const char *body;			/* POST body, or NULL */
+	const char *body;			/* POST or PUT body, or NULL */
 	size_t		body_len;
 
 	/* which responses are retried (NULL: HttpRetryableStatus), and its argument */
 	HttpRetryClassifier retry_response;
 	void	   *retry_arg;
+	/*
+	 * A metadata endpoint of the machine (EC2 instance metadata, a
+	 * container's credentials endpoint).  Such a request may be plain
+	 * http://, but then only to a literal loopback or link-local address
+	 * (HttpMetadataUrlValid), never through a proxy; redirects are not
+	 * followed, as for every request; its timeouts are short (1 s to
+	 * connect, 3 s in all, at most 2 retries).
+	 */
+	bool		metadata;
 } HttpRequest;
 
 struct HttpResponse
@@ -138,5 +149,13 @@ extern const char *HttpResponseHeader(const HttpResponse *resp, const char *name
  * same-origin when their origins are equal strings.
  */
 extern char *HttpUrlOrigin(const char *url);
+
+/*
+ * Whether url may be a metadata request's: a well-formed https URL, or
+ * http:// to a literal loopback or link-local address (127.0.0.0/8,
+ * 169.254.0.0/16, ::1, fe80::/10) or AWS's IPv6 metadata addresses
+ * (fd00:ec2::254, fd00:ec2::23).  Host names are refused for http.
+ */
+extern bool HttpMetadataUrlValid(const char *url);
 
 #endif							/* CLOUDCONN_HTTP_H */

@@ -118,6 +118,13 @@ extern void DiscoveryListed(DiscoveryContext *ctx, const ResourceType *type, con
 extern void DiscoveryFailed(DiscoveryContext *ctx, const ResourceType *type, const char *scope,
 							const char *message);
 
+/*
+ * A sentence for the run's LOG line (its detail), replacing any earlier
+ * one: what the provider wants operators to know about the run, such as
+ * where its credentials came from.  Never a secret.
+ */
+extern void DiscoveryNote(DiscoveryContext *ctx, const char *note);
+
 struct Provider
 {
 	const char *name;			/* as in connector.provider */

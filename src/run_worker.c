@@ -237,9 +237,10 @@ RunDiscoverAndRecord(int64 run_id, const RunWorkerArgs *args, TimestampTz starte
 					counts.unchanged, counts.errors, RunSlotsPagesFetched(),
 					(double) (GetCurrentTimestamp() - started) / 1000000.0,
 					error ? ": " : "", error ? error : ""),
-			 errdetail_log("Listing took %.2f s, the merge %.2f s. Peak memory: %zu kB in memory contexts, %ld kB private resident. %s.%s%s",
+			 errdetail_log("Listing took %.2f s, the merge %.2f s. Peak memory: %zu kB in memory contexts, %ld kB private resident. %s.%s%s%s%s",
 						   figures.listing_secs, figures.merge_secs,
 						   figures.peak_memory / 1024, figures.peak_private_kb, pg_rusage_show(usage_start),
+						   figures.note[0] ? " " : "", (const char *) figures.note,
 						   error_log_detail ? " " : "", error_log_detail ? error_log_detail : "")));
 }
 

@@ -3,7 +3,10 @@
  *		AWS Signature Version 4: canonical request, string to sign, derived
  *		signing key and Authorization header, with OpenSSL's SHA-256 and
  *		HMAC.  Proven on the official test suite (test/t/005_sigv4.pl, with
- *		the vectors in test/sim/vendor/aws-sigv4-test-suite).
+ *		the vectors in test/sim/vendor/aws-sigv4-test-suite).  Its X.509
+ *		variant (IAM Roles Anywhere) signs the same string to sign with a
+ *		certificate's private key; the simulator checks it with Python's
+ *		cryptography (test/sim/aws_caller_sim.py).
  *
  * Paths are normalised (RFC 3986 dot segments, repeated slashes), as for
  * every service but S3; an S3 request (unnormalized_path) signs its path as
@@ -14,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -31,6 +35,8 @@
 PG_FUNCTION_INFO_V1(cloudconn_sigv4_sign);
 
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
+#define SIGV4_X509_RSA "AWS4-X509-RSA-SHA256"
+#define SIGV4_X509_ECDSA "AWS4-X509-ECDSA-SHA256"
 
 static void
 SigV4Hex(const unsigned char *bytes, size_t n, char *out)
@@ -250,8 +256,16 @@ SigV4CompareNames(const void *a, const void *b)
 	return strcmp(((const SigV4Pair *) a)->key, ((const SigV4Pair *) b)->key);
 }
 
-void
-SigV4Sign(const SigV4Request *req, const SigV4Credentials *cred, SigV4Signature *out)
+/*
+ * The canonical request and the string to sign of req under algorithm
+ * ("AWS4-HMAC-SHA256", or an X.509 one), into out (canonical_request,
+ * string_to_sign, payload_hash); *signed_headers and date[9] for the
+ * Authorization header.  session_token, if not NULL, is signed as
+ * x-amz-security-token.
+ */
+static void
+SigV4StringToSign(const SigV4Request *req, const char *algorithm, const char *session_token,
+				  SigV4Signature *out, char **signed_headers_out, char *date)
 {
 	int			nheaders = list_length(req->header_names);
 	SigV4Pair  *headers = palloc(sizeof(SigV4Pair) * (nheaders + 3));
@@ -259,17 +273,9 @@ SigV4Sign(const SigV4Request *req, const SigV4Credentials *cred, SigV4Signature 
 	StringInfoData canonical_headers,
 				signed_headers,
 				creq,
-				sts,
-				key;
+				sts;
 	char		payload_hash[65];
 	char		creq_hash[65];
-	char		date[9];
-	unsigned char k1[32],
-				k2[32],
-				k3[32],
-				k4[32],
-				sig[32];
-	char		sighex[65];
 	ListCell   *ln,
 			   *lv;
 
@@ -303,10 +309,10 @@ SigV4Sign(const SigV4Request *req, const SigV4Credentials *cred, SigV4Signature 
 	}
 	headers[n].key = "x-amz-date";
 	headers[n++].value = (char *) req->amz_date;
-	if (req->sign_session_token && cred->session_token != NULL)
+	if (req->sign_session_token && session_token != NULL)
 	{
 		headers[n].key = "x-amz-security-token";
-		headers[n++].value = (char *) cred->session_token;
+		headers[n++].value = (char *) session_token;
 	}
 	if (req->sign_payload_hash)
 	{
@@ -355,7 +361,28 @@ SigV4Sign(const SigV4Request *req, const SigV4Credentials *cred, SigV4Signature 
 	SigV4Sha256Hex(creq.data, creq.len, creq_hash);
 	initStringInfo(&sts);
 	appendStringInfo(&sts, "%s\n%s\n%s/%s/%s/aws4_request\n%s",
-					 SIGV4_ALGORITHM, req->amz_date, date, req->region, req->service, creq_hash);
+					 algorithm, req->amz_date, date, req->region, req->service, creq_hash);
+
+	out->payload_hash = pstrdup(payload_hash);
+	out->canonical_request = creq.data;
+	out->string_to_sign = sts.data;
+	*signed_headers_out = signed_headers.data;
+}
+
+void
+SigV4Sign(const SigV4Request *req, const SigV4Credentials *cred, SigV4Signature *out)
+{
+	StringInfoData key;
+	char		date[9];
+	char	   *signed_headers;
+	unsigned char k1[32],
+				k2[32],
+				k3[32],
+				k4[32],
+				sig[32];
+	char		sighex[65];
+
+	SigV4StringToSign(req, SIGV4_ALGORITHM, cred->session_token, out, &signed_headers, date);
 
 	/* the derived key chain; every key is wiped after use */
 	initStringInfo(&key);
@@ -365,19 +392,77 @@ SigV4Sign(const SigV4Request *req, const SigV4Credentials *cred, SigV4Signature 
 	SigV4Hmac(k1, 32, req->region, strlen(req->region), k2);
 	SigV4Hmac(k2, 32, req->service, strlen(req->service), k3);
 	SigV4Hmac(k3, 32, "aws4_request", 12, k4);
-	SigV4Hmac(k4, 32, sts.data, sts.len, sig);
+	SigV4Hmac(k4, 32, out->string_to_sign, strlen(out->string_to_sign), sig);
 	explicit_bzero(k1, sizeof(k1));
 	explicit_bzero(k2, sizeof(k2));
 	explicit_bzero(k3, sizeof(k3));
 	explicit_bzero(k4, sizeof(k4));
 	SigV4Hex(sig, 32, sighex);
 
-	out->payload_hash = pstrdup(payload_hash);
-	out->canonical_request = creq.data;
-	out->string_to_sign = sts.data;
 	out->authorization = psprintf("%s Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
 								  SIGV4_ALGORITHM, cred->access_key_id, date, req->region, req->service,
-								  signed_headers.data, sighex);
+								  signed_headers, sighex);
+}
+
+/*
+ * The X.509 variant (IAM Roles Anywhere, README: AWS): the same canonical
+ * request and string to sign, under AWS4-X509-RSA-SHA256 or
+ * AWS4-X509-ECDSA-SHA256 as the key is, signed with the certificate's
+ * private key over SHA-256 (PKCS #1 v1.5 for RSA, a DER-encoded ECDSA
+ * signature), in lower-case hex; the credential's key id is the
+ * certificate's serial number in decimal.  The request's headers must
+ * include X-Amz-X509 (and X-Amz-X509-Chain if sent).  Returns false with
+ * *error set if OpenSSL cannot sign; the EVP context is freed on every path
+ * (nothing between its creation and release can ERROR: the buffers are
+ * allocated first, at the key's largest signature).
+ */
+bool
+SigV4SignX509(const SigV4Request *req, EVP_PKEY *key, const char *serial, SigV4Signature *out,
+			  char **error)
+{
+	const char *algorithm;
+	char		date[9];
+	char	   *signed_headers;
+	EVP_MD_CTX *md;
+	unsigned char *sig;
+	char	   *hex;
+	size_t		siglen;
+	bool		ok;
+
+	if (EVP_PKEY_base_id(key) == EVP_PKEY_RSA)
+		algorithm = SIGV4_X509_RSA;
+	else if (EVP_PKEY_base_id(key) == EVP_PKEY_EC)
+		algorithm = SIGV4_X509_ECDSA;
+	else
+	{
+		*error = pstrdup("the private key is neither an RSA nor an EC key");
+		return false;
+	}
+	SigV4StringToSign(req, algorithm, NULL, out, &signed_headers, date);
+
+	/* our buffers first: nothing may ERROR while the EVP context lives */
+	siglen = (size_t) Max(EVP_PKEY_size(key), 1);
+	sig = palloc(siglen);
+	hex = palloc(2 * siglen + 1);
+	ERR_clear_error();
+	md = EVP_MD_CTX_new();
+	ok = md != NULL &&
+		EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+		EVP_DigestSign(md, sig, &siglen, (const unsigned char *) out->string_to_sign,
+					   strlen(out->string_to_sign)) == 1;
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
+	if (ok)
+	{
+		SigV4Hex(sig, siglen, hex);
+		out->authorization = psprintf("%s Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
+									  algorithm, serial, date, req->region, req->service,
+									  signed_headers, hex);
+	}
+	pfree(sig);
+	if (!ok)
+		*error = pstrdup("OpenSSL could not sign the request with the private key");
+	return ok;
 }
 
 /* The x-amz-date form of a timestamp: YYYYMMDDTHHMMSSZ, UTC. */

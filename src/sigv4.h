@@ -1,9 +1,12 @@
 /*
  * sigv4.h
- *		AWS Signature Version 4 (HMAC-SHA256), with OpenSSL.
+ *		AWS Signature Version 4 (HMAC-SHA256), and its X.509 variant for IAM
+ *		Roles Anywhere (RSA or ECDSA over SHA-256), with OpenSSL.
  */
 #ifndef CLOUDCONN_SIGV4_H
 #define CLOUDCONN_SIGV4_H
+
+#include <openssl/evp.h>
 
 #include "fmgr.h"
 #include "datatype/timestamp.h"
@@ -42,6 +45,8 @@ typedef struct SigV4Signature
 } SigV4Signature;
 
 extern void SigV4Sign(const SigV4Request *req, const SigV4Credentials *cred, SigV4Signature *out);
+extern bool SigV4SignX509(const SigV4Request *req, EVP_PKEY *key, const char *serial,
+						  SigV4Signature *out, char **error);
 extern char *SigV4AmzDate(TimestampTz t);
 extern char *SigV4UriEncode(const char *s, bool keep_slash);
 

@@ -1060,6 +1060,35 @@ class Sim(simlib.SimState):
             self.stats["credentials_issued"] += 1
         return s
 
+    def register_session(self, data):
+        """Temporary credentials issued elsewhere (aws_caller_sim.py: IAM Roles Anywhere, instance
+        metadata, a container endpoint) for a role, known from now on as a "caller" session: it
+        may assume the discovery role, if that trusts the role, as the platform user may."""
+        if not isinstance(data, dict):
+            raise ValueError("send {access_key_id, secret_access_key, session_token, role_arn, session_name, expiration}")
+        for k in ("access_key_id", "secret_access_key", "session_token", "role_arn", "session_name", "expiration"):
+            if not isinstance(data.get(k), str) or not data[k]:
+                raise ValueError("a session needs a non-empty %r" % k)
+        m = _ROLE_ARN_RE.match(data["role_arn"])
+        if not m or not re.fullmatch(r"ASIA[A-Z0-9]{12,124}", data["access_key_id"]):
+            raise ValueError("role_arn must be an IAM role ARN, access_key_id ASIA followed by upper-case letters and digits")
+        try:
+            expires = datetime.datetime.strptime(data["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        except ValueError:
+            raise ValueError("expiration looks like 2026-01-01T12:00:00Z")
+        acct, name = m.group(1), m.group(2)
+        s = {"access_key_id": data["access_key_id"], "secret_access_key": data["secret_access_key"],
+             "session_token": data["session_token"], "expires_at": expires, "role_arn": data["role_arn"],
+             "role_name": name, "account_id": acct, "session_name": data["session_name"], "kind": "caller",
+             "arn": "arn:aws:sts::%s:assumed-role/%s/%s" % (acct, name, data["session_name"]),
+             "assumed_role_id": "%s:%s" % (_role_id(data["role_arn"]), data["session_name"]),
+             "source_arn": data.get("source", "external"), "issued_at": self.now()}
+        with self.lock:
+            self.sessions[s["access_key_id"]] = s
+            self.redactor.add(s["secret_access_key"])
+            self.redactor.add(s["session_token"])
+        return s
+
     def expire_sessions(self, which="all"):
         """Makes the temporary credentials issued so far expire now.  Later AssumeRole calls
         get fresh, valid ones."""
@@ -1604,7 +1633,8 @@ class Handler(simlib.BaseHandler):
         caller = principal["arn"]
         denied = ApiError(403, "AccessDenied", "User: %s is not authorized to perform: sts:AssumeRole on resource: %s"
                           % (caller, role_arn))
-        # The caller's own permissions: the platform user may assume the discovery role only;
+        # The caller's own permissions: the platform user (or a caller session registered through
+        # POST /_sim/sessions) may assume the discovery role only;
         # a discovery session may assume only customer roles of the configured name; a customer
         # session may assume nothing.
         m = _ROLE_ARN_RE.match(role_arn)
@@ -1612,7 +1642,7 @@ class Handler(simlib.BaseHandler):
             discovery_arn = sim.discovery_role["arn"]
             customer_name = sim.customer_role_name
         ptype = principal["principal_type"]
-        if ptype == "user":
+        if ptype == "user" or principal.get("kind") == "caller":
             allowed = role_arn == discovery_arn
             new_kind = "discovery"
         elif principal["kind"] == "discovery":
@@ -2075,6 +2105,9 @@ class Handler(simlib.BaseHandler):
             for u in items:
                 sim.set_user(u)
             return 200, {"ok": True, "access_key_ids": [u["access_key_id"] for u in items]}
+        if seg == ["sessions"] and m == "POST":
+            s = sim.register_session(data)
+            return 200, {"ok": True, "arn": s["arn"]}
         if seg == ["discovery-role"] and m in ("POST", "PATCH"):
             if not isinstance(data, dict):
                 raise ValueError("send {\"arn\":..., \"max_session_duration\":..., \"trusted\": [principal ARNs]}")

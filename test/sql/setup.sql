@@ -80,4 +80,6 @@ SHOW cloudconn.digitalocean_api_url;
 SHOW cloudconn.aws_rds_endpoint;
 SHOW cloudconn.aws_s3_endpoint;
 SHOW cloudconn.aws_lambda_endpoint;
+SHOW cloudconn.aws_caller_source;
+SHOW cloudconn.aws_roles_anywhere_private_key_file;
 RESET ROLE;

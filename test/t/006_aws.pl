@@ -47,8 +47,8 @@ like(sql("SELECT cloudconn.connector_test($c)"),
 
 $sim->control('POST', "/_sim/accounts/$account/apply-template", sql("SELECT cloudconn.aws_cloudformation_template($c)"));
 is(sql("SELECT cloudconn.connector_test($c)"),
-	qq({"ok": true, "resource_types": {"aws_ec2_instance": {"ok": true}}, "assumed_role_arn": "arn:aws:sts::$account:assumed-role/AnzenCustomerDiscoveryRole/cloudconn-connector-$c"}),
-	'with the template applied: the exact assumed-role ARN, and EC2 instances may be listed');
+	qq({"ok": true, "caller_source": "static", "resource_types": {"aws_ec2_instance": {"ok": true}}, "assumed_role_arn": "arn:aws:sts::$account:assumed-role/AnzenCustomerDiscoveryRole/cloudconn-connector-$c"}),
+	'with the template applied: the exact assumed-role ARN, EC2 instances may be listed, and where the caller\'s keys came from');
 
 # another connector for the same account has another external id: denied
 my $other = sql(qq{SELECT cloudconn.connector_create(1, 'other', 'aws', 'manual', '{"account_id": "$account", "resource_types": ["aws_ec2_instance"]}')});

@@ -65,7 +65,7 @@ for my $region (sort keys %sizes)
 $sim->control('POST', "$acct/buckets/generate", { count => 2300, seed => 1, regions => ['us-east-1', 'eu-west-1', 'ap-southeast-2'] });
 
 is(sql("SELECT cloudconn.connector_test($c)"),
-	qq({"ok": true, "resource_types": {"aws_vpc": {"ok": true}, "aws_s3_bucket": {"ok": true}, "aws_ec2_instance": {"ok": true}, "aws_lambda_function": {"ok": true}, "aws_rds_db_instance": {"ok": true}}, "assumed_role_arn": "arn:aws:sts::$account:assumed-role/AnzenCustomerDiscoveryRole/cloudconn-connector-$c"}),
+	qq({"ok": true, "caller_source": "static", "resource_types": {"aws_vpc": {"ok": true}, "aws_s3_bucket": {"ok": true}, "aws_ec2_instance": {"ok": true}, "aws_lambda_function": {"ok": true}, "aws_rds_db_instance": {"ok": true}}, "assumed_role_arn": "arn:aws:sts::$account:assumed-role/AnzenCustomerDiscoveryRole/cloudconn-connector-$c"}),
 	'connector_test: the chain, then one cheap page of each enabled type allowed');
 
 # ---- the first run, paused on a page while the kept pages sit in temporary files

@@ -63,6 +63,25 @@ sub start_digitalocean
 		url => "https://$host:$port" }, 'CloudconnSim::Server';
 }
 
+# Start the caller simulator (test/sim/aws_caller_sim.py: IAM Roles Anywhere
+# on HTTPS, instance metadata and the container endpoint on plain HTTP),
+# registering what it issues with the STS simulator $opts{sts}; the handle
+# also has http_url.
+sub start_aws_caller
+{
+	my (%opts) = @_;
+	my $sts = $opts{sts} or die 'start_aws_caller needs sts';
+	my $dir = PostgreSQL::Test::Utils::tempdir('caller_sim');
+	my $server = start_digitalocean(%opts, ca => $sts->{ca}, script => 'aws_caller_sim.py',
+		args => ['--http-port-file', "$dir/http_port", '--sts-url', $sts->url, '--sts-ca', $sts->ca_file,
+			($opts{trust_anchor} ? ('--trust-anchor', $opts{trust_anchor}) : ()), @{ $opts{args} // [] }]);
+	my $http_port = slurp_file("$dir/http_port");
+	chomp $http_port;
+	$server->{http_port} = $http_port;
+	$server->{http_url} = "http://$server->{host}:$http_port";
+	return $server;
+}
+
 package CloudconnSim::Server;
 
 use JSON::PP;
@@ -70,6 +89,7 @@ use JSON::PP;
 my $codec = JSON::PP->new->canonical;
 
 sub url { $_[0]->{url} }
+sub http_url { $_[0]->{http_url} }
 sub ca_file { "$_[0]->{ca}/ca.crt" }
 
 # A control request; returns the decoded JSON answer.
