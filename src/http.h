@@ -35,8 +35,14 @@ typedef struct HttpRequest
 	const char *description;
 	const char *const *headers; /* "Name: value" lines (values are secret) */
 	int			nheaders;
-	const char *body;			/* POST body, or NULL */
+	const char *body;			/* POST body, or NULL (may hold a secret: never copied) */
 	size_t		body_len;
+
+	/*
+	 * Wait this long before the first attempt: the caller's own pacing, for
+	 * APIs whose rate-limit headers only the provider reads.  0: none.
+	 */
+	long		delay_ms;
 } HttpRequest;
 
 typedef struct HttpResponse
