@@ -38,6 +38,9 @@ char	   *cloudconn_aws_customer_role_name = NULL;
 char	   *cloudconn_aws_credentials_file = NULL;
 char	   *cloudconn_aws_profile = NULL;
 char	   *cloudconn_digitalocean_api_url = NULL;
+char	   *cloudconn_azure_login_url = NULL;
+char	   *cloudconn_azure_management_url = NULL;
+int			cloudconn_azure_max_parallel_subscriptions = 4;
 
 /* daily_run_at is HH:MM on a 24-hour clock */
 static bool
@@ -164,6 +167,11 @@ GucDefineAll(void)
 							NULL, &cloudconn_aws_max_parallel_regions, 4, 1, 32,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("cloudconn.azure_max_parallel_subscriptions",
+							"Azure subscriptions of one run listed at once.",
+							NULL, &cloudconn_azure_max_parallel_subscriptions, 4, 1, 32,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
 	DefineCustomIntVariable("cloudconn.http_timeout_ms",
 							"Total time allowed for one HTTP request to a cloud API.",
 							NULL, &cloudconn_http_timeout_ms, 30000, 100, 600000,
@@ -232,6 +240,16 @@ GucDefineAll(void)
 	DefineCustomStringVariable("cloudconn.digitalocean_api_url",
 							   "DigitalOcean API origin.",
 							   NULL, &cloudconn_digitalocean_api_url, "https://api.digitalocean.com",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.azure_login_url",
+							   "Microsoft Entra ID (Azure login) origin that issues access tokens.",
+							   NULL, &cloudconn_azure_login_url, "https://login.microsoftonline.com",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.azure_management_url",
+							   "Azure Resource Manager origin (also the resource the access token is asked for).",
+							   NULL, &cloudconn_azure_management_url, "https://management.azure.com",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
 
 	MarkGUCPrefixReserved("cloudconn");
