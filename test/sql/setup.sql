@@ -73,4 +73,6 @@ SELECT name FROM pg_settings WHERE name LIKE 'cloudconn.%' ORDER BY name;
 SHOW cloudconn.key_file;
 SHOW cloudconn.key_command;
 SHOW cloudconn.digitalocean_api_url;
+SHOW cloudconn.azure_login_url;
+SHOW cloudconn.azure_management_url;
 RESET ROLE;
