@@ -971,13 +971,100 @@ AzureTest(ProviderConnector *conn, HttpClient *http)
  * Lookup tables: ARM id -> what the VM mapping joins
  * ------------------------------------------------------------------------ */
 
+/*
+ * The strings of a subscription's lookup tables, packed into blocks without
+ * a header each (there are tens of thousands per table): they live as long
+ * as the subscription's listing, and go with the context of the blocks.
+ */
+typedef struct AzureArena
+{
+	MemoryContext cxt;
+	char	   *block;
+	size_t		used;
+	size_t		size;
+} AzureArena;
+
+#define AZURE_ARENA_BLOCK (64 * 1024)
+
+static void *
+AzureArenaAlloc(AzureArena *a, size_t len, bool align)
+{
+	char	   *p;
+
+	if (align)
+		a->used = MAXALIGN(a->used);
+	if (a->block == NULL || a->used + len > a->size)
+	{
+		a->size = Max(AZURE_ARENA_BLOCK, len);
+		a->block = MemoryContextAlloc(a->cxt, a->size);
+		a->used = 0;
+	}
+	p = a->block + a->used;
+	a->used += len;
+	return p;
+}
+
+static char *
+AzureArenaCopy(AzureArena *a, const char *s, size_t len)
+{
+	char	   *p = AzureArenaAlloc(a, len + 1, false);
+
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+/* What the ids of each table's resources look like after their resource group. */
+#define AZURE_VM_TYPE "/providers/microsoft.compute/virtualmachines/"
+#define AZURE_NIC_TYPE "/providers/microsoft.network/networkinterfaces/"
+#define AZURE_PIP_TYPE "/providers/microsoft.network/publicipaddresses/"
+
+/*
+ * The key of an ARM id in its subscription's tables, into buf (at least
+ * len + 2 bytes): for /subscriptions/<sub>/resourceGroups/<rg><type><name>,
+ * "<rg>/<name>" lower-cased (ids are case-insensitive; what every id of the
+ * table shares is left out); any other id whole, lower-cased, after a '!'.
+ */
+static size_t
+AzureKey(const char *id, size_t len, const char *sub, const char *type, char *buf)
+{
+	size_t		sublen = strlen(sub);
+	size_t		tlen = strlen(type);
+	size_t		k = 0;
+	const char *end = id + len;
+
+	if (len > 15 + sublen + 16 && pg_strncasecmp(id, "/subscriptions/", 15) == 0 &&
+		pg_strncasecmp(id + 15, sub, sublen) == 0 && pg_strncasecmp(id + 15 + sublen, "/resourcegroups/", 16) == 0)
+	{
+		const char *rg = id + 15 + sublen + 16;
+		const char *slash = memchr(rg, '/', end - rg);
+
+		if (slash != NULL && slash > rg && (size_t) (end - slash) > tlen &&
+			pg_strncasecmp(slash, type, tlen) == 0 && memchr(slash + tlen, '/', end - slash - tlen) == NULL)
+		{
+			for (const char *c = rg; c < slash; c++)
+				buf[k++] = pg_ascii_tolower((unsigned char) *c);
+			buf[k++] = '/';
+			for (const char *c = slash + tlen; c < end; c++)
+				buf[k++] = pg_ascii_tolower((unsigned char) *c);
+			buf[k] = '\0';
+			return k;
+		}
+	}
+	buf[k++] = '!';
+	for (const char *c = id; c < end; c++)
+		buf[k++] = pg_ascii_tolower((unsigned char) *c);
+	buf[k] = '\0';
+	return k;
+}
+
 typedef struct AzureEntry
 {
-	char	   *key;			/* a lower-cased ARM id */
+	char	   *key;			/* AzureKey's */
 	uint32		hash;
 	char		status;			/* simplehash's */
 	const char *value;			/* status: power state; public IP: its address; NIC: primary private address */
-	const char *public_ip;		/* NIC: the public IP id of its primary configuration, then its address */
+	const char *public_ip;		/* NIC: the key of its primary configuration's public IP, then its address */
 	const char **private_ips;	/* NIC: its private addresses, primary first */
 	int			nprivate;
 } AzureEntry;
@@ -1063,8 +1150,9 @@ struct AzureSub
 {
 	char	   *id;				/* lower-cased: the scope */
 	MemoryContext cxt;			/* all of the listing's memory */
-	MemoryContext lookupcxt;	/* strings of the status and NIC tables */
-	MemoryContext pipcxt;		/* strings of the public IP table, until resolved */
+	MemoryContext pipcxt;		/* the public IP table and its strings, until resolved */
+	AzureArena	lookups;		/* strings of the status and NIC tables */
+	AzureArena	pipstrings;		/* strings of the public IP table */
 	azure_ids_hash *status;
 	azure_ids_hash *nics;
 	azure_ids_hash *pips;
@@ -1164,22 +1252,22 @@ AzureListStart(AzureRun *run, AzureSub *sub, AzureListKind kind)
 }
 
 static azure_ids_hash *
-AzureTableCreate(AzureSub *sub)
+AzureTableCreate(MemoryContext cxt)
 {
-	return azure_ids_create(sub->cxt, 1024, NULL);
+	return azure_ids_create(cxt, 1024, NULL);
 }
 
 /*
- * Add an entry under id (lower-cased into cxt); NULL when the table is
- * full (the listing fails) or id is not a string.  A second entry of the
- * same id replaces the first.
+ * Add an entry under the key of id, a string (the key into arena); NULL
+ * when the table is full (the listing fails) or id is not a string.  A
+ * second entry of the same id replaces the first.
  */
 static AzureEntry *
-AzureTableAdd(AzureRun *run, AzureSub *sub, azure_ids_hash *table, MemoryContext cxt, const JsonbValue *item,
-			  const char *what)
+AzureTableAdd(AzureRun *run, AzureSub *sub, azure_ids_hash *table, AzureArena *arena, const JsonbValue *id,
+			  const char *type, const char *what)
 {
-	JsonbValue *id = JsonItemGet(item, "id");
-	char	   *key;
+	char		buf[AZURE_MAX_ID_BYTES + 2];
+	size_t		len;
 	AzureEntry *e;
 	bool		found;
 
@@ -1190,11 +1278,8 @@ AzureTableAdd(AzureRun *run, AzureSub *sub, azure_ids_hash *table, MemoryContext
 		AzureSubFail(run, sub, psprintf("it lists more than %d %s", AZURE_MAX_LOOKUP_ENTRIES, what));
 		return NULL;
 	}
-	key = MemoryContextAlloc(cxt, id->val.string.len + 1);
-	for (int i = 0; i < id->val.string.len; i++)
-		key[i] = pg_ascii_tolower((unsigned char) id->val.string.val[i]);
-	key[id->val.string.len] = '\0';
-	e = azure_ids_insert(table, key, &found);
+	len = AzureKey(id->val.string.val, id->val.string.len, sub->id, type, buf);
+	e = azure_ids_insert(table, AzureArenaCopy(arena, buf, len), &found);
 	e->value = NULL;
 	e->public_ip = NULL;
 	e->private_ips = NULL;
@@ -1202,21 +1287,21 @@ AzureTableAdd(AzureRun *run, AzureSub *sub, azure_ids_hash *table, MemoryContext
 	return e;
 }
 
-/* A string member, copied into cxt (at most 1024 bytes), or NULL. */
+/* A string member, copied into arena (at most 1024 bytes), or NULL. */
 static const char *
-AzureCopyString(MemoryContext cxt, const JsonbValue *object, const char *key)
+AzureCopyString(AzureArena *arena, const JsonbValue *object, const char *key)
 {
 	JsonbValue *v = JsonItemGet(object, key);
 
-	char	   *copy;
-
 	if (v == NULL || v->type != jbvString || v->val.string.len > AZURE_MAX_ID_BYTES)
 		return NULL;
-	copy = MemoryContextAlloc(cxt, v->val.string.len + 1);
-	memcpy(copy, v->val.string.val, v->val.string.len);
-	copy[v->val.string.len] = '\0';
-	return copy;
+	return AzureArenaCopy(arena, v->val.string.val, v->val.string.len);
 }
+
+/* The power states ARM reports (any other is copied). */
+static const char *const azure_power_states[] = {
+	"running", "deallocated", "stopped", "starting", "stopping", "deallocating", NULL
+};
 
 /* Element i of an in-memory array member, or NULL. */
 static JsonbValue *
@@ -1254,8 +1339,17 @@ AzureReadStatuses(AzureRun *run, AzureSub *sub, List *items)
 
 			if (code == NULL || strncmp(code, "PowerState/", 11) != 0 || strlen(code) > 64)
 				continue;
-			if ((e = AzureTableAdd(run, sub, sub->status, sub->lookupcxt, lfirst(lc), "virtual machines")) != NULL)
-				e->value = MemoryContextStrdup(sub->lookupcxt, code + 11);
+			e = AzureTableAdd(run, sub, sub->status, &sub->lookups, JsonItemGet(lfirst(lc), "id"),
+							  AZURE_VM_TYPE, "virtual machines");
+			if (e == NULL)
+				break;
+			for (const char *const *known = azure_power_states; *known != NULL && e->value == NULL; known++)
+			{
+				if (strcmp(*known, code + 11) == 0)
+					e->value = *known;
+			}
+			if (e->value == NULL)
+				e->value = AzureArenaCopy(&sub->lookups, code + 11, strlen(code + 11));
 			break;
 		}
 	}
@@ -1276,7 +1370,8 @@ AzureReadNics(AzureRun *run, AzureSub *sub, List *items)
 		int			k = 0;
 
 		configs = AzureArrayGet(JsonItemGet(lfirst(lc), "properties"), "ipConfigurations", &n);
-		if ((e = AzureTableAdd(run, sub, sub->nics, sub->lookupcxt, lfirst(lc), "network interfaces")) == NULL)
+		if ((e = AzureTableAdd(run, sub, sub->nics, &sub->lookups, JsonItemGet(lfirst(lc), "id"),
+							   AZURE_NIC_TYPE, "network interfaces")) == NULL)
 			continue;
 		for (int i = 0; i < n; i++)
 		{
@@ -1288,7 +1383,7 @@ AzureReadNics(AzureRun *run, AzureSub *sub, List *items)
 		}
 		if (n == 0)
 			continue;
-		e->private_ips = MemoryContextAlloc(sub->lookupcxt, sizeof(char *) * n);
+		e->private_ips = AzureArenaAlloc(&sub->lookups, sizeof(char *) * n, true);
 		for (int i = -1; i < n; i++)
 		{
 			/* the primary configuration first, then the others in order */
@@ -1297,21 +1392,20 @@ AzureReadNics(AzureRun *run, AzureSub *sub, List *items)
 
 			if (i == primary)
 				continue;
-			ip = AzureCopyString(sub->lookupcxt, JsonItemGet(&configs[c], "properties"), "privateIPAddress");
+			ip = AzureCopyString(&sub->lookups, JsonItemGet(&configs[c], "properties"), "privateIPAddress");
 			if (ip != NULL)
 				e->private_ips[k++] = ip;
 			if (i < 0)
 			{
-				JsonbValue *pip = JsonItemGet(JsonItemGet(&configs[c], "properties"), "publicIPAddress");
-				char	   *pip_id = JsonItemString(pip, "id");
+				JsonbValue *pip = JsonItemGet(JsonItemGet(JsonItemGet(&configs[c], "properties"), "publicIPAddress"), "id");
 
 				e->value = ip;
-				if (pip_id != NULL && strlen(pip_id) <= AZURE_MAX_ID_BYTES)
+				if (pip != NULL && pip->type == jbvString && pip->val.string.len <= AZURE_MAX_ID_BYTES)
 				{
-					MemoryContext old = MemoryContextSwitchTo(sub->lookupcxt);
+					char		buf[AZURE_MAX_ID_BYTES + 2];
+					size_t		len = AzureKey(pip->val.string.val, pip->val.string.len, sub->id, AZURE_PIP_TYPE, buf);
 
-					e->public_ip = AzureLower(pip_id, strlen(pip_id));
-					MemoryContextSwitchTo(old);
+					e->public_ip = AzureArenaCopy(&sub->lookups, buf, len);
 				}
 			}
 		}
@@ -1327,11 +1421,12 @@ AzureReadPublicIps(AzureRun *run, AzureSub *sub, List *items)
 
 	foreach(lc, items)
 	{
-		const char *address = AzureCopyString(sub->pipcxt, JsonItemGet(lfirst(lc), "properties"), "ipAddress");
+		const char *address = AzureCopyString(&sub->pipstrings, JsonItemGet(lfirst(lc), "properties"), "ipAddress");
 		AzureEntry *e;
 
 		if (address != NULL &&
-			(e = AzureTableAdd(run, sub, sub->pips, sub->pipcxt, lfirst(lc), "public IP addresses")) != NULL)
+			(e = AzureTableAdd(run, sub, sub->pips, &sub->pipstrings, JsonItemGet(lfirst(lc), "id"),
+							   AZURE_PIP_TYPE, "public IP addresses")) != NULL)
 			e->value = address;
 	}
 }
@@ -1351,10 +1446,9 @@ AzureResolvePublicIps(AzureSub *sub)
 	{
 		AzureEntry *pip = e->public_ip ? azure_ids_lookup(sub->pips, (char *) e->public_ip) : NULL;
 
-		e->public_ip = pip ? MemoryContextStrdup(sub->lookupcxt, pip->value) : NULL;
+		e->public_ip = pip ? AzureArenaCopy(&sub->lookups, pip->value, strlen(pip->value)) : NULL;
 	}
-	azure_ids_destroy(sub->pips);
-	sub->pips = NULL;
+	sub->pips = NULL;			/* it is in pipcxt */
 	MemoryContextDelete(sub->pipcxt);
 	sub->pipcxt = NULL;
 }
@@ -1507,11 +1601,12 @@ static void
 AzureSubStart(AzureRun *run, AzureSub *sub, MemoryContext runcxt)
 {
 	sub->cxt = AllocSetContextCreate(runcxt, "cloudconn azure subscription", ALLOCSET_DEFAULT_SIZES);
-	sub->lookupcxt = GenerationContextCreate(sub->cxt, "cloudconn azure lookups", ALLOCSET_DEFAULT_SIZES);
-	sub->pipcxt = GenerationContextCreate(sub->cxt, "cloudconn azure public IPs", ALLOCSET_DEFAULT_SIZES);
-	sub->status = AzureTableCreate(sub);
-	sub->nics = AzureTableCreate(sub);
-	sub->pips = AzureTableCreate(sub);
+	sub->pipcxt = AllocSetContextCreate(sub->cxt, "cloudconn azure public IPs", ALLOCSET_DEFAULT_SIZES);
+	sub->lookups.cxt = sub->cxt;
+	sub->pipstrings.cxt = sub->pipcxt;
+	sub->status = AzureTableCreate(sub->cxt);
+	sub->nics = AzureTableCreate(sub->cxt);
+	sub->pips = AzureTableCreate(sub->pipcxt);
 	sub->remaining_reads = -1;
 	sub->lookups_left = AZURE_NLOOKUPS;
 	for (int k = 0; k < AZURE_NLOOKUPS; k++)
@@ -1755,7 +1850,12 @@ AzureMapVm(const ProviderConnector *conn, const char *scope, const void *item, M
 	}
 	props = JsonItemGet(vm, "properties");
 	storage = JsonItemGet(props, "storageProfile");
-	power = azure_ids_lookup(vi->sub->status, out->external_id);
+	{
+		char		key[AZURE_MAX_ID_BYTES + 2];
+
+		AzureKey(out->external_id, strlen(out->external_id), scope, AZURE_VM_TYPE, key);
+		power = azure_ids_lookup(vi->sub->status, key);
+	}
 
 	/* its NICs: the primary one, then the others, as the VM lists them */
 	refs = AzureArrayGet(JsonItemGet(props, "networkProfile"), "networkInterfaces", &nrefs);
@@ -1770,12 +1870,15 @@ AzureMapVm(const ProviderConnector *conn, const char *scope, const void *item, M
 	for (int i = nrefs > 0 ? -1 : 0; i < nrefs; i++)
 	{
 		int			r = i < 0 ? primary_ref : i;
-		char	   *nic_id = JsonItemString(&refs[r], "id");
+		JsonbValue *nic_id = JsonItemGet(&refs[r], "id");
 		const AzureEntry *nic;
+		char		key[AZURE_MAX_ID_BYTES + 2];
 
-		if (i == primary_ref || nic_id == NULL || strlen(nic_id) > AZURE_MAX_ID_BYTES)
+		if (i == primary_ref || nic_id == NULL || nic_id->type != jbvString ||
+			nic_id->val.string.len > AZURE_MAX_ID_BYTES)
 			continue;
-		nic = azure_ids_lookup(vi->sub->nics, AzureLower(nic_id, strlen(nic_id)));
+		AzureKey(nic_id->val.string.val, nic_id->val.string.len, scope, AZURE_NIC_TYPE, key);
+		nic = azure_ids_lookup(vi->sub->nics, key);
 		if (nic == NULL)
 			continue;
 		if (i < 0)
