@@ -68,7 +68,8 @@ suite tap tap
 simulators() {
 	/usr/bin/python3 "$src/test/sim/test_simlib.py" &&
 		/usr/bin/python3 "$src/test/sim/test_digitalocean_sim.py" &&
-		/usr/bin/python3 "$src/test/sim/test_aws_sim.py"
+		/usr/bin/python3 "$src/test/sim/test_aws_sim.py" &&
+		/usr/bin/python3 "$src/test/sim/test_azure_sim.py"
 }
 suite simulators simulators
 
