@@ -60,6 +60,9 @@ static const struct config_enum_entry aws_caller_sources[] = {
 	{"instance", GUC_AWS_CALLER_INSTANCE, false},
 	{NULL, 0, false}
 };
+char	   *cloudconn_azure_login_url = NULL;
+char	   *cloudconn_azure_management_url = NULL;
+int			cloudconn_azure_max_parallel_subscriptions = 4;
 
 /* daily_run_at is HH:MM on a 24-hour clock */
 static bool
@@ -282,6 +285,11 @@ GucDefineAll(void)
 							NULL, &cloudconn_aws_max_parallel_regions, 4, 1, 32,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("cloudconn.azure_max_parallel_subscriptions",
+							"Azure subscriptions of one run listed at once.",
+							NULL, &cloudconn_azure_max_parallel_subscriptions, 4, 1, 32,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
 	DefineCustomIntVariable("cloudconn.http_timeout_ms",
 							"Total time allowed for one HTTP request to a cloud API.",
 							NULL, &cloudconn_http_timeout_ms, 30000, 100, 600000,
@@ -421,6 +429,15 @@ GucDefineAll(void)
 							   "Container credentials endpoint that AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is relative to (empty: http://169.254.170.2).",
 							   NULL, &cloudconn_aws_container_endpoint, "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, GucCheckMetadataUrl, NULL, NULL);
+	DefineCustomStringVariable("cloudconn.azure_login_url",
+							   "Microsoft Entra ID (Azure login) origin that issues access tokens.",
+							   NULL, &cloudconn_azure_login_url, "https://login.microsoftonline.com",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
+
+	DefineCustomStringVariable("cloudconn.azure_management_url",
+							   "Azure Resource Manager origin (also the resource the access token is asked for).",
+							   NULL, &cloudconn_azure_management_url, "https://management.azure.com",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, GucCheckHttpsUrl, NULL, NULL);
 
 	MarkGUCPrefixReserved("cloudconn");
 }

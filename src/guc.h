@@ -33,6 +33,9 @@ extern char *cloudconn_aws_customer_role_name;
 extern char *cloudconn_aws_credentials_file;
 extern char *cloudconn_aws_profile;
 extern char *cloudconn_digitalocean_api_url;
+extern char *cloudconn_azure_login_url;
+extern char *cloudconn_azure_management_url;
+extern int	cloudconn_azure_max_parallel_subscriptions;
 
 /* cloudconn.aws_caller_source: where the AWS caller's credentials come from */
 typedef enum GucAwsCallerSource

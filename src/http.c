@@ -674,10 +674,14 @@ HttpSetOptions(HttpClient *client, const HttpRequest *req, bool is_post,
 		HttpSetopt(curl, CURLOPT_HTTPHEADER, headers);
 	if (is_post)
 	{
-		/* the size first: COPYPOSTFIELDS copies that many bytes */
+		/*
+		 * Not copied (a body can hold a secret, which curl's copy would
+		 * leave in freed memory unwiped): req->body stays valid until the
+		 * request is over, as HttpPerform and HttpBatchStart require.
+		 */
 		HttpSetopt(curl, CURLOPT_POST, 1L);
 		HttpSetopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
-		HttpSetopt(curl, CURLOPT_COPYPOSTFIELDS, req->body != NULL ? req->body : "");
+		HttpSetopt(curl, CURLOPT_POSTFIELDS, req->body != NULL ? req->body : "");
 		/* a PUT is sent as a POST is, under its own method */
 		if (client->is_put)
 			HttpSetopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
@@ -1281,6 +1285,8 @@ HttpPerform(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
 	{
 		if (HttpPrepare(client, req, resp))
 		{
+			if (req->delay_ms > 0)
+				HttpWait(req->delay_ms);
 			for (;;)
 			{
 				CURLcode	rc;
@@ -1373,7 +1379,7 @@ HttpBatchStart(HttpBatch *batch, HttpClient *client, const HttpRequest *req,
 	client->batch = batch;
 	client->in_multi = false;
 	client->resp_cxt = CurrentMemoryContext;
-	client->next_attempt_ms = 0;
+	client->next_attempt_ms = req->delay_ms > 0 ? HttpUnixTimeMs() + req->delay_ms : 0;
 	/* a malformed URL is an answer of its own, handed back at once */
 	client->finished = !prepared;
 }

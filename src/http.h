@@ -48,7 +48,7 @@ typedef struct HttpRequest
 	const char *description;
 	const char *const *headers; /* "Name: value" lines (values are secret) */
 	int			nheaders;
-	const char *body;			/* POST or PUT body, or NULL */
+	const char *body;			/* POST or PUT body, or NULL (may hold a secret: never copied) */
 	size_t		body_len;
 
 	/* which responses are retried (NULL: HttpRetryableStatus), and its argument */
@@ -63,6 +63,12 @@ typedef struct HttpRequest
 	 * connect, 3 s in all, at most 2 retries).
 	 */
 	bool		metadata;
+
+	/*
+	 * Wait this long before the first attempt: the caller's own pacing, for
+	 * APIs whose rate-limit headers only the provider reads.  0: none.
+	 */
+	long		delay_ms;
 } HttpRequest;
 
 struct HttpResponse

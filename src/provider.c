@@ -469,6 +469,15 @@ ProviderSecretCharsValid(const char *s)
 	return true;
 }
 
+/* "a" or "an" before a word (a provider's label): "an Azure connector" */
+static const char *
+ProviderArticle(const char *word, bool capital)
+{
+	bool		vowel = strchr("AEIOUaeiou", word[0]) != NULL && word[0] != '\0';
+
+	return vowel ? (capital ? "An" : "an") : (capital ? "A" : "a");
+}
+
 /*
  * cloudconn._validate_secret(provider text, secret text, rotating boolean)
  * RETURNS void: the stored secret a connector of provider takes, given to
@@ -491,10 +500,12 @@ cloudconn_validate_secret(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	}
 	if (secret == NULL || VARSIZE_ANY_EXHDR(secret) == 0)
-		ProviderInvalidSetting(psprintf("a %s connector needs a %s", p->label, p->secret_name), p->secret_hint);
+		ProviderInvalidSetting(psprintf("%s %s connector needs a %s", ProviderArticle(p->label, false),
+										p->label, p->secret_name), p->secret_hint);
 	if (VARSIZE_ANY_EXHDR(secret) > 1024)
 		ProviderInvalidSetting(psprintf("%s is too long", p->secret_name),
-							   psprintf("A %s %s has at most 1024 bytes.", p->label, p->secret_name));
+							   psprintf("%s %s %s has at most 1024 bytes.", ProviderArticle(p->label, true),
+										p->label, p->secret_name));
 	s = text_to_cstring(secret);
 	if (!ProviderSecretCharsValid(s))
 	{

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The newcomer's first command (Debian 12, as root): installs, builds, starts
-# a throwaway cluster that preloads cloudconn and the bundled AWS and
-# DigitalOcean simulators (with a throwaway test CA), walks through
+# a throwaway cluster that preloads cloudconn and the bundled AWS,
+# DigitalOcean and Azure simulators (with a throwaway test CA), walks through
 # test/demo.sql, and removes everything again.
 set -euo pipefail
 
@@ -44,6 +44,17 @@ for r in eu-west-1:120:5:4:15:1 eu-central-1:60:3:3:8:2; do
 done
 control POST "$aws_url/_sim/accounts/123456789012/buckets/generate" \
 	-d '{"count": 12, "seed": 1, "regions": ["eu-west-1", "eu-central-1", "us-east-1"]}' >/dev/null
+start_sim azure_sim.py
+azure_url="https://127.0.0.1:$(cat "$work/azure_sim.port")"
+# two subscriptions the simulator's service principal may read (Reader), and
+# one it has no role on
+for s in 0a1b2c3d-1111-4aaa-8bbb-000000000001:Production:80:1 0a1b2c3d-2222-4aaa-8bbb-000000000002:Research:40:2; do
+	IFS=: read -r sub name count seed <<<"$s"
+	control POST "$azure_url/_sim/subscriptions" -d "{\"subscription_id\": \"$sub\", \"display_name\": \"$name\"}" >/dev/null
+	control POST "$azure_url/_sim/subscriptions/$sub/generate" \
+		-d "{\"count\": $count, \"seed\": $seed, \"group_prefix\": \"$name\", \"power_states\": [\"running\", \"running\", \"deallocated\"]}" >/dev/null
+done
+control POST "$azure_url/_sim/subscriptions" -d '{"subscription_id": "0a1b2c3d-3333-4aaa-8bbb-000000000003", "display_name": "Someone else'"'"'s", "roles": {}}' >/dev/null
 # the platform's caller: the simulator's default keys, in a credentials file
 # as the AWS convention has it (only the server's OS user can read it)
 printf '[default]\naws_access_key_id = AKIASIMULATORCALLER2\naws_secret_access_key = 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\n' \
@@ -66,6 +77,8 @@ cloudconn.aws_s3_endpoint = '$aws_url'
 cloudconn.aws_lambda_endpoint = '$aws_url'
 cloudconn.aws_credentials_file = '$work/aws-credentials'
 cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscoveryRole'
+cloudconn.azure_login_url = '$azure_url'
+cloudconn.azure_management_url = '$azure_url'
 CONF
 pg_ctl -D "$work/demo-cluster" -l "$work/demo-cluster.log" -w start >/dev/null
 trap 'pg_ctl -D "$work/demo-cluster" -m fast -w stop >/dev/null; kill $sim_pids 2>/dev/null' EXIT
@@ -74,11 +87,14 @@ echo "=== cloudconn demo (throwaway cluster in $work)"
 echo "    AWS simulator (STS, EC2, RDS, S3, Lambda) at $aws_url: account 123456789012 with, in 2 regions,"
 echo "      180 instances, 8 VPCs, 7 DB instances, 23 Lambda functions; and 12 S3 buckets"
 echo "    DigitalOcean simulator at $do_url: 450 droplets in 3 regions"
+echo "    Azure simulator (login and Resource Manager) at $azure_url: 120 VMs in 2 subscriptions"
 # demo.sql applies the CloudFormation template to the simulator's account
 # with this command (the customer's step), the template read from a file
 export DEMO_APPLY_TEMPLATE="curl -sS --fail-with-body --cacert $work/ca/ca.crt -X POST $aws_url/_sim/accounts/123456789012/apply-template --data-binary @$work/template.json"
-# the simulator's read-only token, passed as a psql variable (a bind-style
-# parameter, never pasted into SQL text by the application)
+# the simulator's read-only token and the Azure service principal's client
+# secret, passed as psql variables (bind-style parameters, never pasted into
+# SQL text by the application)
 psql -X -h "$work/sock" -p 55433 -d postgres -v do_token="dop_v1_$(printf '5317%.0s' $(seq 16))" \
+	-v azure_secret='SimQ8~cloudconn.ClientSecret-0123456789_abcdefgh' \
 	-v template_file="$work/template.json" -f "$work/src/test/demo.sql"
 SCRIPT

@@ -1,7 +1,8 @@
 -- The newcomer's tour (run by test/demo.sh in a throwaway cluster): an
--- entity tree, grants, an AWS and a DigitalOcean connector created by an
--- application role, the CloudFormation template applied to the simulated
--- account, connector tests, discovery runs, and what the views show.
+-- entity tree, grants, an AWS, a DigitalOcean and an Azure connector created
+-- by an application role, the CloudFormation template applied to the
+-- simulated account, connector tests, discovery runs, and what the views
+-- show.
 \set ON_ERROR_STOP on
 \pset footer off
 CREATE EXTENSION cloudconn CASCADE;
@@ -38,6 +39,11 @@ SELECT cloudconn.connector_create(2, 'Production AWS', 'aws',
 	settings => '{"account_id": "123456789012", "regions": ["eu-west-1", "eu-central-1"]}') AS aws_connector \gset
 SELECT cloudconn.connector_create(2, 'Droplets', 'digitalocean', 'manual', '{}',
 	:'do_token') AS do_connector \gset
+-- a service principal made with az ad sp create-for-rbac --role Reader: its
+-- tenant and application ids, and its client secret as the stored secret
+SELECT cloudconn.connector_create(2, 'Azure estate', 'azure', 'manual',
+	'{"tenant_id": "8b1f0c2e-5a3d-4e6f-9c7b-0a1b2c3d4e5f", "client_id": "3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03"}',
+	:'azure_secret') AS azure_connector \gset
 COMMIT;
 
 \echo '--- the CloudFormation template the customer applies (external id pre-filled)'
@@ -122,6 +128,14 @@ SET LOCAL ROLE demo_eu_admin;
 SELECT cloudconn.connector_run(:do_connector) AS run_id;
 COMMIT;
 
+\echo '--- the Azure connector: a token for the service principal, then the subscriptions it can read'
+BEGIN;
+SET LOCAL ROLE demo_eu_admin;
+SELECT jsonb_pretty(cloudconn.connector_test(:azure_connector)) AS connector_test;
+\echo '--- an Azure run: per subscription, VM statuses, NICs and public IPs, then the VMs, joined in the worker'
+SELECT cloudconn.connector_run(:azure_connector) AS run_id;
+COMMIT;
+
 \echo '--- the run history'
 BEGIN;
 SET LOCAL ROLE demo_auditor;
@@ -151,4 +165,7 @@ SELECT ci_type, name, hostname, os_info, discovery_scope AS scope, external_id
 SELECT name, ip_address, os_info, attributes->>'region' AS region, attributes->>'size' AS size,
 	   external_id, discovered_by_connector
   FROM cloudconn.configuration_items WHERE discovered_by_provider = 'digitalocean' ORDER BY id LIMIT 6;
+SELECT name, ip_address, attributes->>'power_state' AS power_state, attributes->>'location' AS location,
+	   attributes->>'size' AS size, discovery_scope AS subscription, os_info
+  FROM cloudconn.configuration_items WHERE discovered_by_provider = 'azure' ORDER BY id LIMIT 6;
 COMMIT;

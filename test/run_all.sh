@@ -69,7 +69,8 @@ simulators() {
 	/usr/bin/python3 "$src/test/sim/test_simlib.py" &&
 		/usr/bin/python3 "$src/test/sim/test_digitalocean_sim.py" &&
 		/usr/bin/python3 "$src/test/sim/test_aws_sim.py" &&
-		/usr/bin/python3 "$src/test/sim/test_aws_caller_sim.py"
+		/usr/bin/python3 "$src/test/sim/test_aws_caller_sim.py" &&
+		/usr/bin/python3 "$src/test/sim/test_azure_sim.py"
 }
 suite simulators simulators
 

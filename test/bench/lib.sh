@@ -92,6 +92,23 @@ cloudconn.aws_discovery_role_arn = 'arn:aws:iam::111122223333:role/AnzenDiscover
 CONF
 }
 
+# Start the Azure simulator (token endpoint and Resource Manager on one
+# origin) and point the cluster at it.  Extra simulator flags are passed on.
+# Sets AZURE_URL, and AZURE_TENANT, AZURE_CLIENT and AZURE_SECRET (the
+# simulator's default service principal).
+#   bench_start_azure [--latency-ms 50]
+bench_start_azure() {
+	bench_start_sim azure_sim.py "$@"
+	AZURE_URL=$BENCH_SIM_URL
+	AZURE_TENANT=8b1f0c2e-5a3d-4e6f-9c7b-0a1b2c3d4e5f
+	AZURE_CLIENT=3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03
+	AZURE_SECRET='SimQ8~cloudconn.ClientSecret-0123456789_abcdefgh'
+	cat >>"$BENCH_DIR/data/postgresql.conf" <<CONF
+cloudconn.azure_login_url = '$AZURE_URL'
+cloudconn.azure_management_url = '$AZURE_URL'
+CONF
+}
+
 # What a run's LOG line and detail say of it (the run with id $1):
 # "cpu_seconds listing_seconds merge_seconds peak_private_kb peak_context_kb"
 bench_run_figures() {

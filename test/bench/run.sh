@@ -11,3 +11,5 @@ echo
 bash "$here/scheduler.sh" "$scale"
 echo
 bash "$here/aws.sh" "$scale"
+echo
+bash "$here/azure.sh" "$scale"

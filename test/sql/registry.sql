@@ -35,3 +35,24 @@ INSERT INTO cloudconn.connector (entity_id, name, provider) VALUES (1, 'x', 'aws
 INSERT INTO cloudconn.connector (entity_id, name, provider, external_id, token)
 VALUES (1, 'x', 'aws', 'ext-x', '\x00');
 \set VERBOSITY default
+
+-- Azure connectors are taken with their ids in capitals, with subscription_ids
+-- empty (every enabled subscription) or a thousand of them, and a client
+-- secret of 1024 bytes (what is refused is in validation.sql); the client
+-- secret is never shown, only that there is one
+SET ROLE regress_eu_manager;
+BEGIN;
+SELECT cloudconn.connector_create(2, 'azure capitals', 'azure', 'manual',
+	'{"tenant_id": "8B1F0C2E-5A3D-4E6F-9C7B-0A1B2C3D4E5F", "client_id": "3C9E7A51-6D2B-4F80-A1C4-7E5D9B2F6A03"}', 's') > 0 AS created;
+SELECT cloudconn.connector_create(2, 'azure every subscription', 'azure', 'manual',
+	'{"tenant_id": "8b1f0c2e-5a3d-4e6f-9c7b-0a1b2c3d4e5f", "client_id": "3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03", "subscription_ids": []}', 's') > 0 AS created;
+SELECT cloudconn.connector_create(2, 'azure thousand', 'azure', 'manual',
+	'{"tenant_id": "8b1f0c2e-5a3d-4e6f-9c7b-0a1b2c3d4e5f", "client_id": "3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03", "resource_types": ["azure_vm"]}'::jsonb
+	  || jsonb_build_object('subscription_ids', (SELECT jsonb_agg(format('0a1b2c3d-1111-4aaa-8bbb-%s', lpad(i::text, 12, '0')))
+											   FROM generate_series(1, 1000) i)),
+	repeat('s', 1024)) > 0 AS created;
+SELECT name, has_token, settings->>'tenant_id' AS tenant_id, jsonb_array_length(settings->'subscription_ids') AS subscriptions,
+	   settings->'resource_types' AS resource_types
+  FROM cloudconn.connectors WHERE provider = 'azure' ORDER BY name;
+ROLLBACK;
+RESET ROLE;

@@ -82,4 +82,6 @@ SHOW cloudconn.aws_s3_endpoint;
 SHOW cloudconn.aws_lambda_endpoint;
 SHOW cloudconn.aws_caller_source;
 SHOW cloudconn.aws_roles_anywhere_private_key_file;
+SHOW cloudconn.azure_login_url;
+SHOW cloudconn.azure_management_url;
 RESET ROLE;

@@ -73,12 +73,34 @@ SELECT label, pg_temp.try(stmt) AS outcome FROM (VALUES
 	('name, taken in entity',      $$SELECT cloudconn.connector_create(2, 'Prod AWS', 'aws', settings => '{"account_id": "123456789012"}')$$),
 	('provider, unknown',          $$SELECT cloudconn.connector_create(2, 'a', 'gcp')$$),
 	('provider, null',             $$SELECT cloudconn.connector_create(2, 'a', NULL)$$),
-	('provider, azure',            $$SELECT cloudconn.connector_create(2, 'a', 'azure')$$),
 	('entity, null',               $$SELECT cloudconn.connector_create(NULL, 'a', 'aws', settings => '{"account_id": "123456789012"}')$$),
 	('entity, not permitted',      $$SELECT cloudconn.connector_create(3, 'a', 'aws', settings => '{"account_id": "123456789012"}')$$),
 	('entity, does not exist',     $$SELECT cloudconn.connector_create(999, 'a', 'aws', settings => '{"account_id": "123456789012"}')$$)
 ) AS cases(label, stmt);
 
+-- Azure: tenant and client ids are GUIDs, subscription_ids an array of distinct
+-- GUIDs (either case), and the client secret is the stored secret
+\set az_ids '"tenant_id": "8b1f0c2e-5a3d-4e6f-9c7b-0a1b2c3d4e5f", "client_id": "3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03"'
+SELECT label, pg_temp.try(replace(stmt, '{ids}', :'az_ids')) AS outcome FROM (VALUES
+	('Azure, no settings',         $$SELECT cloudconn.connector_create(2, 'a', 'azure', token => 's')$$),
+	('tenant, a domain name',      $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{"tenant_id": "contoso.onmicrosoft.com", "client_id": "3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03"}', token => 's')$$),
+	('tenant, 35 characters',      $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{"tenant_id": "8b1f0c2e-5a3d-4e6f-9c7b-0a1b2c3d4e5", "client_id": "3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03"}', token => 's')$$),
+	('tenant, not hexadecimal',    $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{"tenant_id": "8b1f0c2e-5a3d-4e6f-9c7b-0a1b2c3d4e5g", "client_id": "3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03"}', token => 's')$$),
+	('tenant, a number',           $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{"tenant_id": 8, "client_id": "3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03"}', token => 's')$$),
+	('client, missing',            $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{"tenant_id": "8b1f0c2e-5a3d-4e6f-9c7b-0a1b2c3d4e5f"}', token => 's')$$),
+	('client, in braces',          $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{"tenant_id": "8b1f0c2e-5a3d-4e6f-9c7b-0a1b2c3d4e5f", "client_id": "{3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03}"}', token => 's')$$),
+	('subscriptions, a string',    $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{{ids}, "subscription_ids": "0a1b2c3d-1111-4aaa-8bbb-000000000001"}', token => 's')$$),
+	('subscription, a name',       $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{{ids}, "subscription_ids": ["Production"]}', token => 's')$$),
+	('subscription, a number',     $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{{ids}, "subscription_ids": [1]}', token => 's')$$),
+	('subscription, twice',        $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{{ids}, "subscription_ids": ["0a1b2c3d-1111-4aaa-8bbb-00000000000a", "0A1B2C3D-1111-4AAA-8BBB-00000000000A"]}', token => 's')$$),
+	('subscriptions, 1001',        $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => ('{{ids}}')::jsonb || jsonb_build_object('subscription_ids', (SELECT jsonb_agg(format('0a1b2c3d-1111-4aaa-8bbb-%s', lpad(i::text, 12, '0'))) FROM generate_series(1, 1001) i)), token => 's')$$),
+	('Azure, unknown setting',     $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{{ids}, "subscription": "x"}', token => 's')$$),
+	('Azure, AWS''s type',         $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{{ids}, "resource_types": ["aws_ec2_instance"]}', token => 's')$$),
+	('Azure, no client secret',    $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{{ids}}')$$),
+	('Azure, empty client secret', $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{{ids}}', token => '')$$),
+	('client secret, a newline',   $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{{ids}}', token => E'Abc~def.ghi\n')$$),
+	('client secret, 1025 bytes',  $$SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{{ids}}', token => repeat('s', 1025))$$)
+) AS cases(label, stmt);
 -- {aws} and {do} stand for an AWS and a DigitalOcean connector of entity 2's subtree
 SELECT label, pg_temp.try(replace(replace(stmt, '{aws}', :'aws_id'), '{do}', :'do_id')) AS outcome FROM (VALUES
 	('update, no such connector',  $$SELECT cloudconn.connector_update(999999, name => 'x')$$),
@@ -186,7 +208,9 @@ SELECT pg_temp.state() = :'state_before' AS unchanged;
 -- what a user is told, in full, for typical mistakes
 SET ROLE regress_eu_manager;
 SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "12345"}');
-SELECT cloudconn.connector_create(2, 'a', 'azure');
+SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{"tenant_id": "contoso.onmicrosoft.com", "client_id": "3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03"}', token => 's');
+SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{"tenant_id": "8b1f0c2e-5a3d-4e6f-9c7b-0a1b2c3d4e5f", "client_id": "3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03", "subscription_ids": ["Production"]}', token => 's');
+SELECT cloudconn.connector_create(2, 'a', 'azure', settings => '{"tenant_id": "8b1f0c2e-5a3d-4e6f-9c7b-0a1b2c3d4e5f", "client_id": "3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03"}');
 SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "role_arn": "x"}');
 SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "resource_types": ["digitalocean_droplet"]}');
 SELECT cloudconn.connector_create(2, 'a', 'aws', settings => '{"account_id": "123456789012", "resource_types": []}');

@@ -14,9 +14,14 @@ use Time::HiRes qw(usleep);
 my $simdir = abs_path(dirname(__FILE__) . '/../sim');
 my $json = JSON::PP->new->canonical;
 
-# The simulator's default tokens (test/sim/README.md).
+# The simulators' default tokens (test/sim/README.md).
 our $TOKEN = 'dop_v1_' . ('5317' x 16);
 our $NOSCOPE_TOKEN = 'dop_v1_' . ('0bad' x 16);
+
+# The Azure simulator's default tenant, application and client secret.
+our $AZURE_TENANT = '8b1f0c2e-5a3d-4e6f-9c7b-0a1b2c3d4e5f';
+our $AZURE_CLIENT = '3c9e7a51-6d2b-4f80-a1c4-7e5d9b2f6a03';
+our $AZURE_SECRET = 'SimQ8~cloudconn.ClientSecret-0123456789_abcdefgh';
 
 sub test_ca
 {
@@ -30,6 +35,13 @@ sub start_aws
 {
 	my (%opts) = @_;
 	return start_digitalocean(%opts, script => 'aws_sim.py');
+}
+
+# Start the Azure simulator (token endpoint and Resource Manager); same handle as below.
+sub start_azure
+{
+	my (%opts) = @_;
+	return start_digitalocean(%opts, script => 'azure_sim.py');
 }
 
 # Start the DigitalOcean simulator; returns a handle with url, log, pid.
