@@ -169,7 +169,7 @@ AwsParseXml(const char *body, size_t len)
 	xmlDocPtr	doc;
 	MemoryContextCallback *cb;
 
-	if (len == 0 || len > AWS_MAX_XML_BYTES || !XmlMarkupIsBounded(body, len, XML_GUARD_MAX_MARKUP))
+	if (len == 0 || len > AWS_MAX_XML_BYTES || XmlMarkupRefusal(body, len) != NULL)
 		return NULL;
 	doc = xmlReadMemory(body, (int) len, NULL, NULL,
 						XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);

@@ -9,10 +9,10 @@
 #define XML_GUARD_MAX_MARKUP 4096
 
 /*
- * Whether every markup span of text (from a '<' to the next '>') is at most
- * max_markup bytes long.  A cut-off last span is left for the parser to
- * refuse.
+ * Why text is refused before it is parsed (a tag of more than
+ * XML_GUARD_MAX_MARKUP bytes or of too many attributes, a DTD), or NULL if
+ * libxml2 may parse it.
  */
-extern bool XmlMarkupIsBounded(const char *text, size_t len, size_t max_markup);
+extern const char *XmlMarkupRefusal(const char *text, size_t len);
 
 #endif							/* CLOUDCONN_XML_GUARD_H */

@@ -362,11 +362,8 @@ XmlItemsRead(const char *body, size_t len, const XmlItemsSpec *spec,
 		*error = "the response is not well-formed XML";
 		return false;
 	}
-	if (!XmlMarkupIsBounded(body, len, XML_GUARD_MAX_MARKUP))
-	{
-		*error = "the response has a tag longer than " CppAsString2(XML_GUARD_MAX_MARKUP) " bytes";
+	if ((*error = XmlMarkupRefusal(body, len)) != NULL)
 		return false;
-	}
 
 	memset(&r, 0, sizeof(r));
 	r.spec = spec;

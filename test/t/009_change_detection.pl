@@ -161,6 +161,9 @@ my $ipath = "/_sim/accounts/$account/regions/eu-west-1/instances/$iid";
 my @aws_changes = (
 	[ 'Name tag', { tags => { Name => 'renamed-box', team => 'a' } }, "name = 'renamed-box'" ],
 	[ 'another tag', { tags => { Name => 'renamed-box', team => 'b' } }, q{attributes->'tags'->>'team' = 'b'} ],
+	# more '=' in a page than xml_guard.c lets through unread: the page is read tag by tag, and passes
+	[ 'tags full of =', { tags => { Name => 'renamed-box', team => 'b', map { ("eq$_" => '=' x 250) } 1 .. 5 } },
+		q{attributes->'tags'->>'eq5' = repeat('=', 250)} ],
 	[ 'dnsName', { dnsName => 'ec2-203-0-113-9.eu-west-1.compute.amazonaws.com' },
 		"hostname = 'ec2-203-0-113-9.eu-west-1.compute.amazonaws.com'" ],
 	[ 'ipAddress', { ipAddress => '203.0.113.9' }, "ip_address = '203.0.113.9'" ],

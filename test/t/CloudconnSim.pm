@@ -96,6 +96,8 @@ sub start_aws_caller
 
 package CloudconnSim::Server;
 
+use File::Temp ();
+
 use JSON::PP;
 
 my $codec = JSON::PP->new->canonical;
@@ -110,7 +112,14 @@ sub control
 	my ($self, $method, $path, $body) = @_;
 	my @cmd = ('curl', '-sS', '--fail-with-body', '--cacert', $self->ca_file, '-X', $method,
 		'-H', 'Content-Type: application/json');
-	push @cmd, '--data-binary', (ref $body ? $codec->encode($body) : $body) if defined $body;
+	if (defined $body)
+	{
+		# through a file: a body may be larger than a command line can hold
+		my ($tmp, $file) = File::Temp::tempfile(UNLINK => 1);
+		print $tmp (ref $body ? $codec->encode($body) : $body);
+		close $tmp;
+		push @cmd, '--data-binary', "\@$file";
+	}
 	push @cmd, $self->{url} . $path;
 	open(my $fh, '-|', @cmd) or die "curl: $!";
 	local $/;
