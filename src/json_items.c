@@ -22,6 +22,7 @@
 
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -101,25 +102,42 @@ JsonScanText(JsonScanner *s, char *utf8, size_t len)
 }
 
 /*
- * Whether the eight bytes at p hold no quote, no backslash and no control
- * character: the bytes of a string that need no look (the has-zero-byte
- * and has-less-than tests of Hacker's Delight, on one 64-bit word; each
- * term is exact about whether any byte matches).
+ * How many bytes at p, up to eight, need no look in a string: the bytes
+ * before the first quote, backslash or control character.  One 64-bit
+ * word at a time, with the has-zero-byte and has-less-than tests of
+ * Hacker's Delight: in each test the lowest-order byte flagged is exactly
+ * the first (in memory, on a little-endian machine) that matches, since a
+ * borrow only runs upwards, so the lowest of the three is the first
+ * special byte.
  */
-static inline bool
-JsonPlainEight(const char *p)
+static inline int
+JsonPlainBytes(const char *p)
 {
 	const uint64 ones = UINT64CONST(0x0101010101010101);
 	const uint64 highs = UINT64CONST(0x8080808080808080);
 	uint64		w;
 	uint64		quote;
 	uint64		backslash;
+	uint64		special;
 
 	memcpy(&w, p, sizeof(w));
 	quote = w ^ (ones * '"');
 	backslash = w ^ (ones * '\\');
-	return ((((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
-			 ((w - ones * 0x20) & ~w)) & highs) == 0;
+	special = (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+			   ((w - ones * 0x20) & ~w)) & highs;
+	if (special == 0)
+		return 8;
+#ifdef WORDS_BIGENDIAN
+	/* the lowest byte flagged is the last in memory: look byte by byte */
+	for (int i = 0; i < 8; i++)
+	{
+		if (p[i] == '"' || p[i] == '\\' || (unsigned char) p[i] < 0x20)
+			return i;
+	}
+	return 8;
+#else
+	return pg_rightmost_one_pos64(special) / 8;
+#endif
 }
 
 /*
@@ -139,8 +157,14 @@ JsonScanString(JsonScanner *s, JsonbValue *out)
 	/* find the end: a quote not escaped (plain runs eight bytes at a time) */
 	for (;;)
 	{
-		while (s->end - q >= 8 && JsonPlainEight(q))
-			q += 8;
+		while (s->end - q >= 8)
+		{
+			int			plain = JsonPlainBytes(q);
+
+			q += plain;
+			if (plain < 8)
+				break;
+		}
 		if (q >= s->end || *q == '"')
 			break;
 		if ((unsigned char) *q < 0x20)
