@@ -356,8 +356,8 @@ DoOutsideRegion(const ProviderConnector *conn, const char *region_slug)
 }
 
 static const char *const do_droplet_members[] = {
-	"id", "name", "region", "image", "networks", "status", "size_slug", "vcpus", "memory",
-	"disk", "tags", "vpc_uuid", NULL
+	"id", "name", "region.slug", "image.distribution", "image.name", "networks", "status",
+	"size_slug", "vcpus", "memory", "disk", "tags", "vpc_uuid", NULL
 };
 
 static bool

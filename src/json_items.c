@@ -47,7 +47,27 @@ typedef struct JsonScanner
 	bool		untranslatable; /* a kept string of the current item lacked a character */
 } JsonScanner;
 
-static bool JsonScanValue(JsonScanner *s, JsonbValue *out, const char *const *members);
+/*
+ * Which members of an object are kept: those named in names, after
+ * prefix (the path to the object: "" at an item, "image." in an item's
+ * image).  A name kept whole ("region"), or only some of its members
+ * ("region.slug": the region object with its slug alone).
+ */
+typedef struct JsonWanted
+{
+	const char *const *names;	/* NULL-terminated */
+	const char *prefix;			/* the first prefix_len bytes of a name */
+	int			prefix_len;
+} JsonWanted;
+
+typedef enum JsonKeep
+{
+	JSON_SKIP,					/* not kept */
+	JSON_KEEP_WHOLE,			/* kept with all it holds */
+	JSON_KEEP_SOME				/* an object kept with some of its members */
+} JsonKeep;
+
+static bool JsonScanValue(JsonScanner *s, JsonbValue *out, const JsonWanted *wanted);
 
 static bool
 JsonScanRefuse(JsonScanner *s, const char *why)
@@ -379,26 +399,41 @@ JsonScanLiteral(JsonScanner *s, const char *word, JsonbValue *out, enum jbvType 
 	return true;
 }
 
-static bool
-JsonScanWanted(const char *const *names, const char *name, int len)
+/* Whether the member called name (len bytes, raw) is kept; *nested: which of its members. */
+static JsonKeep
+JsonScanWanted(const JsonWanted *wanted, const char *name, int len, JsonWanted *nested)
 {
-	if (names == NULL)
-		return true;
-	for (; *names != NULL; names++)
+	JsonKeep	keep = JSON_SKIP;
+
+	if (wanted == NULL)
+		return JSON_KEEP_WHOLE;
+	for (const char *const *n = wanted->names; *n != NULL; n++)
 	{
-		if ((*names)[0] == name[0] && strncmp(*names, name, len) == 0 && (*names)[len] == '\0')
-			return true;
+		const char *rest = *n + wanted->prefix_len;
+
+		if (rest[0] != name[0] || strncmp(*n, wanted->prefix, wanted->prefix_len) != 0 ||
+			strncmp(rest, name, len) != 0)
+			continue;
+		if (rest[len] == '\0')
+			return JSON_KEEP_WHOLE;
+		if (rest[len] == '.')
+		{
+			keep = JSON_KEEP_SOME;
+			nested->names = wanted->names;
+			nested->prefix = *n;
+			nested->prefix_len = wanted->prefix_len + len + 1;
+		}
 	}
-	return false;
+	return keep;
 }
 
 /*
- * An object.  Kept: the members members names (all if NULL; what they
- * hold is kept whole).  Keys are raw here: a key that needs unescaping or
- * converting is looked up as written, and kept as read.
+ * An object.  Kept: the members wanted names (all if NULL).  Keys are raw
+ * here: a key that needs unescaping or converting is looked up as
+ * written, and kept as read.
  */
 static bool
-JsonScanObject(JsonScanner *s, JsonbValue *out, const char *const *members)
+JsonScanObject(JsonScanner *s, JsonbValue *out, const JsonWanted *wanted)
 {
 	JsonbPair  *pairs = NULL;
 	int			npairs = 0,
@@ -413,7 +448,8 @@ JsonScanObject(JsonScanner *s, JsonbValue *out, const char *const *members)
 		for (;;)
 		{
 			JsonbValue	key;
-			bool		keep;
+			JsonKeep	keep = JSON_SKIP;
+			JsonWanted	nested;
 			const char *raw;
 
 			JsonScanSpace(s);
@@ -422,8 +458,9 @@ JsonScanObject(JsonScanner *s, JsonbValue *out, const char *const *members)
 			raw = s->p + 1;
 			if (!JsonScanString(s, NULL))
 				return false;
-			keep = out != NULL && JsonScanWanted(members, raw, s->p - 1 - raw);
-			if (keep)
+			if (out != NULL)
+				keep = JsonScanWanted(wanted, raw, s->p - 1 - raw, &nested);
+			if (keep != JSON_SKIP)
 			{
 				/* read again, kept: it is short */
 				s->p = raw - 1;
@@ -434,7 +471,7 @@ JsonScanObject(JsonScanner *s, JsonbValue *out, const char *const *members)
 				return JsonScanRefuse(s, "a colon is missing in an object");
 			s->p++;
 			JsonScanSpace(s);
-			if (keep)
+			if (keep != JSON_SKIP)
 			{
 				if (npairs == size)
 				{
@@ -443,7 +480,7 @@ JsonScanObject(JsonScanner *s, JsonbValue *out, const char *const *members)
 				}
 				pairs[npairs].key = key;
 				pairs[npairs].order = npairs;
-				if (!JsonScanValue(s, &pairs[npairs].value, NULL))
+				if (!JsonScanValue(s, &pairs[npairs].value, keep == JSON_KEEP_SOME ? &nested : NULL))
 					return false;
 				npairs++;
 			}
@@ -522,7 +559,7 @@ JsonScanArray(JsonScanner *s, JsonbValue *out)
 
 /* Any value at s->p (space skipped); out NULL to only check it. */
 static bool
-JsonScanValue(JsonScanner *s, JsonbValue *out, const char *const *members)
+JsonScanValue(JsonScanner *s, JsonbValue *out, const JsonWanted *wanted)
 {
 	bool		ok;
 
@@ -534,7 +571,7 @@ JsonScanValue(JsonScanner *s, JsonbValue *out, const char *const *members)
 		case '[':
 			if (++s->depth > JSON_ITEMS_MAX_DEPTH)
 				return JsonScanRefuse(s, "the body is nested too deeply");
-			ok = *s->p == '{' ? JsonScanObject(s, out, members) : JsonScanArray(s, out);
+			ok = *s->p == '{' ? JsonScanObject(s, out, wanted) : JsonScanArray(s, out);
 			s->depth--;
 			return ok;
 		case '"':
@@ -580,8 +617,10 @@ JsonScanItems(JsonScanner *s, const JsonItemsSpec *spec, JsonItemsPage *out)
 		s->untranslatable = false;
 		if (s->p < s->end && *s->p == '{')
 		{
+			JsonWanted	wanted = {spec->item_members, "", 0};
+
 			s->depth++;
-			if (!JsonScanObject(s, item, spec->item_members))
+			if (!JsonScanObject(s, item, spec->item_members ? &wanted : NULL))
 				return false;
 			s->depth--;
 		}
@@ -618,6 +657,8 @@ JsonScanPage(JsonScanner *s, const JsonItemsSpec *spec, JsonItemsPage *out)
 	JsonbPair  *pairs = NULL;
 	int			npairs = 0,
 				size = 0;
+	JsonWanted	page_wanted = {spec->page_members, "", 0};
+	JsonWanted	nested;
 
 	JsonScanSpace(s);
 	if (s->p >= s->end)
@@ -657,7 +698,7 @@ JsonScanPage(JsonScanner *s, const JsonItemsSpec *spec, JsonItemsPage *out)
 				if (!JsonScanItems(s, spec, out))
 					return false;
 			}
-			else if (spec->page_members != NULL && JsonScanWanted(spec->page_members, raw, rawlen))
+			else if (spec->page_members != NULL && JsonScanWanted(&page_wanted, raw, rawlen, &nested) == JSON_KEEP_WHOLE)
 			{
 				if (npairs == size)
 				{

@@ -12,7 +12,12 @@
 typedef struct JsonItemsSpec
 {
 	const char *items_key;		/* top-level member holding the array of items, or NULL */
-	const char *const *item_members;	/* members kept of each item (NULL-terminated); NULL: all */
+	/*
+	 * Members kept of each item (NULL-terminated; NULL: all): "image" keeps
+	 * the item's image with all it holds, "image.name" only the name of
+	 * the image object (any depth).
+	 */
+	const char *const *item_members;
 	const char *const *page_members;	/* other top-level members kept (NULL-terminated), or NULL */
 	int			max_items;		/* a page with more items is refused */
 } JsonItemsSpec;
@@ -26,9 +31,9 @@ typedef struct JsonItemsPage
 } JsonItemsPage;
 
 /*
- * Read a body (UTF-8 JSON, as every provider sends it) in one pass, with
- * PostgreSQL's JSON parser and semantic actions: no jsonb of the whole
- * page is built.  Every item and kept member becomes an in-memory
+ * Read a body (UTF-8 JSON, as every provider sends it) in one pass with a
+ * validating scanner (RFC 8259: the whole body is checked, kept or not):
+ * no jsonb of the whole page is built.  Every item and kept member becomes an in-memory
  * JsonbValue tree (objects and arrays as jbvObject/jbvArray, strings in
  * the database's encoding), allocated in the current memory context.  A
  * string the database's encoding cannot hold becomes '?' marks and flags

@@ -115,8 +115,13 @@ sub control
 	if (defined $body)
 	{
 		# through a file: a body may be larger than a command line can hold
+		# (the bytes a command line argument would have carried: a character
+		# string as UTF-8, a byte string as it is)
+		my $data = ref $body ? $codec->encode($body) : $body;
+		utf8::encode($data) if utf8::is_utf8($data);
 		my ($tmp, $file) = File::Temp::tempfile(UNLINK => 1);
-		print $tmp (ref $body ? $codec->encode($body) : $body);
+		binmode $tmp;
+		print $tmp $data;
 		close $tmp;
 		push @cmd, '--data-binary', "\@$file";
 	}
