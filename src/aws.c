@@ -801,6 +801,14 @@ AwsMentions(const char *message, const char *secret)
 	return false;
 }
 
+/* Whether AWS refused the credentials as expired (each service has its code). */
+static bool
+AwsExpiredError(const AwsError *err)
+{
+	return err->code && (strcmp(err->code, "ExpiredToken") == 0 || strcmp(err->code, "RequestExpired") == 0 ||
+						 strcmp(err->code, "ExpiredTokenException") == 0);
+}
+
 /*
  * The caller's credentials in *caller, (re)fetched into cxt when there are
  * none yet or they expire within AWS_RENEW_MARGIN_SECS (temporary ones,
@@ -808,12 +816,12 @@ AwsMentions(const char *message, const char *secret)
  * cxt's reset.  False with *error (in the current context) otherwise.
  */
 static bool
-AwsEnsureCaller(HttpClient *http, AwsCallerCredentials *caller, MemoryContext cxt, char **error)
+AwsEnsureCaller(HttpClient *http, AwsCallerCredentials *caller, MemoryContext cxt, bool force, char **error)
 {
 	MemoryContext old;
 	bool		ok;
 
-	if (caller->access_key_id != NULL &&
+	if (!force && caller->access_key_id != NULL &&
 		(caller->expiration == 0 ||
 		 caller->expiration - GetCurrentTimestamp() > (TimestampTz) AWS_RENEW_MARGIN_SECS * USECS_PER_SEC))
 		return true;
@@ -852,15 +860,24 @@ AwsChain(HttpClient *http, ProviderConnector *conn, AwsCallerCredentials *caller
 		*error = pstrdup("the connector has no AWS account id or external id");
 		return false;
 	}
-	if (!AwsEnsureCaller(http, caller, callercxt, error))
-		return false;
-	hop1.access_key_id = caller->access_key_id;
-	hop1.secret_access_key = caller->secret_access_key;
-	hop1.session_token = caller->session_token;
-	hop1.expiration = caller->expiration;
-	if (!AwsAssumeRole(http, &hop1, cloudconn_aws_discovery_role_arn, "cloudconn-discovery", NULL,
-					   &discovery, NULL, &err))
+	/*
+	 * STS answering ExpiredToken at hop 1 means the caller's temporary
+	 * credentials expired earlier than they said (or the clocks disagree):
+	 * they are fetched again, once.
+	 */
+	for (int attempt = 0;; attempt++)
 	{
+		if (!AwsEnsureCaller(http, caller, callercxt, attempt > 0, error))
+			return false;
+		hop1.access_key_id = caller->access_key_id;
+		hop1.secret_access_key = caller->secret_access_key;
+		hop1.session_token = caller->session_token;
+		hop1.expiration = caller->expiration;
+		if (AwsAssumeRole(http, &hop1, cloudconn_aws_discovery_role_arn, "cloudconn-discovery", NULL,
+						  &discovery, NULL, &err))
+			break;
+		if (attempt == 0 && AwsExpiredError(&err))
+			continue;
 		*error = AwsExplainHop(1, cloudconn_aws_discovery_role_arn, &err);
 		return false;
 	}
@@ -1077,13 +1094,6 @@ AwsEnsureCredentials(AwsSession *s, bool force)
 	/* the run's LOG line says where the caller's credentials came from */
 	DiscoveryNote(s->ctx, psprintf("AWS caller credentials: %s (%s).", s->caller.source, s->caller.origin));
 	s->generation++;
-}
-
-static bool
-AwsExpiredError(const AwsError *err)
-{
-	return err->code && (strcmp(err->code, "ExpiredToken") == 0 || strcmp(err->code, "RequestExpired") == 0 ||
-						 strcmp(err->code, "ExpiredTokenException") == 0);
 }
 
 /* An EC2 call in a region, renewing the credentials once if they expired. */
