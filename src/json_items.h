@@ -15,7 +15,8 @@ typedef struct JsonItemsSpec
 	/*
 	 * Members kept of each item (NULL-terminated; NULL: all): "image" keeps
 	 * the item's image with all it holds, "image.name" only the name of
-	 * the image object (any depth).
+	 * the image object (any depth); through an array, the name applies to
+	 * each of its objects ("node_pools.name": each node pool's name).
 	 */
 	const char *const *item_members;
 	const char *const *page_members;	/* other top-level members kept (NULL-terminated), or NULL */
