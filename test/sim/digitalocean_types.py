@@ -189,7 +189,7 @@ def build_database(ctx, n, rng, region, name, spec):
         next(e for e in DB_ENGINES if e[0] == spec["engine"])
     password = spec.get("password") or "AVNS_" + "".join(rng.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(19))
     port = DB_PORTS[engine]
-    host = "%s-do-user-1000001-0.%s.db.ondigitalocean.com" % (name, "b")
+    host = "%s-do-user-1000001-0.db.ondigitalocean.com" % name
     nodes = 1 + rng.randrange(3)
     db = {
         "id": _uuid("database", spec.get("seed", 0), n),
