@@ -196,6 +196,77 @@ $node->poll_query_until('postgres', $workers_gone) or die;
 is(sql("SELECT status, created, updated, unchanged FROM cloudconn.runs WHERE id = $same") . ' ' . sql($stats),
 	"succeeded|0|0|$total $before", 'an unchanged re-run of every type writes no row of configuration_item');
 
+# ---- each source field of each type is seen when it changes, and a field
+# the mapping does not keep changes nothing (a database's password among them)
+sub changed_run
+{
+	my $id = sql("SELECT cloudconn.connector_run($c)");
+	return sql("SELECT status, created, updated FROM cloudconn.runs WHERE id = $id");
+}
+sub item { my ($kind, $id) = @_; return $sim->control('GET', "/_sim/$kind/$id")->{item} }
+my $vol = $first_id{volumes};
+my $lbid = $first_id{load_balancers};
+my $kid = $first_id{kubernetes_clusters};
+my $dbid = $first_id{databases};
+my $rip = $first_id{reserved_ips};
+my $lb_item = item('load_balancers', $lbid);
+my $k_item = item('kubernetes_clusters', $kid);
+my $db_item = item('databases', $dbid);
+my $other_droplet = $sim->droplets->[5];
+my @field_changes = (
+	[ volumes => $vol, 'name', { name => 'renamed-volume' }, "do:volume:$vol", "name = 'renamed-volume'" ],
+	[ volumes => $vol, 'region', { region => 'sgp1' }, "do:volume:$vol", "attributes->>'region' = 'sgp1'" ],
+	[ volumes => $vol, 'filesystem_type', { filesystem_type => 'btrfs' }, "do:volume:$vol", "attributes->>'filesystem_type' = 'btrfs'" ],
+	[ volumes => $vol, 'filesystem_label', { filesystem_label => 'scratch' }, "do:volume:$vol", "attributes->>'filesystem_label' = 'scratch'" ],
+	[ volumes => $vol, 'droplet_ids', { droplet_ids => [ $other_droplet->{id} ] }, "do:volume:$vol", "attributes->'droplet_ids' = '[$other_droplet->{id}]'" ],
+	[ volumes => $vol, 'tags', { tags => [ 'env:test' ] }, "do:volume:$vol", q{attributes->'tags' = '["env:test"]'} ],
+	[ volumes => $vol, 'description (not kept)', { description => 'another description' }, "do:volume:$vol", 'true', 0 ],
+	[ load_balancers => $lbid, 'ip', { ip => '198.18.250.1' }, "do:load_balancer:$lbid", "ip_address = '198.18.250.1'" ],
+	[ load_balancers => $lbid, 'status', { status => 'errored' }, "do:load_balancer:$lbid", "attributes->>'status' = 'errored'" ],
+	[ load_balancers => $lbid, 'a forwarding rule\'s target port',
+		{ forwarding_rules => [ { %{ $lb_item->{forwarding_rules}[0] }, target_port => 9090 } ] }, "do:load_balancer:$lbid",
+		"attributes->'forwarding_rules'->0->'target_port' = '9090'" ],
+	[ load_balancers => $lbid, 'a forwarding rule\'s certificate (not kept)',
+		{ forwarding_rules => [ { %{ $lb_item->{forwarding_rules}[0] }, target_port => 9090, certificate_id => 'a-certificate' } ] },
+		"do:load_balancer:$lbid", 'true', 0 ],
+	[ load_balancers => $lbid, 'health check (not kept)', { health_check => { %{ $lb_item->{health_check} }, port => 81 } },
+		"do:load_balancer:$lbid", 'true', 0 ],
+	[ load_balancers => $lbid, 'vpc_uuid', { vpc_uuid => '00000000-1111-2222-3333-444444444444' }, "do:load_balancer:$lbid",
+		"attributes->>'vpc_uuid' = '00000000-1111-2222-3333-444444444444'" ],
+	[ kubernetes_clusters => $kid, 'endpoint', { endpoint => 'https://moved.k8s.ondigitalocean.com' }, "do:kubernetes_cluster:$kid",
+		"hostname = 'moved.k8s.ondigitalocean.com'" ],
+	[ kubernetes_clusters => $kid, 'ipv4', { ipv4 => '198.18.250.2' }, "do:kubernetes_cluster:$kid", "ip_address = '198.18.250.2'" ],
+	[ kubernetes_clusters => $kid, 'status', { status => { state => 'degraded', message => 'a node is down' } }, "do:kubernetes_cluster:$kid",
+		"attributes->>'status' = 'degraded'" ],
+	[ kubernetes_clusters => $kid, 'status message (not kept)', { status => { state => 'degraded', message => 'two nodes are down' } },
+		"do:kubernetes_cluster:$kid", 'true', 0 ],
+	[ kubernetes_clusters => $kid, 'a node pool\'s count', { node_pools => [ { %{ $k_item->{node_pools}[0] }, count => 9 } ] },
+		"do:kubernetes_cluster:$kid", "attributes->'node_pools'->0->'count' = '9'" ],
+	[ kubernetes_clusters => $kid, 'a node pool\'s nodes (not kept)', { node_pools => [ { %{ $k_item->{node_pools}[0] }, count => 9, nodes => [] } ] },
+		"do:kubernetes_cluster:$kid", 'true', 0 ],
+	[ databases => $dbid, 'connection host', { connection => { %{ $db_item->{connection} }, host => 'moved.db.ondigitalocean.com' } },
+		"do:database:$dbid", "hostname = 'moved.db.ondigitalocean.com'" ],
+	[ databases => $dbid, 'engine version', { version => '17' }, "do:database:$dbid", "os_info = '$db_item->{engine} 17'" ],
+	[ databases => $dbid, 'num_nodes', { num_nodes => 7 }, "do:database:$dbid", "attributes->'num_nodes' = '7'" ],
+	[ databases => $dbid, 'the password (not kept)',
+		{ connection => { %{ $db_item->{connection} }, host => 'moved.db.ondigitalocean.com', password => "${marker}2" },
+		  users => [ map { { %$_, password => "${marker}2" } } @{ $db_item->{users} } ] }, "do:database:$dbid", 'true', 0 ],
+	[ reserved_ips => $rip, 'droplet', { droplet => $other_droplet }, "do:reserved_ip:$rip", "attributes->'droplet_id' = '$other_droplet->{id}'" ],
+	[ reserved_ips => $rip, 'the droplet\'s own fields (not kept)', { droplet => { %$other_droplet, name => 'renamed-droplet' } },
+		"do:reserved_ip:$rip", 'true', 0 ],
+	[ reserved_ips => $rip, 'droplet unassigned', { droplet => undef }, "do:reserved_ip:$rip", "attributes->'droplet_id' = 'null'" ],
+	[ reserved_ips => $rip, 'project_id', { project_id => '00000000-1111-2222-3333-555555555555' }, "do:reserved_ip:$rip",
+		"attributes->>'project_id' = '00000000-1111-2222-3333-555555555555'" ],
+);
+for my $change (@field_changes)
+{
+	my ($kind, $id, $label, $patch, $external_id, $check, $updates) = @$change;
+	$updates //= 1;
+	$sim->control('PATCH', "/_sim/$kind/$id", $patch);
+	is(changed_run() . ' ' . sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $c AND external_id = '$external_id' AND $check}),
+		"succeeded|0|$updates 1", "$kind: a change of $label " . ($updates ? 'updates that one CI' : 'updates nothing'));
+}
+
 # ---- the region filter applies to every type
 my $fra = sql(qq{SELECT cloudconn.connector_create(1, 'frankfurt', 'digitalocean', 'manual', '{"region": "fra1"}', '$token')});
 my $fra_run = sql("SELECT cloudconn.connector_run($fra)");
