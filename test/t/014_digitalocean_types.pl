@@ -2,9 +2,10 @@
 # simulator (test/sim/digitalocean_sim.py): volumes, load balancers,
 # Kubernetes clusters, managed databases and reserved IPs, each created
 # with its mapping over several pages (databases: one answer), as a delta,
-# filtered by region; a token without database:read (partial, nothing of
-# databases marked missing, connector_test naming the scope); a foreign
-# links.pages.next on each paginated type; and a database password marker
+# each source field's change seen and others' not, filtered by region; a
+# token without database:read (partial, nothing of databases marked
+# missing, connector_test naming the scope); a foreign links.pages.next on
+# each paginated type; per-resource errors; and a database password marker
 # that reaches no table, temporary file, log line (debug5) or dump.
 use strict;
 use warnings;
@@ -323,6 +324,28 @@ is(sql("SELECT status FROM cloudconn.runs WHERE id = $foreign_run") . "\n"
 	'a foreign next link on each paginated type: that type\'s listing fails, naming the origin');
 is(sql("SELECT count(*) FROM cloudconn.configuration_item WHERE missing_since IS NOT NULL") . ' ' . scalar(@{ $foreign->log_entries }),
 	"$missing_before 0", 'nothing more is marked missing, and the other origin received no request');
+$sim->faults();
+
+# ---- a broken resource of a new type is a per-resource error: one with an
+# id stays as it was, one without marks nothing of its type missing
+$sim->faults({ kind => 'bad_item', path_prefix => '/v2/load_balancers', field => 'ip', value => '300.1.2.3', index => 0, times => 1 },
+	{ kind => 'bad_item', path_prefix => '/v2/kubernetes/clusters', field => 'endpoint', value => 'http://plain.example', index => 0, times => 1 },
+	{ kind => 'bad_item', path_prefix => '/v2/databases', field => 'id', index => 0, times => 1 });
+my $lb0 = items('load_balancers')->[0]{id};
+my $k0 = items('kubernetes_clusters')->[0]{id};
+$sim->control('DELETE', '/_sim/databases/' . items('databases')->[5]{id});
+my $missing_dbs = sql("SELECT count(*) FROM cloudconn.configuration_item WHERE ci_type = 'digitalocean_database' AND missing_since IS NOT NULL");
+my $broken = sql("SELECT cloudconn.connector_run($c)");
+is(sql("SELECT status, error_count FROM cloudconn.runs WHERE id = $broken") . "\n"
+	. sql("SELECT ci_type || ' ' || coalesce(external_id, '-') || ' | ' || message FROM cloudconn.run_errors WHERE run_id = $broken ORDER BY ci_type"),
+	"partial|3\n"
+	. "digitalocean_database - | a database cluster in the listing has no id\n"
+	. "digitalocean_kubernetes_cluster do:kubernetes_cluster:$k0 | Kubernetes cluster $k0 has a malformed endpoint\n"
+	. "digitalocean_load_balancer do:load_balancer:$lb0 | load balancer $lb0 has a malformed IP address",
+	'a malformed IP, a plain-http endpoint and a database without an id: per-resource errors naming what they can');
+is(sql("SELECT count(*) FROM cloudconn.configuration_item WHERE ci_type = 'digitalocean_database' AND missing_since IS NOT NULL") . ' '
+	. sql("SELECT count(*) FROM cloudconn.configuration_item WHERE external_id IN ('do:load_balancer:$lb0', 'do:kubernetes_cluster:$k0') AND missing_since IS NULL"),
+	"$missing_dbs 2", 'nothing of databases is marked missing (the removed one neither), and the broken ones are kept');
 $sim->faults();
 
 # ---- the database password marker: in no table (run_errors included), no
