@@ -39,6 +39,7 @@ typedef struct DoListing
 	bool		paginated;		/* per_page and links.pages.next */
 	const char *token_scope;	/* the custom scope a token needs, e.g. "droplet:read" */
 	bool		holds_credentials;	/* its pages carry secrets: wiped once read */
+	bool		null_is_empty;	/* an items member of null means none (README: DigitalOcean) */
 } DoListing;
 
 /* A page body to wipe when its memory context goes (ERROR included). */
@@ -325,7 +326,7 @@ DoList(DiscoveryContext *ctx, const ResourceType *type, const char *base, const 
 		else if (!JsonItemsRead(resp.body.data, resp.body.len, &listing->items,
 								psprintf("DigitalOcean's response to %s", what), &items, &error))
 			failure = error;
-		else if (!items.has_items)
+		else if (!items.has_items && !(listing->null_is_empty && items.items_null))
 			failure = psprintf("DigitalOcean's response to %s has no %s array", what, listing->items.items_key);
 		else
 		{
@@ -940,7 +941,11 @@ static const DoListing do_clusters = {
 	.token_scope = "kubernetes:read",
 };
 
-/* Not paginated: every cluster of the account in one answer. */
+/*
+ * Not paginated: every cluster of the account in one answer.  An account
+ * without any is answered {"databases": null} (a Go nil slice), not the
+ * empty array the OpenAPI description promises.
+ */
 #define DO_MAX_DATABASES 10000
 
 static const DoListing do_databases = {
@@ -949,6 +954,7 @@ static const DoListing do_databases = {
 	.paginated = false,
 	.token_scope = "database:read",
 	.holds_credentials = true,
+	.null_is_empty = true,
 };
 
 static const DoListing do_reserved_ips = {

@@ -598,7 +598,11 @@ JsonScanItems(JsonScanner *s, const JsonItemsSpec *spec, JsonItemsPage *out)
 	int			size = 0;
 
 	if (*s->p != '[')
-		return JsonScanValue(s, NULL, NULL);	/* not an array: no items */
+	{
+		/* not an array: no items (null says so, for an API that does) */
+		out->items_null = *s->p == 'n';
+		return JsonScanValue(s, NULL, NULL);
+	}
 	out->has_items = true;
 	s->depth++;
 	s->p++;

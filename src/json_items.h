@@ -28,6 +28,7 @@ typedef struct JsonItemsPage
 	List	   *items;			/* of JsonbValue *: each element of the items array */
 	bool	   *untranslatable; /* per item: it has text the database's encoding lacks */
 	bool		has_items;		/* the items member is there and is an array */
+	bool		items_null;		/* the items member is there and is null */
 	JsonbValue *page;			/* a jbvObject of the kept top-level members */
 } JsonItemsPage;
 

@@ -330,7 +330,7 @@ class Sim(simlib.SimState):
         "rate_limited": 0,
     }
     config_keys = frozenset({"latency_ms", "hourly_limit", "per_minute_limit", "burst_limit",
-                             "single_page_links", "error_bodies", "origin"})
+                             "single_page_links", "error_bodies", "origin", "empty_databases"})
     fault_rules = FAULT_RULES
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -386,6 +386,8 @@ class Sim(simlib.SimState):
                 raise ValueError(k + " must be a non-negative number")
         if "single_page_links" in data and data["single_page_links"] not in ("empty", "pages"):
             raise ValueError("single_page_links is \"empty\" (links:{}) or \"pages\" (links:{pages:{}})")
+        if "empty_databases" in data and data["empty_databases"] not in ("array", "null"):
+            raise ValueError("empty_databases is \"array\" (databases:[]) or \"null\" (databases:null)")
 
     def count_request(self, entry):
         s = self.stats
@@ -678,6 +680,11 @@ class Handler(simlib.BaseHandler):
             tag = query.get("tag_name", [None])[0]
             if tag:
                 items = [d for d in items if tag in (d.get("tags") or [])]
+            # WIRE: the description has "databases" an array; an account without clusters has
+            # been seen answered {"databases": null} (a Go nil slice), which the setting
+            # empty_databases: "null" serves.
+            if not items and self.server.sim.config.get("empty_databases") == "null":
+                return {"databases": None}
             return {"databases": list(items)}
         return self._page(kind, route, query, items, single_page_links)
 
@@ -964,6 +971,7 @@ def _configure(args, state):
         "per_minute_limit": args.per_minute_limit,
         "burst_limit": not args.no_burst_limit,
         "single_page_links": "empty",
+        "empty_databases": "array",
         "error_bodies": {},
         "origin": args.origin,
     }

@@ -661,6 +661,16 @@ class SimTest(unittest.TestCase):
         added = self.control("POST", "/_sim/databases/add", {"region": "fra1", "password": marker, "name": "added-db"})["item"]
         self.assertEqual((added["name"], added["region"], added["users"][0]["password"]), ("added-db", "fra1", marker))
 
+    def test_empty_databases(self):
+        self.assertEqual(self.call("/v2/databases").json(), {"databases": []})
+        self.assertEqual(schema_errors(SPEC["databases_list_response"], self.call("/v2/databases").json()), [])
+        self.control("POST", "/_sim/config", {"empty_databases": "null"})
+        self.assertEqual(self.call("/v2/databases").json(), {"databases": None})
+        self.control("POST", "/_sim/databases/generate", {"count": 1, "seed": 1})
+        self.assertEqual(len(self.call("/v2/databases").json()["databases"]), 1)
+        r = self.call("/_sim/config", token=None, method="POST", body={"empty_databases": "nil"})
+        self.assertEqual(r.status, 400)
+
     def test_control_resource_types(self):
         for kind, (path, key, list_schema, item_schema, id_key, paginated) in KINDS.items():
             with self.subTest(kind=kind):

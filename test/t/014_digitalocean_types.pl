@@ -348,6 +348,19 @@ is(sql("SELECT count(*) FROM cloudconn.configuration_item WHERE ci_type = 'digit
 	"$missing_dbs 2", 'nothing of databases is marked missing (the removed one neither), and the broken ones are kept');
 $sim->faults();
 
+# ---- an account without databases: DigitalOcean answers {"databases":
+# null}, a complete listing of none (the databases are marked missing)
+$sim->control('POST', '/_sim/databases', []);
+$sim->config(empty_databases => 'null');
+$sim->control('DELETE', '/_sim/log');
+my $no_dbs = sql("SELECT cloudconn.connector_run($c)");
+is(sql("SELECT status, error_count FROM cloudconn.runs WHERE id = $no_dbs") . ' '
+	. sql("SELECT count(*) FILTER (WHERE missing_since IS NULL) || '/' || count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $c AND ci_type = 'digitalocean_database'"),
+	'succeeded|0 0/' . sql("SELECT count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $c AND ci_type = 'digitalocean_database'"),
+	'"databases": null is an empty listing: the run succeeds and every database is marked missing');
+is(join(' ', map { $_->{status} } grep { $_->{path} eq '/v2/databases' } @{ $sim->log_entries }), '200', 'after one answer');
+$sim->config(empty_databases => 'array');
+
 # ---- the database password marker: in no table (run_errors included), no
 # log line (debug5), no dump
 sql(q{CREATE FUNCTION public.rows_holding(needle text) RETURNS bigint LANGUAGE plpgsql AS $$
