@@ -618,6 +618,8 @@ AwsFormValue(const char *v)
 	return SigV4UriEncode(v, false);
 }
 
+static bool AwsAssumeRoleRead(xmlDocPtr doc, AwsCredentials *out, char **assumed_arn, AwsError *err);
+
 /* STS AssumeRole; the new credentials live in the current context. */
 static bool
 AwsAssumeRole(HttpClient *http, const AwsCredentials *cred, const char *role_arn,
@@ -626,9 +628,6 @@ AwsAssumeRole(HttpClient *http, const AwsCredentials *cred, const char *role_arn
 {
 	StringInfoData body;
 	xmlDocPtr	doc;
-	xmlNodePtr	result,
-				creds;
-	char	   *expiration;
 
 	initStringInfo(&body);
 	appendStringInfo(&body, "Action=AssumeRole&Version=%s&RoleArn=%s&RoleSessionName=%s&DurationSeconds=%d",
@@ -639,6 +638,16 @@ AwsAssumeRole(HttpClient *http, const AwsCredentials *cred, const char *role_arn
 	WipeBuffer(body.data, body.len);
 	if (doc == NULL)
 		return false;
+	return AwsAssumeRoleRead(doc, out, assumed_arn, err);
+}
+
+/* An AssumeRole answer's credentials (and the assumed role's ARN) into out; false with err->message. */
+static bool
+AwsAssumeRoleRead(xmlDocPtr doc, AwsCredentials *out, char **assumed_arn, AwsError *err)
+{
+	xmlNodePtr	result,
+				creds;
+	char	   *expiration;
 
 	if (!AwsIsElement(xmlDocGetRootElement(doc), "AssumeRoleResponse"))
 	{
@@ -1032,6 +1041,8 @@ AwsEc2(AwsSession *s, const char *region, const char *body, AwsError *err)
 	return doc;
 }
 
+static List *AwsRegionsRead(xmlDocPtr doc);
+
 /* The connector's regions, else every region enabled in the account. */
 static List *
 AwsRegions(AwsSession *s)
@@ -1040,7 +1051,6 @@ AwsRegions(AwsSession *s)
 	List	   *regions = NIL;
 	AwsError	err;
 	xmlDocPtr	doc;
-	xmlNodePtr	info;
 
 	if (configured && configured->type == jbvBinary && JsonContainerSize(configured->val.binary.data) > 0)
 	{
@@ -1059,6 +1069,16 @@ AwsRegions(AwsSession *s)
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("EC2 DescribeRegions failed: HTTP %ld %s: %s", err.status,
 						err.code ? err.code : "", err.message)));
+	return AwsRegionsRead(doc);
+}
+
+/* The regions a DescribeRegions answer lists; raises for one that is not such an answer. */
+static List *
+AwsRegionsRead(xmlDocPtr doc)
+{
+	List	   *regions = NIL;
+	xmlNodePtr	info;
+
 	info = AwsChild(xmlDocGetRootElement(doc), "regionInfo");
 	if (!AwsIsElement(xmlDocGetRootElement(doc), "DescribeRegionsResponse") || info == NULL)
 		ereport(ERROR,
@@ -1283,6 +1303,8 @@ AwsBucketsLocate(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, HttpB
 	AwsListingDeliver(ctx, s, l, batch, l->held_items, l->held_untranslatable, l->held_token, NULL);
 }
 
+static void AwsBucketLocationRead(AwsListingState *l, XmlNode *bucket, xmlDocPtr doc, const AwsError *err);
+
 /*
  * The answer to a bucket's GetBucketLocation: its region, or why it could
  * not be had (the bucket becomes a per-resource error, never the listing);
@@ -1308,6 +1330,18 @@ AwsBucketLocationAnswer(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l
 		return;
 	}
 	l->renewed = false;
+	AwsBucketLocationRead(l, bucket, doc, &err);
+	MemoryContextSwitchTo(old);
+	AwsBucketsLocate(ctx, s, l, batch, l->locating + 1);
+}
+
+/*
+ * A bucket's GetBucketLocation answer (doc, or NULL and err): its region,
+ * or why it could not be had, added to the bucket.
+ */
+static void
+AwsBucketLocationRead(AwsListingState *l, XmlNode *bucket, xmlDocPtr doc, const AwsError *err)
+{
 	if (doc != NULL && AwsIsElement(xmlDocGetRootElement(doc), "LocationConstraint"))
 	{
 		char	   *constraint = AwsText(xmlDocGetRootElement(doc));
@@ -1322,11 +1356,9 @@ AwsBucketLocationAnswer(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l
 		AwsNodeAddChild(l, bucket, AWS_LOCATION_ERROR, "GetBucketLocation answered with an unexpected document");
 	else
 		AwsNodeAddChild(l, bucket, AWS_LOCATION_ERROR,
-						err.status ? psprintf("GetBucketLocation failed: HTTP %ld %s: %s", err.status,
-											  err.code ? err.code : "", err.message)
-						: err.message);
-	MemoryContextSwitchTo(old);
-	AwsBucketsLocate(ctx, s, l, batch, l->locating + 1);
+						err->status ? psprintf("GetBucketLocation failed: HTTP %ld %s: %s", err->status,
+											   err->code ? err->code : "", err->message)
+						: err->message);
 }
 
 /*
@@ -2466,3 +2498,7 @@ const Provider aws_provider = {
 	.discover = AwsDiscover,
 	.scope_of_ci = AwsScopeOfCi,
 };
+
+#ifdef CLOUDCONN_FUZZ
+#include "aws_fuzz.c"
+#endif

@@ -754,3 +754,7 @@ AwsCallerGet(HttpClient *http, AwsCallerCredentials *out, char **error)
 	}
 	return ok;
 }
+
+#ifdef CLOUDCONN_FUZZ
+#include "aws_caller_fuzz.c"
+#endif

@@ -1553,3 +1553,7 @@ HttpBatchWait(HttpBatch *batch, bool *ok)
 			HttpWait(timeout_ms);
 	}
 }
+
+#ifdef CLOUDCONN_FUZZ
+#include "http_fuzz.c"
+#endif
