@@ -681,10 +681,14 @@ AwsAssumeRoleRead(xmlDocPtr doc, AwsCredentials *out, char **assumed_arn, AwsErr
 		err->message = pstrdup("the AssumeRole response has no credentials");
 		return false;
 	}
-	out->expiration = expiration
-		? DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(expiration),
-												  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))
-		: GetCurrentTimestamp() + (TimestampTz) AWS_SESSION_SECONDS * USECS_PER_SEC;
+	/* ISO 8601 in UTC, as STS writes it; anything else is refused, not handed to timestamptz_in */
+	if (expiration == NULL)
+		out->expiration = GetCurrentTimestamp() + (TimestampTz) AWS_SESSION_SECONDS * USECS_PER_SEC;
+	else if (!AwsCallerParseTime(expiration, &out->expiration))
+	{
+		err->message = pstrdup("the AssumeRole response has an invalid Expiration");
+		return false;
+	}
 	return true;
 }
 

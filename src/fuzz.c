@@ -190,8 +190,10 @@ FuzzScalars(const char *data, size_t len)
 	const char *p = data;
 	const char *end = data + len;
 	bool		any = false;
+	int			lines = 0;
 
-	while (p < end)
+	/* a value per line, the first 256 (a line may be long) */
+	while (p < end && lines++ < 256)
 	{
 		const char *nl = memchr(p, '\n', end - p);
 		size_t		n = nl ? (size_t) (nl - p) : (size_t) (end - p);
@@ -304,7 +306,9 @@ FuzzMutateOnce(FuzzRng *r, const FuzzTarget *t, FuzzInput *in, const FuzzSeed *s
 	size_t		n;
 	char		bytes[8];
 
-	switch (FuzzBelow(r, 12))
+	static const int weights[] = {0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 6, 7, 7, 8, 9, 10, 11, 11};
+
+	switch (weights[FuzzBelow(r, lengthof(weights))])
 	{
 		case 0:					/* flip a bit */
 			if (in->len > 0)
@@ -379,11 +383,13 @@ FuzzMutateOnce(FuzzRng *r, const FuzzTarget *t, FuzzInput *in, const FuzzSeed *s
 				size_t		from = FuzzBelow(r, in->len);
 				size_t		len = 1 + FuzzBelow(r, Min(in->len - from, (size_t) 64));
 				size_t		times = 2 + FuzzBelow(r, FuzzBelow(r, 4) == 0 ? 20000 : 64);
-				char	   *copy = palloc(len);
+				char	   *copy;
 
-				memcpy(copy, in->data + from, len);
-				for (size_t k = 0; k < times && in->len + len <= FUZZ_MAX_INPUT_BYTES; k++)
-					FuzzInsert(in, from, copy, len);
+				times = Min(times, (FUZZ_MAX_INPUT_BYTES - in->len) / len);
+				copy = palloc(len * times + 1);
+				for (size_t k = 0; k < times; k++)
+					memcpy(copy + k * len, in->data + from, len);
+				FuzzInsert(in, from, copy, len * times);
 				pfree(copy);
 			}
 			break;
@@ -488,34 +494,47 @@ cloudconn_fuzz_targets(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* The seeds of a target: every regular file of dir. */
+static int
+FuzzCompareNames(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The seeds of a target: every file of dir, in the order of their names. */
 static int
 FuzzReadSeeds(const char *dir, FuzzSeed *seeds)
 {
 	DIR		   *d = AllocateDir(dir);
 	struct dirent *de;
+	char	  **names = palloc(sizeof(char *) * FUZZ_MAX_SEEDS);
+	int			nnames = 0;
 	int			n = 0;
 
-	while ((de = ReadDir(d, dir)) != NULL && n < FUZZ_MAX_SEEDS)
+	while ((de = ReadDir(d, dir)) != NULL && nnames < FUZZ_MAX_SEEDS)
+	{
+		if (de->d_name[0] != '.')
+			names[nnames++] = pstrdup(de->d_name);
+	}
+	FreeDir(d);
+	qsort(names, nnames, sizeof(char *), FuzzCompareNames);
+	for (int i = 0; i < nnames; i++)
 	{
 		char		path[MAXPGPATH];
 		FILE	   *f;
 		char	   *buf;
 		size_t		len;
 
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if ((f = AllocateFile(path, "rb")) == NULL)
 			continue;
 		buf = palloc(FUZZ_MAX_SEED_BYTES);
 		len = fread(buf, 1, FUZZ_MAX_SEED_BYTES, f);
 		FreeFile(f);
+		buf = repalloc(buf, Max(len, 1));
 		seeds[n].data = buf;
 		seeds[n].len = len;
 		n++;
 	}
-	FreeDir(d);
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FILE),
@@ -568,7 +587,7 @@ FuzzReadOne(const FuzzTarget *t, const char *data, size_t len, MemoryContext inp
  *                crash_dir text)
  * RETURNS TABLE(target text, seeds int, inputs bigint, read bigint,
  *               refused bigint, errors bigint, internal_errors bigint,
- *               first_internal_error text, seconds float8)
+ *               first_internal_error text, seconds float8, first_error text)
  *
  * The seeds are read as they are first (each once, unmutated), then
  * mutated inputs up to the count.
@@ -591,11 +610,12 @@ cloudconn_fuzz(PG_FUNCTION_ARGS)
 				errors = 0,
 				internal = 0;
 	char	   *first_internal = NULL;
+	char	   *first_error = NULL;
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext inputcxt;
 	TimestampTz start = GetCurrentTimestamp();
-	Datum		values[9];
-	bool		nulls[9] = {0};
+	Datum		values[10];
+	bool		nulls[10] = {0};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -641,6 +661,8 @@ cloudconn_fuzz(PG_FUNCTION_ARGS)
 				break;
 			case FUZZ_ERROR:
 				errors++;
+				if (first_error == NULL)
+					first_error = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message);
 				if (edata->sqlerrcode == ERRCODE_INTERNAL_ERROR)
 				{
 					internal++;
@@ -650,9 +672,10 @@ cloudconn_fuzz(PG_FUNCTION_ARGS)
 				FreeErrorData(edata);
 				break;
 		}
+		/* the input stays what a crash writes out until its memory is gone */
+		MemoryContextReset(inputcxt);
 		fuzz_current = NULL;
 		free(exact);
-		MemoryContextReset(inputcxt);
 	}
 
 	values[0] = CStringGetTextDatum(t->name);
@@ -667,6 +690,10 @@ cloudconn_fuzz(PG_FUNCTION_ARGS)
 	else
 		nulls[7] = true;
 	values[8] = Float8GetDatum((double) (GetCurrentTimestamp() - start) / USECS_PER_SEC);
+	if (first_error)
+		values[9] = CStringGetTextDatum(first_error);
+	else
+		nulls[9] = true;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
