@@ -7,7 +7,8 @@
 # target: the inputs, how they came out (read, refused, ERROR, internal
 # ERROR), the crashes (the backend died) and the ASan findings (reports in the
 # server log); exits non-zero if any target had a crash, a finding, an
-# internal error, or fewer inputs than asked.
+# internal error, an ERROR where its reader should refuse with a message of
+# its own, or fewer inputs than asked.
 #   usage: test/fuzz/run.sh [-n INPUTS] [-s SEED] [-w WORKDIR] [-t TARGET[,TARGET...]]
 #   -n  inputs per target (default 100000; CI's smoke: 3000)
 #   -s  the mutator's seed (default 1): the same seed gives the same inputs
