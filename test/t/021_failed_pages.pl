@@ -4,7 +4,8 @@
 # deleted or inserted, markup tokens inserted) and served by the simulators
 # in place of the listing's page; after every run whose listing failed, the
 # connector's CIs are exactly what they were (nothing created, updated or
-# marked missing).  A mutant that still parses is a run like any other: the
+# marked missing): a run of one listing fails as a whole, and EC2's failed
+# region of two leaves the run partial with nothing of that region missing.  A mutant that still parses is a run like any other: the
 # inventory is then restored by a clean run and the comparison starts anew.
 use strict;
 use warnings;
@@ -74,33 +75,35 @@ sub ci_state
 sub run
 {
 	my ($c) = @_;
-	my $run = sql("SELECT cloudconn.connector_run($c)");
-	return sql("SELECT status FROM cloudconn.runs WHERE id = $run");
+	return sql("SELECT cloudconn.connector_run($c)");
 }
 
+sub status { sql("SELECT status FROM cloudconn.runs WHERE id = $_[0]") }
+
 # Serve mutants of the seed pages in place of the listing's page ($fault:
-# the fault rule's match fields); check the CIs after each failed run.
+# the fault rule's match fields); after each run whose listing failed
+# ($listing_failed->(run id)), the CIs must be as they were.
 sub mutate_pages
 {
-	my ($label, $sim, $c, $fault, @seeds) = @_;
+	my ($label, $sim, $c, $fault, $listing_failed, @seeds) = @_;
 	my @pages = map { slurp("$corpus/$_") } @seeds;
-	is(run($c), 'succeeded', "$label: a clean run first");
+	is(status(run($c)), 'succeeded', "$label: a clean run first");
 	my $before = ci_state($c);
 	my ($failed, $changed, $parsed) = (0, 0, 0);
 	for my $i (1 .. 30)
 	{
 		my $page = mutant($pages[ below(scalar @pages) ]);
 		$sim->faults({ %$fault, kind => 'malformed', times => -1, body_base64 => encode_base64($page, '') });
-		my $status = run($c);
+		my $run = run($c);
 		$sim->faults();
-		if ($status eq 'failed')
+		if ($listing_failed->($run))
 		{
 			$failed++;
 			my $after = ci_state($c);
 			if ($after ne $before)
 			{
 				$changed++;
-				diag("$label: mutant $i failed its run but changed the CIs: $before -> $after");
+				diag("$label: mutant $i failed its listing but changed the CIs: $before -> $after");
 			}
 		}
 		else
@@ -116,23 +119,36 @@ sub mutate_pages
 	ok(ci_state($c) =~ /^[1-9]/, "$label: the connector still has its CIs");
 }
 
+# a connector of one listing: the run fails with it
+sub run_failed { status($_[0]) eq 'failed' }
+
 # ---- DigitalOcean: the droplets page
 my $doc = sql(qq{SELECT cloudconn.connector_create(1, 'do', 'digitalocean', 'manual', '{}', '$CloudconnSim::TOKEN')});
-mutate_pages('DigitalOcean', $do, $doc, { page => 1 }, 'do_droplets/droplets-2.json');
+mutate_pages('DigitalOcean', $do, $doc, { page => 1 }, \&run_failed, 'do_droplets/droplets-2.json');
 
-# ---- AWS: EC2 DescribeInstances and S3 ListBuckets
+# ---- AWS: EC2 DescribeInstances in one of two regions (the run is partial:
+# nothing of the failed region may be marked missing), and S3 ListBuckets
 my $account = '444455556666';
-$aws->control('POST', "/_sim/accounts/$account/regions/eu-west-1/instances/generate", { count => 5, seed => 1 });
+for my $region ('eu-west-1', 'us-east-1')
+{
+	$aws->control('POST', "/_sim/accounts/$account/regions/$region/instances/generate", { count => 5, seed => 1 });
+}
 $aws->control('POST', "/_sim/accounts/$account/buckets/generate", { count => 4, seed => 1, regions => ['eu-west-1'] });
 my $ec2 = sql(qq{SELECT cloudconn.connector_create(1, 'ec2', 'aws', 'manual',
-	'{"account_id": "$account", "regions": ["eu-west-1"], "resource_types": ["aws_ec2_instance"]}')});
+	'{"account_id": "$account", "regions": ["eu-west-1", "us-east-1"], "resource_types": ["aws_ec2_instance"]}')});
 $aws->control('POST', "/_sim/accounts/$account/apply-template", sql("SELECT cloudconn.aws_cloudformation_template($ec2)"));
 mutate_pages('AWS EC2', $aws, $ec2, { service => 'ec2', action => 'DescribeInstances', region => 'eu-west-1' },
+	sub {
+		my ($run) = @_;
+		return status($run) eq 'partial' && sql(qq{SELECT count(*) FROM cloudconn.run_error WHERE run_id = $run
+			AND external_id IS NULL AND message LIKE 'region eu-west-1: EC2 DescribeInstances: %'}) eq '1';
+	},
 	'aws_ec2_instances/describe-instances-0.xml', 'aws_ec2_instances/describe-instances-2.xml');
 my $s3 = sql(qq{SELECT cloudconn.connector_create(1, 's3', 'aws', 'manual',
 	'{"account_id": "$account", "resource_types": ["aws_s3_bucket"]}')});
 $aws->control('POST', "/_sim/accounts/$account/apply-template", sql("SELECT cloudconn.aws_cloudformation_template($s3)"));
-mutate_pages('AWS S3', $aws, $s3, { service => 's3', action => 'ListBuckets' }, 'aws_s3_buckets/list-buckets-plain.xml');
+mutate_pages('AWS S3', $aws, $s3, { service => 's3', action => 'ListBuckets' }, \&run_failed,
+	'aws_s3_buckets/list-buckets-plain.xml');
 
 # ---- Azure: the VM list
 my $sub = '0b1f6471-1bf0-4dda-aec3-111122223333';
@@ -142,6 +158,6 @@ $azure->control('POST', "/_sim/subscriptions/$sub/generate", { count => 4, seed 
 my $az = sql(qq{SELECT cloudconn.connector_create(1, 'azure', 'azure', 'manual',
 	'{"tenant_id": "$CloudconnSim::AZURE_TENANT", "client_id": "$CloudconnSim::AZURE_CLIENT", "subscription_ids": ["$sub"]}',
 	'$CloudconnSim::AZURE_SECRET')});
-mutate_pages('Azure', $azure, $az, { list => 'vms' }, 'azure_lists/vms.json');
+mutate_pages('Azure', $azure, $az, { list => 'vms' }, \&run_failed, 'azure_lists/vms.json');
 
 done_testing();
