@@ -56,7 +56,7 @@ PG_FUNCTION_INFO_V1(cloudconn_fuzz_targets);
 #define FUZZ_MAX_INPUT_BYTES (2 * 1024 * 1024)
 
 static const FuzzTarget *const fuzz_target_sets[] = {
-	reader_fuzz_targets, http_fuzz_targets, aws_fuzz_targets, aws_caller_fuzz_targets,
+	reader_fuzz_targets, http_fuzz_targets, aws_fuzz_targets, aws_caller_fuzz_targets, roles_anywhere_fuzz_targets,
 	digitalocean_fuzz_targets, azure_fuzz_targets, NULL
 };
 

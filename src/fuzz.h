@@ -37,6 +37,7 @@ typedef struct FuzzTarget
 /* The targets of each file, each array ended by a target without name. */
 extern const FuzzTarget aws_fuzz_targets[];
 extern const FuzzTarget aws_caller_fuzz_targets[];
+extern const FuzzTarget roles_anywhere_fuzz_targets[];
 extern const FuzzTarget digitalocean_fuzz_targets[];
 extern const FuzzTarget azure_fuzz_targets[];
 extern const FuzzTarget http_fuzz_targets[];

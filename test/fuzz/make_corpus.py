@@ -261,6 +261,23 @@ def caller(corpus, tmp, ca):
         proc.wait()
 
 
+def roles_anywhere(corpus):
+    # the CreateSession answer's shape, as aws_caller_sim.py serialises it
+    import simlib
+    answer = {"credentialSet": [{
+        "assumedRoleUser": {"arn": "arn:aws:sts::111122223333:assumed-role/cloudconn-caller/cloudconn",
+                            "assumedRoleId": "AROA0123456789ABCDEF0:cloudconn"},
+        "credentials": {"accessKeyId": "ASIASIMULATORRA00001", "expiration": "2026-12-03T07:00:00Z",
+                        "secretAccessKey": "c2ltdWxhdGVkLXJvbGVzLWFueXdoZXJlLXNlY3JldA",
+                        "sessionToken": "IQoJb3JpZ2luX2VjEUIaQJyqod85ptsj2FAyTJ8cvPxHO3jAAryxPohvBj0w" * 8},
+        "packedPolicySize": 0, "roleArn": "arn:aws:iam::111122223333:role/cloudconn-caller",
+        "sourceIdentity": "CN=cloudconn"}],
+        "subjectArn": "arn:aws:rolesanywhere:us-east-1:111122223333:subject/6f1d0c9e-0b1a-5f4e-8d7c-3b2a1f0e9d8c"}
+    write(corpus, "aws_roles_anywhere", "create-session.json", simlib.json_bytes(answer))
+    write(corpus, "aws_roles_anywhere", "denied.json",
+          b"AccessDeniedException\n" + simlib.json_bytes({"message": "Untrusted Signing Certificate"}))
+
+
 def static_seeds(corpus):
     write(corpus, "aws_credentials_file", "credentials",
           "[default]\naws_access_key_id = AKIASIMULATORCALLER2\n"
@@ -299,6 +316,7 @@ def main():
         digitalocean(corpus, tmp, ca, ctx)
         azure(corpus, tmp, ca, ctx)
         caller(corpus, tmp, ca)
+        roles_anywhere(corpus)
         static_seeds(corpus)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
