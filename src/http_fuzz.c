@@ -27,7 +27,7 @@ HttpFuzzHeaders(const char *data, size_t len)
 	for (int i = 0; i < (int) lengthof(statuses); i++)
 	{
 		resp.status = statuses[i];
-		(void) HttpRetryDelayMs(&resp, i);
+		(void) HttpRetryDelayMs(&resp, i, i % 2 ? HTTP_RETRY_THROTTLED : HTTP_RETRY_TRANSIENT);
 		HttpNoteRateLimit(client, &resp);
 		(void) HttpRetryableStatus(&resp);
 	}

@@ -69,7 +69,7 @@ mkdir -p "$src" "$sock" "$crashes"
 (cd "$tree" && tar --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
 	--exclude=./results --exclude=./tmp_check -cf - .) | tar -C "$src" -xf -
 if ! make -C "$src" -j2 FUZZ=1 with_llvm=no PG_CONFIG="$pg_config" >"$work/build.log" 2>&1; then
-	tail -40 "$work/build.log"
+	grep -v '^gcc ' "$work/build.log" | tail -30
 	echo "run.sh: the FUZZ build failed" >&2
 	exit 1
 fi
