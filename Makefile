@@ -57,6 +57,17 @@ PG_CPPFLAGS = $(shell pkg-config --cflags libcurl libssl libcrypto libxml-2.0) \
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 SHLIB_LINK = $(shell pkg-config --libs libcurl libssl libcrypto libxml-2.0)
 
+# `make FUZZ=1`: the fuzzing build (README: Fuzzing), never installed: the
+# readers of untrusted input with their fuzz targets (src/*_fuzz.c, included
+# by the files they test) and cloudconn_fuzz() (src/fuzz.c), compiled with
+# AddressSanitizer.  test/fuzz/run.sh makes it in a copy of the tree.
+ifdef FUZZ
+OBJS += src/fuzz.o
+PG_CPPFLAGS += -DCLOUDCONN_FUZZ
+PG_CFLAGS += -fsanitize=address -fno-omit-frame-pointer -g
+SHLIB_LINK += -fsanitize=address
+endif
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

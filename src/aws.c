@@ -689,6 +689,8 @@ AwsFormValue(const char *v)
 	return SigV4UriEncode(v, false);
 }
 
+static bool AwsAssumeRoleRead(xmlDocPtr doc, AwsCredentials *out, char **assumed_arn, AwsError *err);
+
 /* STS AssumeRole; the new credentials live in the current context. */
 static bool
 AwsAssumeRole(HttpClient *http, const AwsCredentials *cred, const char *role_arn,
@@ -697,9 +699,6 @@ AwsAssumeRole(HttpClient *http, const AwsCredentials *cred, const char *role_arn
 {
 	StringInfoData body;
 	xmlDocPtr	doc;
-	xmlNodePtr	result,
-				creds;
-	char	   *expiration;
 
 	initStringInfo(&body);
 	appendStringInfo(&body, "Action=AssumeRole&Version=%s&RoleArn=%s&RoleSessionName=%s&DurationSeconds=%d",
@@ -710,6 +709,16 @@ AwsAssumeRole(HttpClient *http, const AwsCredentials *cred, const char *role_arn
 	WipeBuffer(body.data, body.len);
 	if (doc == NULL)
 		return false;
+	return AwsAssumeRoleRead(doc, out, assumed_arn, err);
+}
+
+/* An AssumeRole answer's credentials (and the assumed role's ARN) into out; false with err->message. */
+static bool
+AwsAssumeRoleRead(xmlDocPtr doc, AwsCredentials *out, char **assumed_arn, AwsError *err)
+{
+	xmlNodePtr	result,
+				creds;
+	char	   *expiration;
 
 	if (!AwsIsElement(xmlDocGetRootElement(doc), "AssumeRoleResponse"))
 	{
@@ -743,10 +752,14 @@ AwsAssumeRole(HttpClient *http, const AwsCredentials *cred, const char *role_arn
 		err->message = pstrdup("the AssumeRole response has no credentials");
 		return false;
 	}
-	out->expiration = expiration
-		? DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(expiration),
-												  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))
-		: GetCurrentTimestamp() + (TimestampTz) AWS_SESSION_SECONDS * USECS_PER_SEC;
+	/* ISO 8601 in UTC, as STS writes it; anything else is refused, not handed to timestamptz_in */
+	if (expiration == NULL)
+		out->expiration = GetCurrentTimestamp() + (TimestampTz) AWS_SESSION_SECONDS * USECS_PER_SEC;
+	else if (!AwsCallerParseTime(expiration, &out->expiration))
+	{
+		err->message = pstrdup("the AssumeRole response has an invalid Expiration");
+		return false;
+	}
 	return true;
 }
 
@@ -1113,6 +1126,8 @@ AwsEc2(AwsSession *s, const char *region, const char *body, AwsError *err)
 	return doc;
 }
 
+static List *AwsRegionsRead(xmlDocPtr doc);
+
 /* The connector's regions, else every region enabled in the account. */
 static List *
 AwsRegions(AwsSession *s)
@@ -1121,7 +1136,6 @@ AwsRegions(AwsSession *s)
 	List	   *regions = NIL;
 	AwsError	err;
 	xmlDocPtr	doc;
-	xmlNodePtr	info;
 
 	if (configured && configured->type == jbvBinary && JsonContainerSize(configured->val.binary.data) > 0)
 	{
@@ -1140,6 +1154,16 @@ AwsRegions(AwsSession *s)
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("EC2 DescribeRegions failed: HTTP %ld %s: %s", err.status,
 						err.code ? err.code : "", err.message)));
+	return AwsRegionsRead(doc);
+}
+
+/* The regions a DescribeRegions answer lists; raises for one that is not such an answer. */
+static List *
+AwsRegionsRead(xmlDocPtr doc)
+{
+	List	   *regions = NIL;
+	xmlNodePtr	info;
+
 	info = AwsChild(xmlDocGetRootElement(doc), "regionInfo");
 	if (!AwsIsElement(xmlDocGetRootElement(doc), "DescribeRegionsResponse") || info == NULL)
 		ereport(ERROR,
@@ -1364,6 +1388,8 @@ AwsBucketsLocate(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l, HttpB
 	AwsListingDeliver(ctx, s, l, batch, l->held_items, l->held_untranslatable, l->held_token, NULL);
 }
 
+static void AwsBucketLocationRead(AwsListingState *l, XmlNode *bucket, xmlDocPtr doc, const AwsError *err);
+
 /*
  * The answer to a bucket's GetBucketLocation: its region, or why it could
  * not be had (the bucket becomes a per-resource error, never the listing);
@@ -1389,6 +1415,18 @@ AwsBucketLocationAnswer(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l
 		return;
 	}
 	l->renewed = false;
+	AwsBucketLocationRead(l, bucket, doc, &err);
+	MemoryContextSwitchTo(old);
+	AwsBucketsLocate(ctx, s, l, batch, l->locating + 1);
+}
+
+/*
+ * A bucket's GetBucketLocation answer (doc, or NULL and err): its region,
+ * or why it could not be had, added to the bucket.
+ */
+static void
+AwsBucketLocationRead(AwsListingState *l, XmlNode *bucket, xmlDocPtr doc, const AwsError *err)
+{
 	if (doc != NULL && AwsIsElement(xmlDocGetRootElement(doc), "LocationConstraint"))
 	{
 		char	   *constraint = AwsText(xmlDocGetRootElement(doc));
@@ -1403,11 +1441,9 @@ AwsBucketLocationAnswer(DiscoveryContext *ctx, AwsSession *s, AwsListingState *l
 		AwsNodeAddChild(l, bucket, AWS_LOCATION_ERROR, "GetBucketLocation answered with an unexpected document");
 	else
 		AwsNodeAddChild(l, bucket, AWS_LOCATION_ERROR,
-						err.status ? psprintf("GetBucketLocation failed: HTTP %ld %s: %s", err.status,
-											  err.code ? err.code : "", err.message)
-						: err.message);
-	MemoryContextSwitchTo(old);
-	AwsBucketsLocate(ctx, s, l, batch, l->locating + 1);
+						err->status ? psprintf("GetBucketLocation failed: HTTP %ld %s: %s", err->status,
+											   err->code ? err->code : "", err->message)
+						: err->message);
 }
 
 /*
@@ -2547,3 +2583,7 @@ const Provider aws_provider = {
 	.discover = AwsDiscover,
 	.scope_of_ci = AwsScopeOfCi,
 };
+
+#ifdef CLOUDCONN_FUZZ
+#include "aws_fuzz.c"
+#endif

@@ -300,7 +300,11 @@ AwsCallerJsonRead(const char *body, size_t len, const char *const *paths, char *
 	{
 		for (int i = 0; paths[i] != NULL; i++)
 		{
-			WipeAndFree(values[i]);
+			/*
+			 * Wiped now, freed with the context: a WipeCopy has a reset
+			 * callback that writes to it, which must not find it freed.
+			 */
+			WipeString(values[i]);
 			values[i] = NULL;
 		}
 		return false;
@@ -754,3 +758,7 @@ AwsCallerGet(HttpClient *http, AwsCallerCredentials *out, char **error)
 	}
 	return ok;
 }
+
+#ifdef CLOUDCONN_FUZZ
+#include "aws_caller_fuzz.c"
+#endif

@@ -520,12 +520,11 @@ RolesAnywhereCreateSession(HttpClient *http, RolesAnywhereMaterial *m, const cha
 }
 
 /*
- * The credentials from CreateSession, in the caller's context; the work
- * (and every OpenSSL object) in a context of its own, deleted before
- * returning, or with its parent on an ERROR.
+ * A CreateSession answer's credentials into out (in the current context);
+ * NULL, or why the answer is not one.
  */
-bool
-AwsRolesAnywhereCredentials(HttpClient *http, AwsCallerCredentials *out, char **error)
+static char *
+RolesAnywhereReadSession(HttpResponse *resp, AwsCallerCredentials *out)
 {
 	static const char *const paths[] = {
 		"credentialSet.0.credentials.accessKeyId",
@@ -534,13 +533,34 @@ AwsRolesAnywhereCredentials(HttpClient *http, AwsCallerCredentials *out, char **
 		"credentialSet.0.credentials.expiration",
 		NULL
 	};
+	char	   *v[4];
+
+	if (!AwsCallerJsonRead(resp->body.data, resp->body.len, paths, v))
+		return pstrdup(RA_PREFIX "IAM Roles Anywhere CreateSession answered with a body that is not JSON");
+	if (v[0] == NULL || v[1] == NULL || v[2] == NULL || v[3] == NULL ||
+		!AwsCallerParseTime(v[3], &out->expiration))
+		return pstrdup(RA_PREFIX "the IAM Roles Anywhere CreateSession answer lacks credentialSet[0].credentials (accessKeyId, secretAccessKey, sessionToken, expiration)");
+	out->access_key_id = v[0];
+	out->secret_access_key = v[1];
+	out->session_token = v[2];
+	out->origin = "IAM Roles Anywhere";
+	return NULL;
+}
+
+/*
+ * The credentials from CreateSession, in the caller's context; the work
+ * (and every OpenSSL object) in a context of its own, deleted before
+ * returning, or with its parent on an ERROR.
+ */
+bool
+AwsRolesAnywhereCredentials(HttpClient *http, AwsCallerCredentials *out, char **error)
+{
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "cloudconn roles anywhere",
 											   ALLOCSET_SMALL_SIZES);
 	RolesAnywhereMaterial *m;
 	HttpResponse resp;
 	char	   *region;
-	char	   *v[4];
 	char	   *failure = NULL;
 	bool		ok = false;
 
@@ -560,19 +580,8 @@ AwsRolesAnywhereCredentials(HttpClient *http, AwsCallerCredentials *out, char **
 		{
 			/* the answer's secrets are copied into the caller's context */
 			MemoryContextSwitchTo(outer);
-			if (!AwsCallerJsonRead(resp.body.data, resp.body.len, paths, v))
-				failure = pstrdup(RA_PREFIX "IAM Roles Anywhere CreateSession answered with a body that is not JSON");
-			else if (v[0] == NULL || v[1] == NULL || v[2] == NULL || v[3] == NULL ||
-					 !AwsCallerParseTime(v[3], &out->expiration))
-				failure = pstrdup(RA_PREFIX "the IAM Roles Anywhere CreateSession answer lacks credentialSet[0].credentials (accessKeyId, secretAccessKey, sessionToken, expiration)");
-			else
-			{
-				out->access_key_id = v[0];
-				out->secret_access_key = v[1];
-				out->session_token = v[2];
-				out->origin = "IAM Roles Anywhere";
-				ok = true;
-			}
+			failure = RolesAnywhereReadSession(&resp, out);
+			ok = failure == NULL;
 			MemoryContextSwitchTo(work);
 			WipeBuffer(resp.body.data, resp.body.len);
 		}
@@ -583,3 +592,7 @@ AwsRolesAnywhereCredentials(HttpClient *http, AwsCallerCredentials *out, char **
 	MemoryContextDelete(work);
 	return ok;
 }
+
+#ifdef CLOUDCONN_FUZZ
+#include "aws_roles_anywhere_fuzz.c"
+#endif

@@ -770,6 +770,60 @@ static const JsonItemsSpec azure_subscriptions_spec = {
 };
 
 /*
+ * A page of the subscriptions list (url), its subscriptions appended to
+ * *out, the next page's link in *next (NULL for the last page); false
+ * with *error when it cannot be taken.
+ */
+static bool
+AzureReadSubscriptionsPage(const HttpResponse *resp, const char *what, const char *url, const char *origin,
+						   List **out, char **next, char **error)
+{
+	JsonItemsPage items;
+	char	   *failure;
+	ListCell   *lc;
+
+	*next = NULL;
+	if (!JsonItemsRead(resp->body.data, resp->body.len, &azure_subscriptions_spec,
+					   psprintf("Azure's response to %s", what), &items, error))
+		return false;
+	if (!items.has_items)
+	{
+		*error = psprintf("Azure's response to %s has no value array", what);
+		return false;
+	}
+	foreach(lc, items.items)
+	{
+		JsonbValue *v = lfirst(lc);
+		JsonbValue *id = JsonItemGet(v, "subscriptionId");
+		AzureSubscriptionInfo *info;
+
+		/* it goes into the path of every later request: a GUID only */
+		if (!AzureIsGuidValue(id))
+		{
+			*error = psprintf("Azure's response to %s lists a subscription without a valid subscriptionId", what);
+			return false;
+		}
+		info = palloc0(sizeof(AzureSubscriptionInfo));
+		info->id = AzureLower(id->val.string.val, id->val.string.len);
+		info->display_name = JsonItemString(v, "displayName");
+		info->state = JsonItemString(v, "state");
+		*out = lappend(*out, info);
+	}
+	if (list_length(*out) > AZURE_MAX_SUBSCRIPTIONS)
+	{
+		*error = psprintf("Azure lists more than %d subscriptions for the service principal", AZURE_MAX_SUBSCRIPTIONS);
+		return false;
+	}
+	*next = AzureNextLink(items.page, url, origin, what, &failure);
+	if (failure != NULL)
+	{
+		*error = failure;
+		return false;
+	}
+	return true;
+}
+
+/*
  * Every subscription the principal can see (GET /subscriptions, page by
  * page).  false with *error when they cannot be listed.
  */
@@ -783,54 +837,16 @@ AzureListSubscriptions(AzureSession *s, List **out, char **error)
 	while (url != NULL)
 	{
 		HttpResponse resp;
-		JsonItemsPage items;
 		char	   *what = psprintf("GET /subscriptions (page %d)", ++page);
-		char	   *failure;
 		char	   *next;
-		ListCell   *lc;
 
 		if (!AzureGet(s, url, &resp) || resp.status != 200)
 		{
 			*error = AzureExplainArm(what, &resp, s->client, s->tenant, NULL);
 			return false;
 		}
-		if (!JsonItemsRead(resp.body.data, resp.body.len, &azure_subscriptions_spec,
-						   psprintf("Azure's response to %s", what), &items, error))
+		if (!AzureReadSubscriptionsPage(&resp, what, url, s->origin, out, &next, error))
 			return false;
-		if (!items.has_items)
-		{
-			*error = psprintf("Azure's response to %s has no value array", what);
-			return false;
-		}
-		foreach(lc, items.items)
-		{
-			JsonbValue *v = lfirst(lc);
-			JsonbValue *id = JsonItemGet(v, "subscriptionId");
-			AzureSubscriptionInfo *info;
-
-			/* it goes into the path of every later request: a GUID only */
-			if (!AzureIsGuidValue(id))
-			{
-				*error = psprintf("Azure's response to %s lists a subscription without a valid subscriptionId", what);
-				return false;
-			}
-			info = palloc0(sizeof(AzureSubscriptionInfo));
-			info->id = AzureLower(id->val.string.val, id->val.string.len);
-			info->display_name = JsonItemString(v, "displayName");
-			info->state = JsonItemString(v, "state");
-			*out = lappend(*out, info);
-		}
-		if (list_length(*out) > AZURE_MAX_SUBSCRIPTIONS)
-		{
-			*error = psprintf("Azure lists more than %d subscriptions for the service principal", AZURE_MAX_SUBSCRIPTIONS);
-			return false;
-		}
-		next = AzureNextLink(items.page, url, s->origin, what, &failure);
-		if (failure != NULL)
-		{
-			*error = failure;
-			return false;
-		}
 		if (next != NULL && page >= 1000)
 		{
 			*error = pstrdup("Azure's list of subscriptions does not end");
@@ -2016,3 +2032,7 @@ const Provider azure_provider = {
 	.test = AzureTest,
 	.discover = AzureDiscover,
 };
+
+#ifdef CLOUDCONN_FUZZ
+#include "azure_fuzz.c"
+#endif

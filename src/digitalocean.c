@@ -252,21 +252,38 @@ DoTestTypes(ProviderConnector *conn, HttpClient *http, Jsonb *result)
 											  DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
 }
 
+static Jsonb *DoAccountAnswer(const HttpResponse *resp);
+
 static Jsonb *
 DoTest(ProviderConnector *conn, HttpClient *http)
 {
-	static const char *const keys[] = {"uuid", "email", "status", "droplet_limit", "email_verified"};
 	char	   *url = psprintf("%s/v2/account", DoApiBase());
 	HttpResponse resp;
+
+	Jsonb	   *result;
+	JsonbValue *ok;
+
+	if (!DoGet(conn, http, url, &resp) || resp.status != 200)
+		return ProviderJsonbOk(false, "error", DoExplainFailure("GET /v2/account", NULL, &resp), NULL);
+	result = DoAccountAnswer(&resp);
+	ok = ProviderJsonbGet(&result->root, "ok");
+	if (ok == NULL || ok->type != jbvBool || !ok->val.boolean)
+		return result;
+	return DoTestTypes(conn, http, result);
+}
+
+/* connector_test's result for a GET /v2/account answered with a 200. */
+static Jsonb *
+DoAccountAnswer(const HttpResponse *resp)
+{
+	static const char *const keys[] = {"uuid", "email", "status", "droplet_limit", "email_verified"};
 	JsonItemsPage page;
 	JsonbValue *account;
 	JsonbValue *team;
 	JsonbParseState *state = NULL;
 	char	   *error;
 
-	if (!DoGet(conn, http, url, &resp) || resp.status != 200)
-		return ProviderJsonbOk(false, "error", DoExplainFailure("GET /v2/account", NULL, &resp), NULL);
-	if (!JsonItemsRead(resp.body.data, resp.body.len, &do_account_spec,
+	if (!JsonItemsRead(resp->body.data, resp->body.len, &do_account_spec,
 					   "DigitalOcean's response to GET /v2/account", &page, &error))
 		return ProviderJsonbOk(false, "error", error, NULL);
 	account = JsonItemGet(page.page, "account");
@@ -284,14 +301,47 @@ DoTest(ProviderConnector *conn, HttpClient *http)
 	}
 	team = JsonItemGet(account, "team");
 	JsonItemPushString(&state, "team", JsonItemString(team, "name"));
-	return DoTestTypes(conn, http,
-					   ProviderJsonbOk(true, "account", NULL,
-									   JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL))));
+	return ProviderJsonbOk(true, "account", NULL,
+						   JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL)));
 }
 
 /* ------------------------------------------------------------------------
  * Listing
  * ------------------------------------------------------------------------ */
+
+/*
+ * Read a page of a listing (url, what it is called in messages): its items
+ * and the next page's link, checked (NULL for the last page).  Returns
+ * NULL, or why the page cannot be taken.
+ */
+static char *
+DoReadPage(const DoListing *listing, const char *what, const char *url, const char *origin,
+		   const HttpResponse *resp, JsonItemsPage *items, char **next)
+{
+	JsonbValue *pages;
+	char	   *error;
+
+	*next = NULL;
+	if (!JsonItemsRead(resp->body.data, resp->body.len, &listing->items,
+					   psprintf("DigitalOcean's response to %s", what), items, &error))
+		return error;
+	if (!items->has_items && !(listing->null_is_empty && items->items_null))
+		return psprintf("DigitalOcean's response to %s has no %s array", what, listing->items.items_key);
+	pages = JsonItemGet(JsonItemGet(items->page, "links"), "pages");
+	*next = listing->paginated ? JsonItemString(pages, "next") : NULL;
+	if (*next != NULL)
+	{
+		char	   *next_origin = HttpUrlOrigin(*next);
+
+		/* the token goes nowhere but the configured API origin */
+		if (strcmp(*next, url) == 0)
+			return psprintf("DigitalOcean's response to %s links the next page to the same page", what);
+		if (next_origin == NULL || strcmp(next_origin, origin) != 0)
+			return psprintf("DigitalOcean's response to %s links the next page to another origin (%s); the run was stopped so that the token is not sent there",
+							what, next_origin ? next_origin : "not an https URL");
+	}
+	return NULL;
+}
 
 /*
  * One resource type, page by page.  Returns NULL when the listing is
@@ -312,7 +362,6 @@ DoList(DiscoveryContext *ctx, const ResourceType *type, const char *base, const 
 		HttpResponse resp;
 		JsonItemsPage items;
 		char	   *what;
-		char	   *error;
 		char	   *next = NULL;
 		bool		got;
 
@@ -323,30 +372,8 @@ DoList(DiscoveryContext *ctx, const ResourceType *type, const char *base, const 
 		DoWipeBodyOnReset(listing, &resp);
 		if (!got || resp.status != 200)
 			failure = DoExplainFailure(what, type, &resp);
-		else if (!JsonItemsRead(resp.body.data, resp.body.len, &listing->items,
-								psprintf("DigitalOcean's response to %s", what), &items, &error))
-			failure = error;
-		else if (!items.has_items && !(listing->null_is_empty && items.items_null))
-			failure = psprintf("DigitalOcean's response to %s has no %s array", what, listing->items.items_key);
-		else
-		{
-			JsonbValue *pages = JsonItemGet(JsonItemGet(items.page, "links"), "pages");
-
-			next = listing->paginated ? JsonItemString(pages, "next") : NULL;
-			if (next != NULL)
-			{
-				char	   *next_origin = HttpUrlOrigin(next);
-
-				/* the token goes nowhere but the configured API origin */
-				if (strcmp(next, url) == 0)
-					failure = psprintf("DigitalOcean's response to %s links the next page to the same page", what);
-				else if (next_origin == NULL || strcmp(next_origin, origin) != 0)
-					failure = psprintf("DigitalOcean's response to %s links the next page to another origin (%s); the run was stopped so that the token is not sent there",
-									   what, next_origin ? next_origin : "not an https URL");
-			}
-			if (failure == NULL)
-				DiscoveryPage(ctx, type, PROVIDER_ACCOUNT_SCOPE, items.items, items.untranslatable);
-		}
+		else if ((failure = DoReadPage(listing, what, url, origin, &resp, &items, &next)) == NULL)
+			DiscoveryPage(ctx, type, PROVIDER_ACCOUNT_SCOPE, items.items, items.untranslatable);
 
 		MemoryContextSwitchTo(old);
 		if (failure != NULL)
@@ -1077,3 +1104,7 @@ const Provider digitalocean_provider = {
 	.discover = DoDiscover,
 	.scope_of_ci = DoScopeOfCi,
 };
+
+#ifdef CLOUDCONN_FUZZ
+#include "digitalocean_fuzz.c"
+#endif

@@ -1595,3 +1595,7 @@ HttpBatchWait(HttpBatch *batch, bool *ok)
 			HttpWait(timeout_ms);
 	}
 }
+
+#ifdef CLOUDCONN_FUZZ
+#include "http_fuzz.c"
+#endif

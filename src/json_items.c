@@ -409,10 +409,13 @@ JsonScanWanted(const JsonWanted *wanted, const char *name, int len, JsonWanted *
 		return JSON_KEEP_WHOLE;
 	for (const char *const *n = wanted->names; *n != NULL; n++)
 	{
-		const char *rest = *n + wanted->prefix_len;
+		const char *rest;
 
-		if (rest[0] != name[0] || strncmp(*n, wanted->prefix, wanted->prefix_len) != 0 ||
-			strncmp(rest, name, len) != 0)
+		/* a name not under the prefix may be shorter than it: nothing past it is read */
+		if (strncmp(*n, wanted->prefix, wanted->prefix_len) != 0)
+			continue;
+		rest = *n + wanted->prefix_len;
+		if (rest[0] != name[0] || strncmp(rest, name, len) != 0)
 			continue;
 		if (rest[len] == '\0')
 			return JSON_KEEP_WHOLE;

@@ -800,7 +800,8 @@ ProviderJsonbTryParse(const char *text, size_t len)
 	if (GetDatabaseEncoding() != PG_UTF8 && strstr(text, "\\u") != NULL)
 		return NULL;
 	len = strlen(text);
-	lex = makeJsonLexContextCstringLen((char *) text, (int) len, GetDatabaseEncoding(), false);
+	/* with its escapes read, as jsonb_in reads them: a lone surrogate or \u0000 raises there */
+	lex = makeJsonLexContextCstringLen((char *) text, (int) len, GetDatabaseEncoding(), true);
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = &out_of_range;
 	sem.scalar = ProviderJsonCheckNumber;

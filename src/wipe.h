@@ -13,7 +13,11 @@ extern void WipeBuffer(void *p, size_t len);
 /* Zero a NUL-terminated string (NULL is fine). */
 extern void WipeString(char *s);
 
-/* Zero a palloc'd string and pfree it (NULL is fine). */
+/*
+ * Zero a palloc'd string and pfree it (NULL is fine).  Never one of
+ * WipeOnReset or WipeCopy: their reset callback would write to it freed
+ * (WipeString it instead; its context frees it).
+ */
 extern void WipeAndFree(char *s);
 
 /*

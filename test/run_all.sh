@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test suite against the installed extension, as a non-root OS
 # user: a throwaway cluster (preloading cloudconn) for pg_regress, the TAP
-# tests (which make clusters of their own), and the benchmarks at
-# BENCH_SCALE (smoke in CI).  Prints each runner's summary and a closing
-# "N passed, N failed" line over the suites; exits non-zero if any failed.
+# tests (which make clusters of their own), the simulators' self-tests, the
+# fuzzing smoke (test/fuzz/run.sh, FUZZ_INPUTS per reader, 3000 by
+# default), and the benchmarks at BENCH_SCALE (smoke in CI).  Prints each
+# runner's summary and a closing "N passed, N failed" line over the suites;
+# exits non-zero if any failed.
 #   usage: test/run_all.sh WORKDIR   (WORKDIR/src is the source tree)
 set -uo pipefail
 
@@ -73,6 +75,13 @@ simulators() {
 		/usr/bin/python3 "$src/test/sim/test_azure_sim.py"
 }
 suite simulators simulators
+
+# The AddressSanitizer build, made in a copy of its own (the installed
+# extension is left alone), fed FUZZ_INPUTS mutated inputs per reader.
+fuzz() {
+	bash "$src/test/fuzz/run.sh" -n "${FUZZ_INPUTS:-3000}" -w "$work/fuzz"
+}
+suite fuzz fuzz
 
 bench() {
 	bash "$src/test/bench/run.sh" "${BENCH_SCALE:-smoke}"
