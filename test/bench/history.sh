@@ -43,25 +43,26 @@ history_writes() {
 # Prints "renamed retagged".
 change_droplets() {
 	curl -sS --fail-with-body --cacert "$BENCH_DIR/ca/ca.crt" "$DO_URL/_sim/droplets" -o "$BENCH_DIR/droplets.json"
-	/usr/bin/python3 - "$BENCH_DIR/droplets.json" "$1" <<'PY'
+	/usr/bin/python3 - "$BENCH_DIR/droplets.json" "$1" "$BENCH_DIR/patches.json" <<'PY'
 import json, sys
-path, rnd = sys.argv[1], int(sys.argv[2])
+path, rnd, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 droplets = json.load(open(path))["droplets"]
+patches = []
 renamed = retagged = 0
 for i, d in enumerate(droplets):
     if i % 10 != rnd:
         continue
     if (i // 10) % 2 == 0:
-        d["name"] = f"{d['name']}-r{rnd}"
+        patches.append({"id": d["id"], "name": f"{d['name']}-r{rnd}"})
         renamed += 1
     else:
-        d["tags"] = d["tags"] + [f"bench-r{rnd}"]
+        patches.append({"id": d["id"], "tags": d["tags"] + [f"bench-r{rnd}"]})
         retagged += 1
-json.dump({"droplets": droplets}, open(path, "w"))
+json.dump({"patches": patches}, open(out, "w"))
 print(renamed, retagged)
 PY
-	curl -sS --fail-with-body --cacert "$BENCH_DIR/ca/ca.crt" -X POST "$DO_URL/_sim/droplets" \
-		--data-binary "@$BENCH_DIR/droplets.json" >/dev/null
+	curl -sS --fail-with-body --cacert "$BENCH_DIR/ca/ca.crt" -X POST "$DO_URL/_sim/droplets/patch" \
+		--data-binary "@$BENCH_DIR/patches.json" >/dev/null
 }
 
 run_once >/dev/null
