@@ -1073,7 +1073,8 @@ CREATE TABLE cloudconn.ci_change (
 );
 CREATE INDEX ci_change_ci_id_idx ON cloudconn.ci_change (ci_id, id);
 CREATE INDEX ci_change_run_id_idx ON cloudconn.ci_change (run_id);
-CREATE INDEX ci_change_changed_at_idx ON cloudconn.ci_change (changed_at);
+/* BRIN: cheap to keep up as runs append, and enough for the retention's range */
+CREATE INDEX ci_change_changed_at_idx ON cloudconn.ci_change USING brin (changed_at);
 COMMENT ON TABLE cloudconn.ci_change IS
 	'Change history of CIs: what each run changed, field by field (attributes per top-level key), and which role edited a user-owned field; read it through ci_changes, ci_history() and run_changes()';
 SELECT pg_catalog.pg_extension_config_dump('cloudconn.ci_change', '');

@@ -401,9 +401,14 @@ MERGE_REFRESH_CHANGED("ci")
 /*
  * The same, and their changes ($2 the run): the old row is read in the same
  * statement (o, the snapshot's version), so each field's old value is known
- * without a round trip; attributes are compared key by key only when they
- * differ.
+ * without a round trip.  A field is turned into jsonb only when it changed;
+ * attributes are compared key by key only when they differ, over the keys
+ * of both (old || new).
  */
+#define MERGE_FIELD_CHANGE(field, old, new) \
+	"  UNION ALL SELECT id, 'updated', '" field "', to_jsonb(" old "), to_jsonb(" new ")" \
+	"    FROM refreshed WHERE " old " IS DISTINCT FROM " new
+
 static const char *const merge_refresh_with_history_sql =
 "WITH refreshed AS ("
 MERGE_REFRESH_SET
@@ -411,31 +416,29 @@ MERGE_REFRESH_SET
 "    JOIN cloudconn.configuration_item o ON o.source_connector_id = $1 AND o.external_id = s.external_id"
 "   WHERE ci.id = o.id"
 MERGE_REFRESH_CHANGED("o")
-"  RETURNING ci.id, s.ci_type, o.missing_since AS was_missing,"
-"            o.attributes AS old_attributes, s.attributes AS new_attributes,"
-"            ARRAY[to_jsonb(o.ci_type), to_jsonb(o.name), to_jsonb(o.hostname), to_jsonb(abbrev(o.ip_address)),"
-"                  to_jsonb(o.os_info), to_jsonb(o.discovery_scope)] AS old_fields,"
-"            ARRAY[to_jsonb(s.ci_type), to_jsonb(s.name), to_jsonb(s.hostname), to_jsonb(abbrev(s.ip_address)),"
-"                  to_jsonb(s.os_info), to_jsonb(s.scope)] AS new_fields),"
+"  RETURNING ci.id, s.ci_type, o.ci_type AS old_ci_type, s.name, o.name AS old_name,"
+"            s.hostname, o.hostname AS old_hostname, s.ip_address, o.ip_address AS old_ip_address,"
+"            s.os_info, o.os_info AS old_os_info, s.scope, o.discovery_scope AS old_scope,"
+"            s.attributes, o.attributes AS old_attributes, o.missing_since AS was_missing),"
 " changes AS ("
 "  INSERT INTO cloudconn.ci_change (ci_id, run_id, connector_id, kind, field, old_value, new_value)"
-"  SELECT r.id, $2, $1, c.kind, c.field, c.old_value, c.new_value"
-"    FROM refreshed r"
-"   CROSS JOIN LATERAL ("
-"     SELECT 'returned', 'missing_since', to_jsonb(r.was_missing), NULL::jsonb WHERE r.was_missing IS NOT NULL"
-"     UNION ALL"
-"     SELECT 'updated', f.field, f.o, f.n"
-"       FROM unnest(ARRAY['ci_type', 'name', 'hostname', 'ip_address', 'os_info', 'discovery_scope'],"
-"                   r.old_fields, r.new_fields) AS f(field, o, n)"
-"      WHERE f.o IS DISTINCT FROM f.n"
-"     UNION ALL"
-"     SELECT 'updated', 'attributes.' || k.key, r.old_attributes -> k.key, r.new_attributes -> k.key"
-"       FROM (SELECT jsonb_object_keys(r.old_attributes) WHERE r.old_attributes <> r.new_attributes"
-"             UNION"
-"             SELECT jsonb_object_keys(r.new_attributes) WHERE r.old_attributes <> r.new_attributes) AS k(key)"
-"      WHERE (r.old_attributes -> k.key) IS DISTINCT FROM (r.new_attributes -> k.key)"
-"   ) AS c(kind, field, old_value, new_value)"
-"   ORDER BY r.id, c.field)"
+"  SELECT c.id, $2, $1, c.kind, c.field, c.old_value, c.new_value FROM ("
+"    SELECT id, 'returned' AS kind, 'missing_since' AS field, to_jsonb(was_missing) AS old_value,"
+"           NULL::jsonb AS new_value"
+"      FROM refreshed WHERE was_missing IS NOT NULL"
+MERGE_FIELD_CHANGE("ci_type", "old_ci_type", "ci_type")
+MERGE_FIELD_CHANGE("name", "old_name", "name")
+MERGE_FIELD_CHANGE("hostname", "old_hostname", "hostname")
+MERGE_FIELD_CHANGE("ip_address", "abbrev(old_ip_address)", "abbrev(ip_address)")
+MERGE_FIELD_CHANGE("os_info", "old_os_info", "os_info")
+MERGE_FIELD_CHANGE("discovery_scope", "old_scope", "scope")
+"    UNION ALL"
+"    SELECT id, 'updated', 'attributes.' || key, o -> key, n -> key"
+"      FROM (SELECT id, old_attributes AS o, attributes AS n,"
+"                   jsonb_object_keys(old_attributes || attributes) AS key"
+"              FROM refreshed WHERE old_attributes <> attributes) AS a"
+"     WHERE (o -> key) IS DISTINCT FROM (n -> key)) AS c"
+"   ORDER BY c.id, c.field)"
 " SELECT ci_type, count(*) FROM refreshed GROUP BY 1";
 
 /* Create a CI the run thought it knew, gone meanwhile ($1 connector, $2 entity). */

@@ -81,7 +81,9 @@ for writes in off on on off; do
 		(SELECT count(*) FROM cloudconn.ci_change c WHERE c.run_id = r.id AND c.field = 'hostname'),
 		(SELECT count(*) FROM cloudconn.ci_change c WHERE c.run_id = r.id AND c.field = 'attributes.tags')
 		FROM cloudconn.runs r WHERE r.id = $run")
-	results="$results $writes:$t0:$t1:$renamed:$retagged:${figures//|/:}"
+	sleep 1   # the run's LOG line, with its CPU and merge time
+	read -r cpu _ merge _ _ < <(bench_run_figures "$run")
+	results="$results $writes:$t0:$t1:$renamed:$retagged:${figures//|/:}:$cpu:$merge"
 	round=$((round + 1))
 done
 history_writes on
@@ -90,17 +92,23 @@ python3 - "$droplets" $results <<'PY'
 import sys
 droplets = int(sys.argv[1])
 on, off = [], []
+cpu_on, cpu_off, merge_on, merge_off = [], [], [], []
 print(f"History benchmark: re-runs of {droplets} droplets, 10% of them changed before each (half renamed, half retagged)")
 for r in sys.argv[2:]:
-    writes, t0, t1, renamed, retagged, updated, unchanged, status, rows, names, hosts, tags = r.split(":")
+    writes, t0, t1, renamed, retagged, updated, unchanged, status, rows, names, hosts, tags, cpu, merge = r.split(":")
     secs = float(t1) - float(t0)
     (on if writes == "on" else off).append(secs)
+    (cpu_on if writes == "on" else cpu_off).append(float(cpu))
+    (merge_on if writes == "on" else merge_off).append(float(merge))
     expected = 2 * int(renamed) + int(retagged) if writes == "on" else 0
     exact = int(rows) == expected and (writes == "off" or
             (int(names) == int(renamed) and int(hosts) == int(renamed) and int(tags) == int(retagged)))
-    print(f"  history {writes:3}: {secs:6.2f} s  {status}, {updated} CIs updated, {unchanged} unchanged; "
+    print(f"  history {writes:3}: {secs:6.2f} s (worker CPU {float(cpu):.2f} s, merge {float(merge):.2f} s)  {status}, {updated} CIs updated, {unchanged} unchanged; "
           f"history rows written {rows} (name {names}, hostname {hosts}, tags {tags}; "
           f"expected {expected}: {'exact' if exact else 'NOT EXACT'})")
-m_on, m_off = sum(on) / len(on), sum(off) / len(off)
+mean = lambda v: sum(v) / len(v)
+m_on, m_off = mean(on), mean(off)
 print(f"  mean with history {m_on:.2f} s, without {m_off:.2f} s: ratio {m_on / m_off:.2f}   (target <= 1.3)")
+print(f"  the same for the worker's CPU: {mean(cpu_on):.2f} s / {mean(cpu_off):.2f} s = {mean(cpu_on) / max(mean(cpu_off), 0.01):.2f}; "
+      f"for the merge alone: {mean(merge_on):.2f} s / {mean(merge_off):.2f} s = {mean(merge_on) / max(mean(merge_off), 0.01):.2f}")
 PY
