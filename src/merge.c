@@ -45,6 +45,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
@@ -495,6 +496,15 @@ MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id
 	MergeCounts *staged_by_type = palloc0(sizeof(MergeCounts) * Max(ntypes, 1));
 	int64		resource_errors;
 	ListCell   *lc;
+	int			jit_nestlevel;
+
+	/*
+	 * No JIT for the merge: its statements touch a run's changes once, and
+	 * the history's estimates (rows per attribute key) would otherwise pass
+	 * jit_optimize_above_cost, and compiling takes seconds.
+	 */
+	jit_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
 	memset(counts, 0, sizeof(*counts));
 	memset(type_counts, 0, sizeof(MergeCounts) * Max(ntypes, 1));
@@ -595,4 +605,5 @@ MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id
 		counts->unchanged += t->unchanged;
 	}
 	counts->errors += resource_errors;
+	AtEOXact_GUC(true, jit_nestlevel);
 }
