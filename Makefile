@@ -23,6 +23,7 @@ OBJS = \
 	src/discovery.o \
 	src/dispatch.o \
 	src/guc.o \
+	src/history.o \
 	src/http.o \
 	src/json_items.o \
 	src/known_cis.o \

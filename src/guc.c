@@ -63,6 +63,8 @@ static const struct config_enum_entry aws_caller_sources[] = {
 char	   *cloudconn_azure_login_url = NULL;
 char	   *cloudconn_azure_management_url = NULL;
 int			cloudconn_azure_max_parallel_subscriptions = 4;
+int			cloudconn_history_retention_minutes = 400 * 24 * 60;
+bool		cloudconn_history_writes = true;
 
 /* daily_run_at is HH:MM on a 24-hour clock */
 static bool
@@ -284,6 +286,16 @@ GucDefineAll(void)
 							"AWS regions of one run listed at once.",
 							NULL, &cloudconn_aws_max_parallel_regions, 4, 1, 32,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cloudconn.history_retention",
+							"How long the change history of CIs is kept (0: forever); the scheduler deletes older changes once a day.",
+							NULL, &cloudconn_history_retention_minutes, 400 * 24 * 60, 0, PG_INT32_MAX,
+							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("cloudconn.history_writes",
+							 "Runs write the change history of CIs (off only to measure what it costs).",
+							 NULL, &cloudconn_history_writes, true,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("cloudconn.azure_max_parallel_subscriptions",
 							"Azure subscriptions of one run listed at once.",

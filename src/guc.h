@@ -36,6 +36,8 @@ extern char *cloudconn_digitalocean_api_url;
 extern char *cloudconn_azure_login_url;
 extern char *cloudconn_azure_management_url;
 extern int	cloudconn_azure_max_parallel_subscriptions;
+extern int	cloudconn_history_retention_minutes;	/* 0: keep forever */
+extern bool cloudconn_history_writes;	/* off: for measurement only */
 
 /* cloudconn.aws_caller_source: where the AWS caller's credentials come from */
 typedef enum GucAwsCallerSource

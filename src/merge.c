@@ -26,6 +26,15 @@
  * The scope of a CI is the one staged with its resource (never read from
  * its attributes).  User-owned fields (entity_id, description, links) are
  * never touched.  The caller commits or aborts: a failed run changes no CI.
+ *
+ * History (cloudconn.ci_change; README: Change history): each statement
+ * that writes CIs writes their changes too, in the same statement (a
+ * data-modifying CTE): a 'discovered' change per CI created, per CI
+ * refreshed an 'updated' change per provider field that differs (attributes
+ * per top-level key) and a 'returned' one if it was missing, a 'missing'
+ * change per CI marked missing.  A CI not written has no change, so an
+ * unchanged run writes none.  cloudconn.history_writes off (superuser, for
+ * measurement only) runs the same statements without their history.
  */
 #include "postgres.h"
 
@@ -36,11 +45,13 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
 #include "ci_foreign_keys.h"
+#include "guc.h"
 #include "merge.h"
 
 /* per-resource errors kept per run (all are counted) */
@@ -90,6 +101,8 @@ struct MergeState
 	List	   *types;			/* of const ResourceType *: the run's */
 	int64	   *created;		/* per type: CIs created from pages */
 	int64	   *not_created;	/* per type: new resources that made no CI */
+	bool		history;		/* write the changes (cloudconn.history_writes) */
+	int64		run_id;
 };
 
 /* Start a run: pages are kept in the current memory context. */
@@ -215,6 +228,24 @@ MergeTypeIndex(MergeState *state, const char *ci_type)
 	return -1;					/* keep compiler quiet */
 }
 
+/* A page's new CIs ($1 type, $2 scope, $3.. the page's arrays, $11 connector, $12 entity) */
+#define MERGE_CREATE_SQL \
+	"INSERT INTO cloudconn.configuration_item" \
+	"  (entity_id, ci_type, name, hostname, ip_address, os_info, attributes," \
+	"   external_id, source_connector_id, first_discovered_at, discovery_scope)" \
+	" SELECT $12, $1, u.n, u.h, u.ip::inet, u.os, u.a, u.e, $11, now(), $2" \
+	"   FROM unnest($3, $4, $5, $6, $7, $8, $9, $10) AS u(e, n, h, ip, os, a, c, k)" \
+	"  WHERE u.c AND NOT u.k"
+
+static const char *const merge_create_sql = MERGE_CREATE_SQL;
+
+/* the same, and a 'discovered' change of each ($13 the run) */
+static const char *const merge_create_with_history_sql =
+"WITH created AS (" MERGE_CREATE_SQL " RETURNING id, name)"
+" INSERT INTO cloudconn.ci_change (ci_id, run_id, connector_id, kind, new_value)"
+" SELECT id, $13, $11, 'discovered', jsonb_build_object('ci_type', $1, 'name', name, 'discovery_scope', $2)"
+"   FROM created";
+
 /*
  * A page's new resources (no CI when the run began) become CIs at once,
  * from the page's arrays: they need no staging.  A resource listed twice
@@ -223,8 +254,8 @@ MergeTypeIndex(MergeState *state, const char *ci_type)
 static void
 MergeCreatePage(MergeState *state, TupleTableSlot *slot, int64 connector_id, int64 entity_id)
 {
-	Oid			types[PAGE_KNOWN + 3];
-	Datum		args[PAGE_KNOWN + 3];
+	Oid			types[PAGE_KNOWN + 4];
+	Datum		args[PAGE_KNOWN + 4];
 	int			t = MergeTypeIndex(state, TextDatumGetCString(slot->tts_values[PAGE_CI_TYPE]));
 	Datum	   *flags;
 	int			nnew = 0;
@@ -242,13 +273,11 @@ MergeCreatePage(MergeState *state, TupleTableSlot *slot, int64 connector_id, int
 	args[PAGE_KNOWN + 1] = Int64GetDatum(connector_id);
 	types[PAGE_KNOWN + 2] = INT8OID;
 	args[PAGE_KNOWN + 2] = Int64GetDatum(entity_id);
-	if (SPI_execute_with_args("INSERT INTO cloudconn.configuration_item"
-							  "  (entity_id, ci_type, name, hostname, ip_address, os_info, attributes,"
-							  "   external_id, source_connector_id, first_discovered_at, discovery_scope)"
-							  " SELECT $12, $1, u.n, u.h, u.ip::inet, u.os, u.a, u.e, $11, now(), $2"
-							  "   FROM unnest($3, $4, $5, $6, $7, $8, $9, $10) AS u(e, n, h, ip, os, a, c, k)"
-							  "  WHERE u.c AND NOT u.k",
-							  PAGE_KNOWN + 3, types, args, NULL, false, 0) != SPI_OK_INSERT)
+	types[PAGE_KNOWN + 3] = INT8OID;
+	args[PAGE_KNOWN + 3] = Int64GetDatum(state->run_id);
+	if (SPI_execute_with_args(state->history ? merge_create_with_history_sql : merge_create_sql,
+							  PAGE_KNOWN + (state->history ? 4 : 3), types, args, NULL, false, 0)
+		!= SPI_OK_INSERT)
 		elog(ERROR, "could not create CIs");
 	state->created[t] += SPI_processed;
 	state->not_created[t] += nnew - SPI_processed;
@@ -346,25 +375,146 @@ MergeCountByType(const char *sql, int nargs, Oid *types, Datum *args, List *ci_t
 	return total;
 }
 
+/*
+ * Refresh the provider-owned fields of the CIs whose fields changed ($1 the
+ * connector); returns (ci_type, count) rows.
+ */
+#define MERGE_REFRESH_SET \
+	"  UPDATE cloudconn.configuration_item ci" \
+	"     SET ci_type = s.ci_type, name = s.name, hostname = s.hostname, ip_address = s.ip_address," \
+	"         os_info = s.os_info, attributes = s.attributes, discovery_scope = s.scope," \
+	"         missing_since = NULL, updated_at = now()"
+#define MERGE_REFRESH_CHANGED(o) \
+	"     AND (" o ".ci_type, " o ".name, " o ".hostname, " o ".ip_address, " o ".os_info, " o ".attributes," \
+	"          " o ".discovery_scope, " o ".missing_since IS NULL)" \
+	"         IS DISTINCT FROM (s.ci_type, s.name, s.hostname, s.ip_address, s.os_info, s.attributes," \
+	"          s.scope, true)"
+
+static const char *const merge_refresh_sql =
+"WITH refreshed AS ("
+MERGE_REFRESH_SET
+"    FROM pg_temp.cloudconn_stage s"
+"   WHERE ci.source_connector_id = $1 AND ci.external_id = s.external_id"
+MERGE_REFRESH_CHANGED("ci")
+"  RETURNING s.ci_type)"
+" SELECT ci_type, count(*) FROM refreshed GROUP BY 1";
+
+/*
+ * The same, and their changes ($2 the run): the old row is read in the same
+ * statement (o, the snapshot's version), so each field's old value is known
+ * without a round trip.  A field is turned into jsonb only when it changed;
+ * attributes are compared key by key only when they differ, over the keys
+ * of both (old || new).
+ */
+#define MERGE_FIELD_CHANGE(field, old, new) \
+	"  UNION ALL SELECT id, 'updated', '" field "', to_jsonb(" old "), to_jsonb(" new ")" \
+	"    FROM refreshed WHERE " old " IS DISTINCT FROM " new
+
+static const char *const merge_refresh_with_history_sql =
+"WITH refreshed AS ("
+MERGE_REFRESH_SET
+"    FROM pg_temp.cloudconn_stage s"
+"    JOIN cloudconn.configuration_item o ON o.source_connector_id = $1 AND o.external_id = s.external_id"
+"   WHERE ci.id = o.id"
+MERGE_REFRESH_CHANGED("o")
+"  RETURNING ci.id, s.ci_type, o.ci_type AS old_ci_type, s.name, o.name AS old_name,"
+"            s.hostname, o.hostname AS old_hostname, s.ip_address, o.ip_address AS old_ip_address,"
+"            s.os_info, o.os_info AS old_os_info, s.scope, o.discovery_scope AS old_scope,"
+"            s.attributes, o.attributes AS old_attributes, o.missing_since AS was_missing),"
+" changes AS ("
+"  INSERT INTO cloudconn.ci_change (ci_id, run_id, connector_id, kind, field, old_value, new_value)"
+"  SELECT c.id, $2, $1, c.kind, c.field, c.old_value, c.new_value FROM ("
+"    SELECT id, 'returned' AS kind, 'missing_since' AS field, to_jsonb(was_missing) AS old_value,"
+"           NULL::jsonb AS new_value"
+"      FROM refreshed WHERE was_missing IS NOT NULL"
+MERGE_FIELD_CHANGE("ci_type", "old_ci_type", "ci_type")
+MERGE_FIELD_CHANGE("name", "old_name", "name")
+MERGE_FIELD_CHANGE("hostname", "old_hostname", "hostname")
+MERGE_FIELD_CHANGE("ip_address", "abbrev(old_ip_address)", "abbrev(ip_address)")
+MERGE_FIELD_CHANGE("os_info", "old_os_info", "os_info")
+MERGE_FIELD_CHANGE("discovery_scope", "old_scope", "scope")
+"    UNION ALL"
+"    SELECT id, 'updated', 'attributes.' || key, o -> key, n -> key"
+"      FROM (SELECT id, old_attributes AS o, attributes AS n,"
+"                   jsonb_object_keys(old_attributes || attributes) AS key"
+"              FROM refreshed WHERE old_attributes <> attributes) AS a"
+"     WHERE (o -> key) IS DISTINCT FROM (n -> key)) AS c"
+"   ORDER BY c.id, c.field)"
+" SELECT ci_type, count(*) FROM refreshed GROUP BY 1";
+
+/* Create a CI the run thought it knew, gone meanwhile ($1 connector, $2 entity). */
+#define MERGE_RECREATE_SQL \
+	"  INSERT INTO cloudconn.configuration_item" \
+	"    (entity_id, ci_type, name, hostname, ip_address, os_info, attributes," \
+	"     external_id, source_connector_id, first_discovered_at, discovery_scope)" \
+	"  SELECT $2, s.ci_type, s.name, s.hostname, s.ip_address, s.os_info, s.attributes," \
+	"         s.external_id, $1, now(), s.scope" \
+	"    FROM pg_temp.cloudconn_stage s" \
+	"   WHERE s.create_if_new" \
+	"     AND NOT EXISTS (SELECT 1 FROM cloudconn.configuration_item ci" \
+	"                      WHERE ci.source_connector_id = $1 AND ci.external_id = s.external_id)"
+
+static const char *const merge_recreate_sql =
+"WITH created AS (" MERGE_RECREATE_SQL "  RETURNING ci_type)"
+" SELECT ci_type, count(*) FROM created GROUP BY 1";
+
+/* the same, and a 'discovered' change of each ($3 the run) */
+static const char *const merge_recreate_with_history_sql =
+"WITH created AS (" MERGE_RECREATE_SQL "  RETURNING id, ci_type, name, discovery_scope),"
+" changes AS ("
+"  INSERT INTO cloudconn.ci_change (ci_id, run_id, connector_id, kind, new_value)"
+"  SELECT id, $3, $1, 'discovered',"
+"         jsonb_build_object('ci_type', ci_type, 'name', name, 'discovery_scope', discovery_scope)"
+"    FROM created)"
+" SELECT ci_type, count(*) FROM created GROUP BY 1";
+
+/* Mark missing the CIs no complete listing found ($1 their ids). */
+#define MERGE_MISSING_SQL \
+	"UPDATE cloudconn.configuration_item SET missing_since = now()" \
+	" WHERE id = ANY ($1) AND missing_since IS NULL"
+
+static const char *const merge_missing_sql = MERGE_MISSING_SQL;
+
+/* the same, and a 'missing' change of each ($2 connector, $3 run) */
+static const char *const merge_missing_with_history_sql =
+"WITH marked AS (" MERGE_MISSING_SQL " RETURNING id, missing_since)"
+" INSERT INTO cloudconn.ci_change (ci_id, run_id, connector_id, kind, field, new_value)"
+" SELECT id, $3, $2, 'missing', 'missing_since', to_jsonb(missing_since) FROM marked";
+
 void
 MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id,
 			List *listings, List *types, const int64 *unchanged,
 			const int64 *missing_ids, int nmissing,
 			MergeCounts *counts, MergeCounts *type_counts)
 {
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		args[2];
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		args[3];
+	Datum		history_args[2];
 	int			ntypes = list_length(types);
 
 	/* per type: .discovered counts the staged resources, .errors the per-resource errors */
 	MergeCounts *staged_by_type = palloc0(sizeof(MergeCounts) * Max(ntypes, 1));
 	int64		resource_errors;
 	ListCell   *lc;
+	int			jit_nestlevel;
+
+	/*
+	 * No JIT for the merge: its statements touch a run's changes once, and
+	 * the history's estimates (rows per attribute key) would otherwise pass
+	 * jit_optimize_above_cost, and compiling takes seconds.
+	 */
+	jit_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
 	memset(counts, 0, sizeof(*counts));
 	memset(type_counts, 0, sizeof(MergeCounts) * Max(ntypes, 1));
 	args[0] = Int64GetDatum(connector_id);
 	args[1] = Int64GetDatum(entity_id);
+	args[2] = Int64GetDatum(run_id);
+	history_args[0] = args[0];
+	history_args[1] = args[2];
+	state->history = cloudconn_history_writes;
+	state->run_id = run_id;
 
 	MergeLoadStage(state, connector_id, entity_id);
 	(void) MergeCountByType("SELECT ci_type, count(*) FROM pg_temp.cloudconn_stage GROUP BY 1",
@@ -372,50 +522,31 @@ MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id
 	resource_errors = MergeCountByType("SELECT ci_type, count(*) FROM pg_temp.cloudconn_stage_error GROUP BY 1",
 									   0, NULL, NULL, types, staged_by_type, offsetof(MergeCounts, errors));
 
-	(void) MergeCountByType(
-		"WITH refreshed AS ("
-		"  UPDATE cloudconn.configuration_item ci"
-		"     SET ci_type = s.ci_type, name = s.name, hostname = s.hostname, ip_address = s.ip_address,"
-		"         os_info = s.os_info, attributes = s.attributes, discovery_scope = s.scope,"
-		"         missing_since = NULL, updated_at = now()"
-		"    FROM pg_temp.cloudconn_stage s"
-		"   WHERE ci.source_connector_id = $1 AND ci.external_id = s.external_id"
-		"     AND (ci.ci_type, ci.name, ci.hostname, ci.ip_address, ci.os_info, ci.attributes,"
-		"          ci.discovery_scope, ci.missing_since IS NULL)"
-		"         IS DISTINCT FROM (s.ci_type, s.name, s.hostname, s.ip_address, s.os_info, s.attributes,"
-		"          s.scope, true)"
-		"  RETURNING s.ci_type)"
-		" SELECT ci_type, count(*) FROM refreshed GROUP BY 1",
-		1, argtypes, args, types, type_counts, offsetof(MergeCounts, updated));
+	(void) MergeCountByType(state->history ? merge_refresh_with_history_sql : merge_refresh_sql,
+							state->history ? 2 : 1, argtypes, history_args, types, type_counts,
+							offsetof(MergeCounts, updated));
 
 	/* a CI the run thought it knew, gone meanwhile */
-	(void) MergeCountByType(
-		"WITH created AS ("
-		"  INSERT INTO cloudconn.configuration_item"
-		"    (entity_id, ci_type, name, hostname, ip_address, os_info, attributes,"
-		"     external_id, source_connector_id, first_discovered_at, discovery_scope)"
-		"  SELECT $2, s.ci_type, s.name, s.hostname, s.ip_address, s.os_info, s.attributes,"
-		"         s.external_id, $1, now(), s.scope"
-		"    FROM pg_temp.cloudconn_stage s"
-		"   WHERE s.create_if_new"
-		"     AND NOT EXISTS (SELECT 1 FROM cloudconn.configuration_item ci"
-		"                      WHERE ci.source_connector_id = $1 AND ci.external_id = s.external_id)"
-		"  RETURNING ci_type)"
-		" SELECT ci_type, count(*) FROM created GROUP BY 1",
-		2, argtypes, args, types, type_counts, offsetof(MergeCounts, created));
+	(void) MergeCountByType(state->history ? merge_recreate_with_history_sql : merge_recreate_sql,
+							state->history ? 3 : 2, argtypes, args, types, type_counts,
+							offsetof(MergeCounts, created));
 
 	if (nmissing > 0)
 	{
 		Datum	   *ids = palloc(sizeof(Datum) * nmissing);
+		Datum		missing_args[3];
+		int			rc;
 
 		for (int i = 0; i < nmissing; i++)
 			ids[i] = Int64GetDatum(missing_ids[i]);
-		if (SPI_execute_with_args("UPDATE cloudconn.configuration_item SET missing_since = now()"
-								  " WHERE id = ANY ($1) AND missing_since IS NULL",
-								  1, (Oid[]) {INT8ARRAYOID},
-								  (Datum[]) {PointerGetDatum(construct_array(ids, nmissing, INT8OID, 8,
-																			 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))},
-								  NULL, false, 0) != SPI_OK_UPDATE)
+		missing_args[0] = PointerGetDatum(construct_array(ids, nmissing, INT8OID, 8,
+														  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		missing_args[1] = Int64GetDatum(connector_id);
+		missing_args[2] = Int64GetDatum(run_id);
+		rc = SPI_execute_with_args(state->history ? merge_missing_with_history_sql : merge_missing_sql,
+								   state->history ? 3 : 1, (Oid[]) {INT8ARRAYOID, INT8OID, INT8OID},
+								   missing_args, NULL, false, 0);
+		if (rc != (state->history ? SPI_OK_INSERT : SPI_OK_UPDATE))
 			elog(ERROR, "could not mark missing resources");
 	}
 
@@ -474,4 +605,5 @@ MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id
 		counts->unchanged += t->unchanged;
 	}
 	counts->errors += resource_errors;
+	AtEOXact_GUC(true, jit_nestlevel);
 }

@@ -15,6 +15,10 @@
  * scheduler_fire_now() (superuser) makes "now" the latest fire time, through
  * the same logic, for tests and operators.
  *
+ * Once a day (first soon after it starts) the launcher also deletes the
+ * change history older than cloudconn.history_retention (history.c);
+ * history_retention_now() (superuser) asks for it at once.
+ *
  * The launcher holds no transaction, snapshot or lock while it sleeps.  On
  * start it marks failed the runs that a crash, shutdown or dead worker left
  * 'running'.  It never exits with code 0, so PostgreSQL restarts it after a
@@ -46,6 +50,7 @@
 #include "utils/wait_event.h"
 
 #include "guc.h"
+#include "history.h"
 #include "permission.h"
 #include "run_slots.h"
 #include "run_worker.h"
@@ -53,6 +58,7 @@
 
 PG_FUNCTION_INFO_V1(cloudconn_scheduler_status);
 PG_FUNCTION_INFO_V1(cloudconn_scheduler_fire_now);
+PG_FUNCTION_INFO_V1(cloudconn_history_retention_now);
 
 /* The scheduler's state in shared memory, under its spinlock. */
 typedef struct SchedulerShared
@@ -62,6 +68,7 @@ typedef struct SchedulerShared
 	TimestampTz next_fire_at;	/* 0 when paused or not yet known */
 	TimestampTz fire_requested_at;	/* scheduler_fire_now(); 0 if none */
 	int			queued;			/* due connectors not started yet */
+	bool		retention_requested;	/* history_retention_now() */
 } SchedulerShared;
 
 static SchedulerShared *scheduler_shared = NULL;
@@ -209,6 +216,32 @@ SchedulerDueConnectors(TimestampTz fire_at, int *ndue)
 }
 
 /*
+ * The history retention, when a day has passed since the last (or it was
+ * asked for); last is 0 before the first.
+ */
+static void
+SchedulerHistoryRetention(TimestampTz *last)
+{
+	SchedulerShared *shared = scheduler_shared;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		requested;
+	int64		deleted;
+
+	SpinLockAcquire(&shared->mutex);
+	requested = shared->retention_requested;
+	shared->retention_requested = false;
+	SpinLockRelease(&shared->mutex);
+	if (!requested && *last != 0 && !TimestampDifferenceExceeds(*last, now, SECS_PER_DAY * 1000))
+		return;
+	*last = now;
+	deleted = HistoryApplyRetention();
+	if (deleted > 0)
+		ereport(LOG,
+				(errmsg("cloudconn scheduler: deleted " INT64_FORMAT " change%s of CIs older than cloudconn.history_retention",
+						deleted, deleted == 1 ? "" : "s")));
+}
+
+/*
  * One pass: start as many due connectors as permits allow.  Returns how
  * long to sleep.
  */
@@ -289,6 +322,7 @@ cloudconn_launcher_main(Datum main_arg)
 	MemoryContext passcxt;
 	bool		logged_missing = false;
 	bool		recovered = false;
+	TimestampTz last_retention = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -349,6 +383,7 @@ cloudconn_launcher_main(Datum main_arg)
 				SchedulerCommit();
 				recovered = true;
 			}
+			SchedulerHistoryRetention(&last_retention);
 			if (cloudconn_scheduler_enabled)
 				sleep_ms = SchedulerPass(passcxt);
 			else
@@ -430,6 +465,35 @@ cloudconn_scheduler_fire_now(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	SpinLockAcquire(&shared->mutex);
 	shared->fire_requested_at = GetCurrentTimestamp();
+	pid = shared->launcher_pid;
+	SpinLockRelease(&shared->mutex);
+	proc = pid ? BackendPidGetProc(pid) : NULL;
+	if (proc == NULL)
+		PG_RETURN_BOOL(false);
+	SetLatch(&proc->procLatch);
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * cloudconn.history_retention_now(): superuser only.  The launcher deletes
+ * the changes older than cloudconn.history_retention at once, as it does
+ * once a day.  Returns false if no launcher is running.
+ */
+Datum
+cloudconn_history_retention_now(PG_FUNCTION_ARGS)
+{
+	SchedulerShared *shared = scheduler_shared;
+	PGPROC	   *proc;
+	pid_t		pid;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only superusers may apply the history retention")));
+	if (shared == NULL)
+		PG_RETURN_BOOL(false);
+	SpinLockAcquire(&shared->mutex);
+	shared->retention_requested = true;
 	pid = shared->launcher_pid;
 	SpinLockRelease(&shared->mutex);
 	proc = pid ? BackendPidGetProc(pid) : NULL;

@@ -8,6 +8,8 @@ bash "$here/rls.sh" "$scale"
 echo
 bash "$here/digitalocean.sh" "$scale"
 echo
+bash "$here/history.sh" "$scale"
+echo
 bash "$here/scheduler.sh" "$scale"
 echo
 bash "$here/aws.sh" "$scale"

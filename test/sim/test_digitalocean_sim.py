@@ -322,6 +322,20 @@ class SimTest(unittest.TestCase):
         r = self.call("/_sim/droplets/generate", token=None, method="POST", body={"count": 2, "regions": ["mars1"]})
         self.assertEqual(r.status, 400)
 
+    def test_bulk_patch(self):
+        self.control("POST", "/_sim/droplets/generate", {"count": 5, "regions": ["nyc3"], "seed": 4})
+        before = self.control("GET", "/_sim/droplets")["droplets"]
+        self.control("POST", "/_sim/droplets/patch", {"patches": [
+            {"id": before[1]["id"], "name": "renamed"}, {"id": before[3]["id"], "tags": ["t"]}]})
+        after = self.control("GET", "/_sim/droplets")["droplets"]
+        self.assertEqual([d["id"] for d in after], [d["id"] for d in before])
+        self.assertEqual(after[1], dict(before[1], name="renamed"))
+        self.assertEqual(after[3], dict(before[3], tags=["t"]))
+        self.assertEqual([after[i] for i in (0, 2, 4)], [before[i] for i in (0, 2, 4)])
+        r = self.call("/_sim/droplets/patch", token=None, method="POST", body={"patches": [{"id": 1, "name": "x"}]})
+        self.assertEqual(r.status, 404)
+        self.assertEqual(self.control("GET", "/_sim/droplets")["droplets"], after)
+
     # -- droplets: pagination -----------------------------------------------------------------
 
     def test_pagination_450_at_200(self):

@@ -118,6 +118,7 @@ for my $c (split /\n/, up('SELECT id FROM cloudconn.connector WHERE deleted_at I
 }
 workers_gone();
 is(up($stats), $stats_before, 'those runs wrote no CI row (pg_stat_user_tables)');
+is(up('SELECT count(*) FROM cloudconn.ci_change'), '0', 'nor any change to the history of CIs');
 is(contents() =~ s/^(run|run_error): .*$//gmr, $before =~ s/^(run|run_error): .*$//gmr,
 	'and every table but the run history is as before');
 
