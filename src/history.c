@@ -171,8 +171,8 @@ HistoryApplyRetention(void)
 		if (SPI_processed == 0)
 			n = 0;
 		else if (SPI_execute_with_args(
-			"DELETE FROM cloudconn.ci_change WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-			"  SELECT c.id FROM cloudconn.ci_change c"
+			"DELETE FROM cloudconn.ci_change WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+			"  SELECT c.ctid FROM cloudconn.ci_change c"
 			"   WHERE c.changed_at OPERATOR(pg_catalog.<)"
 			"         (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(mins => $1))"
 			"   LIMIT " CppAsString2(HISTORY_RETENTION_BATCH) "))",

@@ -241,10 +241,9 @@ static const char *const merge_create_sql = MERGE_CREATE_SQL;
 
 /* the same, and a 'discovered' change of each ($13 the run) */
 static const char *const merge_create_with_history_sql =
-"WITH created AS (" MERGE_CREATE_SQL " RETURNING id, name)"
-" INSERT INTO cloudconn.ci_change (ci_id, run_id, connector_id, kind, new_value)"
-" SELECT id, $13, $11, 'discovered', jsonb_build_object('ci_type', $1, 'name', name, 'discovery_scope', $2)"
-"   FROM created";
+"WITH created AS (" MERGE_CREATE_SQL " RETURNING id)"
+" INSERT INTO cloudconn.ci_change (ci_id, run_id, connector_id, kind)"
+" SELECT id, $13, $11, 'discovered' FROM created";
 
 /*
  * A page's new resources (no CI when the run began) become CIs at once,
@@ -460,12 +459,10 @@ static const char *const merge_recreate_sql =
 
 /* the same, and a 'discovered' change of each ($3 the run) */
 static const char *const merge_recreate_with_history_sql =
-"WITH created AS (" MERGE_RECREATE_SQL "  RETURNING id, ci_type, name, discovery_scope),"
+"WITH created AS (" MERGE_RECREATE_SQL "  RETURNING id, ci_type),"
 " changes AS ("
-"  INSERT INTO cloudconn.ci_change (ci_id, run_id, connector_id, kind, new_value)"
-"  SELECT id, $3, $1, 'discovered',"
-"         jsonb_build_object('ci_type', ci_type, 'name', name, 'discovery_scope', discovery_scope)"
-"    FROM created)"
+"  INSERT INTO cloudconn.ci_change (ci_id, run_id, connector_id, kind)"
+"  SELECT id, $3, $1, 'discovered' FROM created)"
 " SELECT ci_type, count(*) FROM created GROUP BY 1";
 
 /* Mark missing the CIs no complete listing found ($1 their ids). */

@@ -72,8 +72,8 @@ is(run(), 'succeeded|3|0|0|', 'run 1 discovers three droplets');
 my $ci = sql($ci_id_sql);
 is(sql("SELECT count(*) FROM cloudconn.run_changes($runs[0]) WHERE kind = 'discovered' AND field IS NULL"),
 	'3', 'run 1: one discovered change per CI');
-is(sql("SELECT new_value->>'name', new_value->>'discovery_scope', actor, connector_id = $c FROM cloudconn.ci_history($ci)"),
-	"$d->{name}|account|droplets|t", 'the discovered change names the CI, its scope and the connector');
+is(sql("SELECT old_value IS NULL AND new_value IS NULL, run_id = $runs[0], actor, connector_id = $c FROM cloudconn.ci_history($ci)"),
+	"t|t|droplets|t", 'the discovered change names its run and connector, and carries no value (the CI holds what it is)');
 
 $do->control('PATCH', "/_sim/droplets/$did", { name => 'renamed-droplet' });
 is(run(), 'succeeded|0|1|2|', 'run 2: renamed');
