@@ -17,12 +17,23 @@
  *
  * The launcher holds no transaction, snapshot or lock while it sleeps.  On
  * start it marks failed the runs that a crash, shutdown or dead worker left
- * 'running'.  It never exits with code 0, so PostgreSQL restarts it after a
- * crash or a pg_terminate_backend().
+ * 'running'.
+ *
+ * The launcher is started by a supervisor, the background worker registered
+ * at preload ("cloudconn scheduler supervisor"), which connects to no
+ * database (the shared catalogs only): it waits quietly until
+ * cloudconn.database exists (saying so once in the log), then starts the
+ * launcher as a dynamic background worker and waits for it to exit, and
+ * starts it again SCHEDULER_RESTART_MS later (after a
+ * pg_terminate_backend(), or the database dropped).  Connecting the launcher
+ * to a missing database would be a FATAL error every restart.  Both start
+ * once recovery has finished: on a hot standby neither runs, and after a
+ * promotion they start at once.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -72,6 +83,9 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 #define SCHEDULER_QUEUE_POLL_MS 1000
 #define SCHEDULER_IDLE_POLL_MS 60000
 #define SCHEDULER_NO_EXTENSION_POLL_MS 10000
+#define SCHEDULER_NO_DATABASE_POLL_MS 10000
+/* How long the supervisor waits before starting an exited launcher again. */
+#define SCHEDULER_RESTART_MS 5000
 
 static void
 SchedulerShmemRequest(void)
@@ -98,7 +112,7 @@ SchedulerShmemStartup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* From _PG_init while preloading: the shared state and the launcher. */
+/* From _PG_init while preloading: the shared state and the supervisor. */
 void
 SchedulerInit(void)
 {
@@ -113,12 +127,103 @@ SchedulerInit(void)
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;	/* seconds, after a crash or termination */
+	worker.bgw_restart_time = SCHEDULER_RESTART_MS / 1000;	/* after a crash or termination */
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "cloudconn");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "cloudconn_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "cloudconn scheduler");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "cloudconn scheduler");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "cloudconn_scheduler_supervisor_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "cloudconn scheduler supervisor");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "cloudconn scheduler supervisor");
 	RegisterBackgroundWorker(&worker);
+}
+
+/* Does cloudconn.database exist?  (A transaction on the shared catalogs.) */
+static bool
+SchedulerDatabaseExists(void)
+{
+	bool		exists;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	exists = cloudconn_database != NULL && OidIsValid(get_database_oid(cloudconn_database, true));
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return exists;
+}
+
+/* The supervisor's wait: interruptible, ends on postmaster death. */
+static void
+SchedulerSupervisorSleep(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+/*
+ * The supervisor: waits for cloudconn.database to exist, then runs the
+ * launcher and waits for it to exit, for the life of the server.
+ */
+void
+cloudconn_scheduler_supervisor_main(Datum main_arg)
+{
+	bool		logged_missing = false;
+	bool		logged_no_slot = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("cloudconn scheduler supervisor");
+
+	for (;;)
+	{
+		BackgroundWorker worker;
+		BackgroundWorkerHandle *handle;
+		pid_t		pid;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!SchedulerDatabaseExists())
+		{
+			if (!logged_missing)
+				ereport(LOG,
+						(errmsg("cloudconn scheduler: database \"%s\" does not exist; the scheduler starts once it is created",
+								cloudconn_database ? cloudconn_database : ""),
+						 errhint("Create the database, or set cloudconn.database to an existing one and restart the server.")));
+			logged_missing = true;
+			SchedulerSupervisorSleep(SCHEDULER_NO_DATABASE_POLL_MS);
+			continue;
+		}
+		logged_missing = false;
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = BGW_NEVER_RESTART;	/* the supervisor restarts it */
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "cloudconn");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "cloudconn_launcher_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "cloudconn scheduler");
+		snprintf(worker.bgw_type, BGW_MAXLEN, "cloudconn scheduler");
+		worker.bgw_notify_pid = MyProcPid;
+		if (RegisterDynamicBackgroundWorker(&worker, &handle))
+		{
+			if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED)
+				(void) WaitForBackgroundWorkerShutdown(handle);
+			pfree(handle);
+			logged_no_slot = false;
+		}
+		else if (!logged_no_slot)
+		{
+			logged_no_slot = true;
+			ereport(LOG,
+					(errmsg("cloudconn scheduler: could not start the launcher: no background worker slot free"),
+					 errhint("Raise max_worker_processes.")));
+		}
+		SchedulerSupervisorSleep(SCHEDULER_RESTART_MS);
+	}
 }
 
 static void
