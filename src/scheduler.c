@@ -32,8 +32,11 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
-#include "commands/dbcommands.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -135,15 +138,30 @@ SchedulerInit(void)
 	RegisterBackgroundWorker(&worker);
 }
 
-/* Does cloudconn.database exist?  (A transaction on the shared catalogs.) */
+/*
+ * Does cloudconn.database exist?  A scan of pg_database, as the autovacuum
+ * launcher makes: connected to no database, only the shared catalogs'
+ * nailed relations can be opened, not their indexes.
+ */
 static bool
 SchedulerDatabaseExists(void)
 {
-	bool		exists;
+	bool		exists = false;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
 
+	if (cloudconn_database == NULL)
+		return false;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	exists = cloudconn_database != NULL && OidIsValid(get_database_oid(cloudconn_database, true));
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (!exists && HeapTupleIsValid(tuple = heap_getnext(scan, ForwardScanDirection)))
+		exists = strcmp(NameStr(((Form_pg_database) GETSTRUCT(tuple))->datname), cloudconn_database) == 0;
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return exists;
