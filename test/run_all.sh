@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test suite against the installed extension, as a non-root OS
 # user: a throwaway cluster (preloading cloudconn) for pg_regress, the TAP
-# tests (which make clusters of their own), and the benchmarks at
-# BENCH_SCALE (smoke in CI).  Prints each runner's summary and a closing
-# "N passed, N failed" line over the suites; exits non-zero if any failed.
+# tests (which make clusters of their own), the simulators' self-tests,
+# test/demo.sh (--installed), and the benchmarks at BENCH_SCALE (smoke in
+# CI).  Prints each runner's summary and a closing "N passed, N failed"
+# line over the suites; exits non-zero if any failed.
 #   usage: test/run_all.sh WORKDIR   (WORKDIR/src is the source tree)
 set -uo pipefail
 
@@ -73,6 +74,14 @@ simulators() {
 		/usr/bin/python3 "$src/test/sim/test_azure_sim.py"
 }
 suite simulators simulators
+
+# the README's first command, test/demo.sh, on the extension installed here
+demo() {
+	bash "$src/test/demo.sh" --installed >"$work/demo.out" 2>&1 && return 0
+	tail -60 "$work/demo.out"
+	return 1
+}
+suite demo demo
 
 bench() {
 	bash "$src/test/bench/run.sh" "${BENCH_SCALE:-smoke}"
