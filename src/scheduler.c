@@ -194,6 +194,8 @@ cloudconn_scheduler_supervisor_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	if (scheduler_shared == NULL)
+		elog(FATAL, "cloudconn scheduler supervisor started without shared memory");
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("cloudconn scheduler supervisor");
 
@@ -204,6 +206,20 @@ cloudconn_scheduler_supervisor_main(Datum main_arg)
 		pid_t		pid;
 
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * A supervisor restarted after a pg_terminate_backend() may find
+		 * the launcher of its predecessor still running: never a second.
+		 */
+		SpinLockAcquire(&scheduler_shared->mutex);
+		pid = scheduler_shared->launcher_pid;
+		SpinLockRelease(&scheduler_shared->mutex);
+		if (pid != 0 && BackendPidGetProc(pid) != NULL)
+		{
+			SchedulerSupervisorSleep(1000);
+			continue;
+		}
+
 		if (!SchedulerDatabaseExists())
 		{
 			if (!logged_missing)

@@ -116,6 +116,16 @@ $nodb->poll_query_until('postgres', 'SELECT true') or die;
 sleep 1;
 like(slurp_file($nodb->logfile), qr/extension "cloudconn" is not created in database "cmdb"; waiting for it/,
 	'and waits for the extension there');
+# the supervisor terminated: its successor (5 s later) starts no second launcher
+my $supervisor = $nodb->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity
+	WHERE backend_type = 'cloudconn scheduler supervisor'});
+$nodb->safe_psql('postgres', "SELECT pg_terminate_backend($supervisor)");
+$nodb->poll_query_until('postgres',
+	qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'cloudconn scheduler supervisor' AND pid <> $supervisor})
+  or die 'no new supervisor';
+sleep 3;
+is($nodb->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'cloudconn scheduler'}),
+	'1', 'a supervisor restarted after pg_terminate_backend starts no second launcher');
 
 $node->stop;
 $nodb->stop;
