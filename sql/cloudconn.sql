@@ -786,6 +786,70 @@ ALTER TABLE cloudconn.connector
 	ENABLE ALWAYS TRIGGER connector_permission_changed,
 	ENABLE ALWAYS TRIGGER connector_permission_truncated;
 
+/*
+ * A grant never outlives its role.  Every role that a grant names holds
+ * USAGE on this domain, which lets it do nothing: its only effect is the
+ * shared dependency PostgreSQL records, through which DROP ROLE, from any
+ * database of the cluster, refuses to drop a role that still has grants
+ * here ("privileges for type cloudconn.grantee_anchor").  In this
+ * database, DROP ROLE and DROP OWNED BY remove the role's grants first
+ * (permission.c), so the drop goes through.  A grant can thus never be
+ * left as a bare OID that a role created later with the same OID would
+ * inherit.
+ */
+CREATE DOMAIN cloudconn.grantee_anchor AS boolean;
+REVOKE ALL ON DOMAIN cloudconn.grantee_anchor FROM PUBLIC;
+COMMENT ON DOMAIN cloudconn.grantee_anchor IS
+	'Held (USAGE) by every role a grant names, so that the role cannot be dropped while it has grants; grants nothing';
+
+/*
+ * After a grant is written: its role must exist (a bare OID could name a
+ * role created later) and gets the anchor; after a role's last grant goes
+ * (revoked, its entity deleted, the table truncated), the anchor goes.
+ */
+CREATE FUNCTION cloudconn._role_assignment_anchor() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, cloudconn, pg_temp
+	AS $$
+DECLARE
+	holder regrole;
+BEGIN
+	IF TG_OP = 'TRUNCATE' THEN
+		FOR holder IN
+			SELECT acl.grantee::regrole
+			  FROM pg_catalog.pg_type t, pg_catalog.aclexplode(t.typacl) acl
+			 WHERE t.oid = 'cloudconn.grantee_anchor'::pg_catalog.regtype AND acl.grantee <> t.typowner
+		LOOP
+			EXECUTE format('REVOKE USAGE ON DOMAIN cloudconn.grantee_anchor FROM %s', holder);
+		END LOOP;
+		RETURN NULL;
+	END IF;
+	IF TG_OP IN ('UPDATE', 'DELETE')
+	   AND (TG_OP = 'DELETE' OR OLD.role IS DISTINCT FROM NEW.role)
+	   AND NOT EXISTS (SELECT 1 FROM cloudconn.role_assignment ra WHERE ra.role = OLD.role)
+	   AND EXISTS (SELECT 1 FROM pg_catalog.pg_authid a WHERE a.oid = OLD.role::oid) THEN
+		EXECUTE format('REVOKE USAGE ON DOMAIN cloudconn.grantee_anchor FROM %s', OLD.role);
+	END IF;
+	IF TG_OP IN ('INSERT', 'UPDATE') THEN
+		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_authid a WHERE a.oid = NEW.role::oid) THEN
+			PERFORM cloudconn._invalid(format('role with OID %s does not exist', NEW.role::oid));
+		END IF;
+		EXECUTE format('GRANT USAGE ON DOMAIN cloudconn.grantee_anchor TO %s', NEW.role);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+REVOKE ALL ON FUNCTION cloudconn._role_assignment_anchor() FROM PUBLIC;
+CREATE TRIGGER role_assignment_anchor
+	AFTER INSERT OR UPDATE OF role OR DELETE ON cloudconn.role_assignment
+	FOR EACH ROW EXECUTE FUNCTION cloudconn._role_assignment_anchor();
+CREATE TRIGGER role_assignment_anchor_truncated
+	AFTER TRUNCATE ON cloudconn.role_assignment
+	FOR EACH STATEMENT EXECUTE FUNCTION cloudconn._role_assignment_anchor();
+ALTER TABLE cloudconn.role_assignment
+	ENABLE ALWAYS TRIGGER role_assignment_anchor,
+	ENABLE ALWAYS TRIGGER role_assignment_anchor_truncated;
+
 /* ------------------------------------------------------------------------
  * Row-level security
  * ------------------------------------------------------------------------ */

@@ -311,11 +311,24 @@ AwsHostHeader(const char *url)
 /*
  * One signed request: what is sent, and what came back.  The request's
  * strings live in the memory context current when it was prepared; the
- * header lines carrying secrets are wiped with it.
+ * header lines carrying secrets are wiped with it.  What the signature
+ * covers is kept, so that each retry is signed again at its own time
+ * (AwsCallSign): AWS refuses a request whose X-Amz-Date is more than 15
+ * minutes old, and a retry after long backoffs must not carry the first
+ * attempt's date.  cred points at credentials that outlive the request
+ * (a run's current ones: a retry after a renewal signs with the new ones).
  */
 typedef struct AwsCallState
 {
 	AwsProtocol protocol;		/* how its errors are told */
+	const char *url;
+	const char *path;
+	const char *query;
+	const char *region;
+	const char *service;
+	const char *body;			/* Query: the form body */
+	const AwsCredentials *cred;
+	char	   *host;			/* the Host header's value */
 	SigV4Signature sig;
 	const char *headers[6];
 	HttpRequest request;
@@ -323,15 +336,30 @@ typedef struct AwsCallState
 } AwsCallState;
 
 /*
- * AWS's error codes that mean "slow down" or "try again" on a status other
- * than 429 and 5xx (RDS and STS answer 400 Throttling): the codes the AWS
- * SDKs retry as throttling or transient.
+ * AWS's error codes that the AWS SDKs' standard retry mode retries, taken
+ * from botocore/retries/standard.py (ThrottledRetryableChecker's
+ * _THROTTLED_ERROR_CODES, TransientRetryableChecker's
+ * _TRANSIENT_ERROR_CODES, and special.RetryIDPCommunicationError for STS),
+ * which are also aws-sdk-go-v2's aws/retry DefaultThrottleErrorCodes and
+ * DefaultRetryableErrorCodes, as the AWS SDKs and Tools Reference Guide
+ * ("Retry behavior", standard mode) describes them.  They are retried
+ * whatever the HTTP status they come with (STS and RDS answer 400
+ * Throttling, S3 400 RequestTimeout, Route 53 400 PriorRequestNotComplete),
+ * throttling with the longer backoff.  InternalError and ServiceUnavailable
+ * (S3's and EC2's 500 and 503 codes), which the SDKs retry by their status,
+ * are retried by code too, should a front end pass them on with another.
  */
-static const char *const aws_retry_codes[] = {
+static const char *const aws_throttling_codes[] = {
 	"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-	"TooManyRequestsException", "RequestLimitExceeded", "RequestThrottled", "SlowDown",
-	"EC2ThrottledException", "BandwidthLimitExceeded", "PriorRequestNotComplete",
-	"RequestTimeout", "RequestTimeoutException", NULL
+	"TooManyRequestsException", "ProvisionedThroughputExceededException",
+	"TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+	"LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+	"EC2ThrottledException", NULL
+};
+
+static const char *const aws_transient_codes[] = {
+	"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
+	"IDPCommunicationError", "InternalError", "ServiceUnavailable", NULL
 };
 
 /*
@@ -373,26 +401,103 @@ AwsErrorCodeOf(const HttpResponse *resp, char *code, size_t size)
 	}
 }
 
-/*
- * The HTTP client's retry classifier for AWS calls: 429 and 5xx, and a 4xx
- * whose error code is one of aws_retry_codes.
- */
+/* Whether code is one of the NULL-terminated list. */
 static bool
-AwsRetryable(const HttpResponse *resp, void *arg)
+AwsCodeIn(const char *code, const char *const *list)
 {
-	char		code[65];
-
-	if (HttpRetryableStatus(resp))
-		return true;
-	if (resp->status < 400 || resp->status > 499)
-		return false;
-	AwsErrorCodeOf(resp, code, sizeof(code));
-	for (const char *const *c = aws_retry_codes; *c != NULL; c++)
+	for (const char *const *c = list; *c != NULL; c++)
 	{
 		if (strcmp(code, *c) == 0)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * The HTTP client's retry classifier for AWS calls: an error whose code is
+ * one of the SDKs' retryable codes, whatever its status (throttling first:
+ * PriorRequestNotComplete is in both lists, and botocore backs it off as
+ * throttling); else 429 (throttled) and 5xx (transient).
+ */
+static HttpRetryKind
+AwsRetryable(const HttpResponse *resp, void *arg)
+{
+	char		code[65];
+
+	if (resp->status >= 400)
+	{
+		AwsErrorCodeOf(resp, code, sizeof(code));
+		if (AwsCodeIn(code, aws_throttling_codes))
+			return HTTP_RETRY_THROTTLED;
+		if (AwsCodeIn(code, aws_transient_codes))
+			return HTTP_RETRY_TRANSIENT;
+	}
+	return HttpRetryableStatus(resp);
+}
+
+/*
+ * Sign the call now (X-Amz-Date is the current time) and build its header
+ * lines; the previous attempt's secret lines are wiped first.  The HTTP
+ * client calls it again before every retry (HttpRequest.refresh_headers).
+ */
+static void
+AwsCallSign(void *arg)
+{
+	AwsCallState *call = (AwsCallState *) arg;
+	SigV4Request sreq;
+	SigV4Credentials scred;
+	bool		post = call->protocol == AWS_QUERY;
+	bool		s3 = call->protocol == AWS_REST_XML;
+	int			nheaders = 0;
+
+	for (int i = 0; i < call->request.nheaders; i++)
+	{
+		if (strncmp(call->headers[i], "Authorization: ", 15) == 0 ||
+			strncmp(call->headers[i], "X-Amz-Security-Token: ", 22) == 0)
+			WipeString((char *) call->headers[i]);
+	}
+	memset(&sreq, 0, sizeof(sreq));
+	sreq.method = post ? "POST" : "GET";
+	sreq.path = call->path;
+	sreq.query = call->query;
+	if (post)
+	{
+		sreq.header_names = list_make2("host", "content-type");
+		sreq.header_values = list_make2(call->host, "application/x-www-form-urlencoded; charset=utf-8");
+		sreq.body = call->body;
+		sreq.body_len = strlen(call->body);
+	}
+	else
+	{
+		sreq.header_names = list_make1("host");
+		sreq.header_values = list_make1(call->host);
+	}
+	sreq.region = call->region;
+	sreq.service = call->service;
+	sreq.amz_date = SigV4AmzDate(GetCurrentTimestamp());
+	sreq.sign_session_token = true;
+	sreq.sign_payload_hash = s3;
+	sreq.unnormalized_path = s3;
+	scred.access_key_id = call->cred->access_key_id;
+	scred.secret_access_key = call->cred->secret_access_key;
+	scred.session_token = call->cred->session_token;
+	SigV4Sign(&sreq, &scred, &call->sig);
+
+	call->headers[nheaders++] = psprintf("Host: %s", call->host);
+	if (post)
+		call->headers[nheaders++] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8";
+	call->headers[nheaders++] = psprintf("X-Amz-Date: %s", sreq.amz_date);
+	if (s3)
+		call->headers[nheaders++] = psprintf("x-amz-content-sha256: %s", call->sig.payload_hash);
+	if (call->cred->session_token)
+		call->headers[nheaders++] = AwsSecretHeader("X-Amz-Security-Token: ", call->cred->session_token);
+	call->headers[nheaders++] = AwsSecretHeader("Authorization: ", call->sig.authorization);
+	WipeString(call->sig.authorization);
+	WipeString(call->sig.canonical_request);
+	list_free(sreq.header_names);
+	list_free(sreq.header_values);
+	call->request.headers = call->headers;
+	call->request.nheaders = nheaders;
 }
 
 /*
@@ -406,63 +511,29 @@ AwsCallPrepareRequest(AwsCallState *call, AwsProtocol protocol, const char *url,
 					  const char *query, const char *region, const char *service, const char *label,
 					  const AwsCredentials *cred, const char *body)
 {
-	SigV4Request sreq;
-	SigV4Credentials scred;
-	char	   *host = AwsHostHeader(url);
 	bool		post = protocol == AWS_QUERY;
-	bool		s3 = protocol == AWS_REST_XML;
-	int			nheaders = 0;
 
 	memset(call, 0, sizeof(*call));
-	memset(&sreq, 0, sizeof(sreq));
 	call->protocol = protocol;
-	sreq.method = post ? "POST" : "GET";
-	sreq.path = path;
-	sreq.query = query;
-	if (post)
-	{
-		sreq.header_names = list_make2("host", "content-type");
-		sreq.header_values = list_make2(host, "application/x-www-form-urlencoded; charset=utf-8");
-		sreq.body = body;
-		sreq.body_len = strlen(body);
-	}
-	else
-	{
-		sreq.header_names = list_make1("host");
-		sreq.header_values = list_make1(host);
-	}
-	sreq.region = region;
-	sreq.service = service;
-	sreq.amz_date = SigV4AmzDate(GetCurrentTimestamp());
-	sreq.sign_session_token = true;
-	sreq.sign_payload_hash = s3;
-	sreq.unnormalized_path = s3;
-	scred.access_key_id = cred->access_key_id;
-	scred.secret_access_key = cred->secret_access_key;
-	scred.session_token = cred->session_token;
-	SigV4Sign(&sreq, &scred, &call->sig);
+	call->url = url;
+	call->path = path;
+	call->query = query;
+	call->region = region;
+	call->service = service;
+	call->body = body;
+	call->cred = cred;
+	call->host = AwsHostHeader(url);
+	AwsCallSign(call);
 
-	call->headers[nheaders++] = psprintf("Host: %s", host);
-	if (post)
-		call->headers[nheaders++] = "Content-Type: application/x-www-form-urlencoded; charset=utf-8";
-	call->headers[nheaders++] = psprintf("X-Amz-Date: %s", sreq.amz_date);
-	if (s3)
-		call->headers[nheaders++] = psprintf("x-amz-content-sha256: %s", call->sig.payload_hash);
-	if (cred->session_token)
-		call->headers[nheaders++] = AwsSecretHeader("X-Amz-Security-Token: ", cred->session_token);
-	call->headers[nheaders++] = AwsSecretHeader("Authorization: ", call->sig.authorization);
-	WipeString(call->sig.authorization);
-	WipeString(call->sig.canonical_request);
-
-	call->request.method = sreq.method;
+	call->request.method = post ? "POST" : "GET";
 	call->request.url = url;
 	/* messages name the service, never the endpoint (a superuser-only setting) */
 	call->request.description = psprintf("the AWS %s endpoint", label);
-	call->request.headers = call->headers;
-	call->request.nheaders = nheaders;
 	call->request.body = post ? body : NULL;
 	call->request.body_len = post ? strlen(body) : 0;
 	call->request.retry_response = AwsRetryable;
+	call->request.refresh_headers = AwsCallSign;
+	call->request.refresh_arg = call;
 }
 
 /* Sign a POST of a Query API form body to url. */
@@ -730,6 +801,14 @@ AwsMentions(const char *message, const char *secret)
 	return false;
 }
 
+/* Whether AWS refused the credentials as expired (each service has its code). */
+static bool
+AwsExpiredError(const AwsError *err)
+{
+	return err->code && (strcmp(err->code, "ExpiredToken") == 0 || strcmp(err->code, "RequestExpired") == 0 ||
+						 strcmp(err->code, "ExpiredTokenException") == 0);
+}
+
 /*
  * The caller's credentials in *caller, (re)fetched into cxt when there are
  * none yet or they expire within AWS_RENEW_MARGIN_SECS (temporary ones,
@@ -737,12 +816,12 @@ AwsMentions(const char *message, const char *secret)
  * cxt's reset.  False with *error (in the current context) otherwise.
  */
 static bool
-AwsEnsureCaller(HttpClient *http, AwsCallerCredentials *caller, MemoryContext cxt, char **error)
+AwsEnsureCaller(HttpClient *http, AwsCallerCredentials *caller, MemoryContext cxt, bool force, char **error)
 {
 	MemoryContext old;
 	bool		ok;
 
-	if (caller->access_key_id != NULL &&
+	if (!force && caller->access_key_id != NULL &&
 		(caller->expiration == 0 ||
 		 caller->expiration - GetCurrentTimestamp() > (TimestampTz) AWS_RENEW_MARGIN_SECS * USECS_PER_SEC))
 		return true;
@@ -781,15 +860,24 @@ AwsChain(HttpClient *http, ProviderConnector *conn, AwsCallerCredentials *caller
 		*error = pstrdup("the connector has no AWS account id or external id");
 		return false;
 	}
-	if (!AwsEnsureCaller(http, caller, callercxt, error))
-		return false;
-	hop1.access_key_id = caller->access_key_id;
-	hop1.secret_access_key = caller->secret_access_key;
-	hop1.session_token = caller->session_token;
-	hop1.expiration = caller->expiration;
-	if (!AwsAssumeRole(http, &hop1, cloudconn_aws_discovery_role_arn, "cloudconn-discovery", NULL,
-					   &discovery, NULL, &err))
+	/*
+	 * STS answering ExpiredToken at hop 1 means the caller's temporary
+	 * credentials expired earlier than they said (or the clocks disagree):
+	 * they are fetched again, once.
+	 */
+	for (int attempt = 0;; attempt++)
 	{
+		if (!AwsEnsureCaller(http, caller, callercxt, attempt > 0, error))
+			return false;
+		hop1.access_key_id = caller->access_key_id;
+		hop1.secret_access_key = caller->secret_access_key;
+		hop1.session_token = caller->session_token;
+		hop1.expiration = caller->expiration;
+		if (AwsAssumeRole(http, &hop1, cloudconn_aws_discovery_role_arn, "cloudconn-discovery", NULL,
+						  &discovery, NULL, &err))
+			break;
+		if (attempt == 0 && AwsExpiredError(&err))
+			continue;
 		*error = AwsExplainHop(1, cloudconn_aws_discovery_role_arn, &err);
 		return false;
 	}
@@ -1006,13 +1094,6 @@ AwsEnsureCredentials(AwsSession *s, bool force)
 	/* the run's LOG line says where the caller's credentials came from */
 	DiscoveryNote(s->ctx, psprintf("AWS caller credentials: %s (%s).", s->caller.source, s->caller.origin));
 	s->generation++;
-}
-
-static bool
-AwsExpiredError(const AwsError *err)
-{
-	return err->code && (strcmp(err->code, "ExpiredToken") == 0 || strcmp(err->code, "RequestExpired") == 0 ||
-						 strcmp(err->code, "ExpiredTokenException") == 0);
 }
 
 /* An EC2 call in a region, renewing the credentials once if they expired. */

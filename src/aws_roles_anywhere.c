@@ -395,6 +395,58 @@ RolesAnywhereExplain(HttpResponse *resp)
 					: v[1] ? AwsCallerQuoted(v[1], 512) : "(no message)");
 }
 
+/*
+ * A CreateSession request: what its signature covers, kept so that a retry
+ * is signed again at its own time (RolesAnywhereResign).
+ */
+typedef struct RolesAnywhereCall
+{
+	RolesAnywhereMaterial *m;
+	SigV4Request sreq;
+	const char *host;
+	const char *x509;
+	const char *chain;			/* or NULL */
+	const char *headers[6];
+	HttpRequest req;
+} RolesAnywhereCall;
+
+/* Sign the call now (X-Amz-Date is the current time) and build its headers. */
+static bool
+RolesAnywhereSign(RolesAnywhereCall *call, char **error)
+{
+	SigV4Signature sig;
+	int			nheaders = 0;
+
+	call->sreq.amz_date = SigV4AmzDate(GetCurrentTimestamp());
+	if (!SigV4SignX509(&call->sreq, call->m->key, RolesAnywhereSerial(call->m->cert), &sig, error))
+	{
+		*error = psprintf(RA_PREFIX "%s", *error);
+		return false;
+	}
+	call->headers[nheaders++] = psprintf("Host: %s", call->host);
+	call->headers[nheaders++] = "Content-Type: application/json";
+	call->headers[nheaders++] = psprintf("X-Amz-Date: %s", call->sreq.amz_date);
+	call->headers[nheaders++] = psprintf("X-Amz-X509: %s", call->x509);
+	if (call->chain != NULL)
+		call->headers[nheaders++] = psprintf("X-Amz-X509-Chain: %s", call->chain);
+	call->headers[nheaders++] = psprintf("Authorization: %s", sig.authorization);
+	call->req.headers = call->headers;
+	call->req.nheaders = nheaders;
+	return true;
+}
+
+/* The HTTP client's refresh_headers: a retry is signed again, now. */
+static void
+RolesAnywhereResign(void *arg)
+{
+	char	   *error = NULL;
+
+	if (!RolesAnywhereSign((RolesAnywhereCall *) arg, &error))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("%s", error)));
+}
+
 /* The signed CreateSession request for m, sent; its answer in *resp. */
 static bool
 RolesAnywhereCreateSession(HttpClient *http, RolesAnywhereMaterial *m, const char *region,
@@ -402,16 +454,10 @@ RolesAnywhereCreateSession(HttpClient *http, RolesAnywhereMaterial *m, const cha
 {
 	const char *endpoint = cloudconn_aws_roles_anywhere_endpoint;
 	char	   *origin;
-	char	   *host;
 	char	   *query;
-	char	   *x509;
 	char	   *chain = NULL;
 	char	   *body = psprintf("{\"durationSeconds\":%d}", RA_DURATION_SECONDS);
-	SigV4Request sreq;
-	SigV4Signature sig;
-	HttpRequest req;
-	const char *headers[6];
-	int			nheaders = 0;
+	RolesAnywhereCall call;
 
 	origin = HttpUrlOrigin((endpoint && endpoint[0]) ? endpoint
 						   : psprintf("https://rolesanywhere.%s.amazonaws.com", region));
@@ -420,12 +466,14 @@ RolesAnywhereCreateSession(HttpClient *http, RolesAnywhereMaterial *m, const cha
 		*error = pstrdup(RA_PREFIX "the IAM Roles Anywhere endpoint (cloudconn.aws_roles_anywhere_endpoint, or the region) does not make a well-formed https URL");
 		return false;
 	}
-	host = RolesAnywhereHostHeader(origin);
+	memset(&call, 0, sizeof(call));
+	call.m = m;
+	call.host = RolesAnywhereHostHeader(origin);
 	query = psprintf("profileArn=%s&roleArn=%s&trustAnchorArn=%s",
 					 SigV4UriEncode(cloudconn_aws_roles_anywhere_profile_arn, false),
 					 SigV4UriEncode(cloudconn_aws_roles_anywhere_role_arn, false),
 					 SigV4UriEncode(cloudconn_aws_roles_anywhere_trust_anchor_arn, false));
-	x509 = RolesAnywhereCertBase64(m->cert);
+	call.x509 = RolesAnywhereCertBase64(m->cert);
 	if (m->chain != NULL)
 	{
 		StringInfoData buf;
@@ -435,47 +483,34 @@ RolesAnywhereCreateSession(HttpClient *http, RolesAnywhereMaterial *m, const cha
 			appendStringInfo(&buf, "%s%s", i ? "," : "", RolesAnywhereCertBase64(sk_X509_value(m->chain, i)));
 		chain = buf.data;
 	}
+	call.chain = chain;
 
-	memset(&sreq, 0, sizeof(sreq));
-	sreq.method = "POST";
-	sreq.path = "/sessions";
-	sreq.query = query;
-	sreq.header_names = list_make3("host", "content-type", "x-amz-x509");
-	sreq.header_values = list_make3(host, "application/json", x509);
+	call.sreq.method = "POST";
+	call.sreq.path = "/sessions";
+	call.sreq.query = query;
+	call.sreq.header_names = list_make3("host", "content-type", "x-amz-x509");
+	call.sreq.header_values = list_make3((char *) call.host, "application/json", (char *) call.x509);
 	if (chain != NULL)
 	{
-		sreq.header_names = lappend(sreq.header_names, "x-amz-x509-chain");
-		sreq.header_values = lappend(sreq.header_values, chain);
+		call.sreq.header_names = lappend(call.sreq.header_names, "x-amz-x509-chain");
+		call.sreq.header_values = lappend(call.sreq.header_values, chain);
 	}
-	sreq.body = body;
-	sreq.body_len = strlen(body);
-	sreq.region = region;
-	sreq.service = "rolesanywhere";
-	sreq.amz_date = SigV4AmzDate(GetCurrentTimestamp());
-	if (!SigV4SignX509(&sreq, m->key, RolesAnywhereSerial(m->cert), &sig, error))
-	{
-		*error = psprintf(RA_PREFIX "%s", *error);
+	call.sreq.body = body;
+	call.sreq.body_len = strlen(body);
+	call.sreq.region = region;
+	call.sreq.service = "rolesanywhere";
+	if (!RolesAnywhereSign(&call, error))
 		return false;
-	}
 
-	headers[nheaders++] = psprintf("Host: %s", host);
-	headers[nheaders++] = "Content-Type: application/json";
-	headers[nheaders++] = psprintf("X-Amz-Date: %s", sreq.amz_date);
-	headers[nheaders++] = psprintf("X-Amz-X509: %s", x509);
-	if (chain != NULL)
-		headers[nheaders++] = psprintf("X-Amz-X509-Chain: %s", chain);
-	headers[nheaders++] = psprintf("Authorization: %s", sig.authorization);
-
-	memset(&req, 0, sizeof(req));
-	req.method = "POST";
-	req.url = psprintf("%s/sessions?%s", origin, query);
+	call.req.method = "POST";
+	call.req.url = psprintf("%s/sessions?%s", origin, query);
 	/* messages name the service, never the endpoint (a superuser-only setting) */
-	req.description = "the AWS IAM Roles Anywhere endpoint";
-	req.headers = headers;
-	req.nheaders = nheaders;
-	req.body = body;
-	req.body_len = strlen(body);
-	if (!HttpPerform(http, &req, resp))
+	call.req.description = "the AWS IAM Roles Anywhere endpoint";
+	call.req.body = body;
+	call.req.body_len = strlen(body);
+	call.req.refresh_headers = RolesAnywhereResign;
+	call.req.refresh_arg = &call;
+	if (!HttpPerform(http, &call.req, resp))
 	{
 		WipeBuffer(resp->body.data, resp->body.len);
 		*error = psprintf(RA_PREFIX "%s", resp->transport_error);

@@ -1,10 +1,13 @@
 /*
  * digitalocean.c
  *		The DigitalOcean provider: a read-only token sent as a Bearer header;
- *		GET /v2/account to test; each resource type listed account-wide
- *		from its endpoint, following links.pages.next, but only on the
- *		configured API origin, so a response can never send the token
- *		elsewhere (README: DigitalOcean).
+ *		GET /v2/account to test; each resource type (droplets, volumes, load
+ *		balancers, Kubernetes clusters, managed databases, reserved IPs)
+ *		listed account-wide from its endpoint, following links.pages.next,
+ *		but only on the configured API origin, so a response can never send
+ *		the token elsewhere (README: DigitalOcean).  A database's page holds
+ *		its credentials: they are never read into an item, and the page is
+ *		wiped once mapped.
  */
 #include "postgres.h"
 
@@ -12,6 +15,7 @@
 
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/jsonb.h"
 
@@ -33,7 +37,18 @@ typedef struct DoListing
 	const char *path;			/* e.g. "/v2/droplets" */
 	JsonItemsSpec items;		/* the array of resources in each page */
 	bool		paginated;		/* per_page and links.pages.next */
+	const char *token_scope;	/* the custom scope a token needs, e.g. "droplet:read" */
+	bool		holds_credentials;	/* its pages carry secrets: wiped once read */
+	bool		null_is_empty;	/* an items member of null means none (README: DigitalOcean) */
 } DoListing;
+
+/* A page body to wipe when its memory context goes (ERROR included). */
+typedef struct DoWipedBody
+{
+	MemoryContextCallback callback;
+	char	   *data;
+	size_t		size;
+} DoWipedBody;
 
 static char *
 DoApiBase(void)
@@ -99,9 +114,12 @@ DoErrorId(const HttpResponse *resp)
 	return id;
 }
 
-/* A message a customer can act on, for a failed response. */
+/*
+ * A message a customer can act on, for a failed response; type, if not
+ * NULL, is the resource type being listed (a 403 names the scope it needs).
+ */
 static char *
-DoExplainFailure(const char *what, const HttpResponse *resp)
+DoExplainFailure(const char *what, const ResourceType *type, const HttpResponse *resp)
 {
 	char	   *id;
 
@@ -113,6 +131,14 @@ DoExplainFailure(const char *what, const HttpResponse *resp)
 			return psprintf("DigitalOcean rejected the token (HTTP 401) for %s: it may have been revoked, expired or mistyped; "
 							"generate a new read-only token and set it with connector_set_token()", what);
 		case 403:
+			if (type != NULL)
+			{
+				const char *scope = ((const DoListing *) type->listing)->token_scope;
+
+				return psprintf("the DigitalOcean token lacks read scope (HTTP 403) for %s: listing %s needs the %s scope; "
+								"add %s to the token's custom scopes, or use a read-only token, and set it with connector_set_token()",
+								what, type->display_name, scope, scope);
+			}
 			return psprintf("the DigitalOcean token lacks read scope (HTTP 403) for %s: "
 							"generate a token with read access and set it with connector_set_token()", what);
 		case 429:
@@ -125,8 +151,106 @@ DoExplainFailure(const char *what, const HttpResponse *resp)
 	}
 }
 
+static void
+DoWipeBodyCallback(void *arg)
+{
+	DoWipedBody *body = (DoWipedBody *) arg;
+
+	explicit_bzero(body->data, body->size);
+}
+
+/*
+ * A response of a listing whose pages hold credentials is wiped when the
+ * current memory context (the page's) is reset or deleted: the items point
+ * into it until they are mapped.
+ */
+static void
+DoWipeBodyOnReset(const DoListing *listing, HttpResponse *resp)
+{
+	DoWipedBody *body;
+
+	if (!listing->holds_credentials || resp->body.data == NULL)
+		return;
+	body = MemoryContextAlloc(GetMemoryChunkContext(resp->body.data), sizeof(DoWipedBody));
+	body->data = resp->body.data;
+	body->size = resp->body.maxlen;
+	body->callback.func = DoWipeBodyCallback;
+	body->callback.arg = body;
+	MemoryContextRegisterResetCallback(GetMemoryChunkContext(resp->body.data), &body->callback);
+}
+
+/* The first page of a listing, of per_page items. */
+static char *
+DoListingUrl(const DoListing *listing, const char *base, int per_page)
+{
+	return listing->paginated
+		? psprintf("%s%s?per_page=%d", base, listing->path, per_page)
+		: psprintf("%s%s", base, listing->path);
+}
+
 static const char *const do_account_members[] = {"account", NULL};
 static const JsonItemsSpec do_account_spec = {NULL, NULL, do_account_members, 0};
+
+/*
+ * Whether the token may list a type: its first page of one item.  NULL if
+ * it may, else why not (a 403 names the scope it lacks).
+ */
+static char *
+DoTestType(ProviderConnector *conn, HttpClient *http, const ResourceType *type, const char *base)
+{
+	const DoListing *listing = (const DoListing *) type->listing;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "cloudconn digitalocean test",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	char	   *what = psprintf("GET %s", listing->path);
+	HttpResponse resp;
+	char	   *why = NULL;
+	bool		got = DoGet(conn, http, DoListingUrl(listing, base, 1), &resp);
+
+	DoWipeBodyOnReset(listing, &resp);
+	if (!got || resp.status != 200)
+		why = DoExplainFailure(what, type, &resp);
+	MemoryContextSwitchTo(old);
+	if (why != NULL)
+		why = pstrdup(why);
+	MemoryContextDelete(cxt);
+	return why;
+}
+
+/*
+ * result plus "resource_types": {"<ci_type>": {"ok": true} | {"ok": false,
+ * "error": ...}, ...}: each enabled type tried with one small page.
+ */
+static Jsonb *
+DoTestTypes(ProviderConnector *conn, HttpClient *http, Jsonb *result)
+{
+	char	   *base = DoApiBase();
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"resource_types\": {");
+	foreach(lc, conn->resource_types)
+	{
+		const ResourceType *type = lfirst(lc);
+		char	   *why = DoTestType(conn, http, type, base);
+
+		if (lc != list_head(conn->resource_types))
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, type->ci_type);
+		if (why == NULL)
+			appendStringInfoString(&buf, ": {\"ok\": true}");
+		else
+		{
+			appendStringInfoString(&buf, ": {\"ok\": false, \"error\": ");
+			escape_json(&buf, why);
+			appendStringInfoChar(&buf, '}');
+		}
+	}
+	appendStringInfoString(&buf, "}}");
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(result),
+											  DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
+}
 
 static Jsonb *
 DoTest(ProviderConnector *conn, HttpClient *http)
@@ -141,7 +265,7 @@ DoTest(ProviderConnector *conn, HttpClient *http)
 	char	   *error;
 
 	if (!DoGet(conn, http, url, &resp) || resp.status != 200)
-		return ProviderJsonbOk(false, "error", DoExplainFailure("GET /v2/account", &resp), NULL);
+		return ProviderJsonbOk(false, "error", DoExplainFailure("GET /v2/account", NULL, &resp), NULL);
 	if (!JsonItemsRead(resp.body.data, resp.body.len, &do_account_spec,
 					   "DigitalOcean's response to GET /v2/account", &page, &error))
 		return ProviderJsonbOk(false, "error", error, NULL);
@@ -160,8 +284,9 @@ DoTest(ProviderConnector *conn, HttpClient *http)
 	}
 	team = JsonItemGet(account, "team");
 	JsonItemPushString(&state, "team", JsonItemString(team, "name"));
-	return ProviderJsonbOk(true, "account", NULL,
-						   JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL)));
+	return DoTestTypes(conn, http,
+					   ProviderJsonbOk(true, "account", NULL,
+									   JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL))));
 }
 
 /* ------------------------------------------------------------------------
@@ -177,9 +302,7 @@ DoList(DiscoveryContext *ctx, const ResourceType *type, const char *base, const 
 	   MemoryContext pagecxt)
 {
 	const DoListing *listing = (const DoListing *) type->listing;
-	char	   *url = listing->paginated
-		? psprintf("%s%s?per_page=%d", base, listing->path, DO_PER_PAGE)
-		: psprintf("%s%s", base, listing->path);
+	char	   *url = DoListingUrl(listing, base, DO_PER_PAGE);
 	char	   *failure = NULL;
 	int			page = 0;
 
@@ -191,16 +314,19 @@ DoList(DiscoveryContext *ctx, const ResourceType *type, const char *base, const 
 		char	   *what;
 		char	   *error;
 		char	   *next = NULL;
+		bool		got;
 
 		page++;
 		what = listing->paginated ? psprintf("GET %s (page %d)", listing->path, page)
 			: psprintf("GET %s", listing->path);
-		if (!DoGet(ctx->connector, ctx->http, url, &resp) || resp.status != 200)
-			failure = DoExplainFailure(what, &resp);
+		got = DoGet(ctx->connector, ctx->http, url, &resp);
+		DoWipeBodyOnReset(listing, &resp);
+		if (!got || resp.status != 200)
+			failure = DoExplainFailure(what, type, &resp);
 		else if (!JsonItemsRead(resp.body.data, resp.body.len, &listing->items,
 								psprintf("DigitalOcean's response to %s", what), &items, &error))
 			failure = error;
-		else if (!items.has_items)
+		else if (!items.has_items && !(listing->null_is_empty && items.items_null))
 			failure = psprintf("DigitalOcean's response to %s has no %s array", what, listing->items.items_key);
 		else
 		{
@@ -426,12 +552,416 @@ DoMapDroplet(const ProviderConnector *conn, const char *scope, const void *item,
 	return true;
 }
 
+/*
+ * The resource's string id ("do:<kind>:<id>": a UUID for most types), or
+ * NULL (*error set) if it has none or it is not plain.
+ */
+static char *
+DoStringId(const JsonbValue *item, const char *member, const char *kind, char **error)
+{
+	char	   *id;
+
+	if (item == NULL || item->type != jbvObject)
+	{
+		*error = psprintf("a %s in the listing is not a JSON object", kind);
+		return NULL;
+	}
+	id = JsonItemString(item, member);
+	if (id == NULL || id[0] == '\0')
+	{
+		*error = psprintf("a %s in the listing has no %s", kind, member);
+		return NULL;
+	}
+	if (strlen(id) > 64 || strspn(id, "0123456789abcdefABCDEF-") != strlen(id))
+	{
+		*error = psprintf("a %s in the listing has an invalid %s", kind, member);
+		return NULL;
+	}
+	return id;
+}
+
+/* The resource's name, or NULL (*error set) for none or one too long. */
+static char *
+DoName(const JsonbValue *item, const char *kind, const char *idtext, char **error)
+{
+	char	   *name = JsonItemString(item, "name");
+
+	if (name == NULL || name[0] == '\0' || strlen(name) > 1000)
+	{
+		*error = psprintf("%s %s has no valid name", kind, idtext);
+		return NULL;
+	}
+	return name;
+}
+
+/*
+ * An IPv4 address member: NULL when absent, null or empty (not assigned
+ * yet); *malformed when it is there but is not an address.
+ */
+static char *
+DoIpv4Member(const JsonbValue *item, const char *member, bool *malformed)
+{
+	char	   *ip = JsonItemString(item, member);
+
+	if (ip == NULL || ip[0] == '\0')
+		return NULL;
+	if (!DoValidAddress("v4", ip))
+	{
+		*malformed = true;
+		return NULL;
+	}
+	return ip;
+}
+
+/* The region of an item: "region" as a slug, or a region object's slug. */
+static char *
+DoRegionSlug(const JsonbValue *item)
+{
+	JsonbValue *region = JsonItemGet(item, "region");
+
+	if (region != NULL && region->type == jbvObject)
+		return JsonItemString(region, "slug");
+	return JsonItemString(item, "region");
+}
+
+/* Begin the attributes object with the region every type has. */
+static void
+DoBeginAttributes(JsonbParseState **state, const char *region_slug)
+{
+	JsonbValue	null;
+
+	null.type = jbvNull;
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	if (region_slug != NULL)
+		JsonItemPushString(state, "region", region_slug);
+	else
+		JsonItemPushMember(state, "region", &null);
+}
+
+static Jsonb *
+DoEndAttributes(JsonbParseState **state)
+{
+	return JsonbValueToJsonb(pushJsonbValue(state, WJB_END_OBJECT, NULL));
+}
+
+/* Volumes (GET /v2/volumes) */
+static const char *const do_volume_members[] = {
+	"id", "name", "region.slug", "size_gigabytes", "filesystem_type", "filesystem_label",
+	"droplet_ids", "tags", NULL
+};
+
+static bool
+DoMapVolume(const ProviderConnector *conn, const char *scope, const void *item,
+			MappedResource *out, char **error)
+{
+	const JsonbValue *v = (const JsonbValue *) item;
+	char	   *region_slug = DoRegionSlug(v);
+	char	   *id;
+	JsonbParseState *state = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if ((id = DoStringId(v, "id", "volume", error)) == NULL)
+		return false;
+	if (DoOutsideRegion(conn, region_slug))
+		return true;
+	out->external_id = psprintf("do:volume:%s", id);
+	if ((out->name = DoName(v, "volume", id, error)) == NULL)
+		return false;
+	out->create_if_new = true;
+
+	DoBeginAttributes(&state, region_slug);
+	DoPushOrNull(&state, "size_gb", v, "size_gigabytes");
+	DoPushOrNull(&state, "filesystem_type", v, "filesystem_type");
+	DoPushOrNull(&state, "filesystem_label", v, "filesystem_label");
+	DoPushOrNull(&state, "droplet_ids", v, "droplet_ids");
+	DoPushOrNull(&state, "tags", v, "tags");
+	out->attributes = DoEndAttributes(&state);
+	return true;
+}
+
+/* Load balancers (GET /v2/load_balancers): the forwarding rules' ports and protocols only */
+static const char *const do_load_balancer_members[] = {
+	"id", "name", "ip", "region.slug", "status", "size", "size_unit",
+	"forwarding_rules.entry_protocol", "forwarding_rules.entry_port",
+	"forwarding_rules.target_protocol", "forwarding_rules.target_port",
+	"droplet_ids", "tag", "vpc_uuid", NULL
+};
+
+static bool
+DoMapLoadBalancer(const ProviderConnector *conn, const char *scope, const void *item,
+				  MappedResource *out, char **error)
+{
+	const JsonbValue *lb = (const JsonbValue *) item;
+	char	   *region_slug = DoRegionSlug(lb);
+	char	   *id;
+	bool		malformed = false;
+	JsonbParseState *state = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if ((id = DoStringId(lb, "id", "load balancer", error)) == NULL)
+		return false;
+	if (DoOutsideRegion(conn, region_slug))
+		return true;
+	out->external_id = psprintf("do:load_balancer:%s", id);
+	if ((out->name = DoName(lb, "load balancer", id, error)) == NULL)
+		return false;
+	out->ip_address = DoIpv4Member(lb, "ip", &malformed);
+	if (malformed)
+	{
+		*error = psprintf("load balancer %s has a malformed IP address", id);
+		return false;
+	}
+	out->create_if_new = true;
+
+	DoBeginAttributes(&state, region_slug);
+	DoPushOrNull(&state, "status", lb, "status");
+	DoPushOrNull(&state, "size", lb, "size");
+	DoPushOrNull(&state, "size_unit", lb, "size_unit");
+	DoPushOrNull(&state, "forwarding_rules", lb, "forwarding_rules");
+	DoPushOrNull(&state, "droplet_ids", lb, "droplet_ids");
+	DoPushOrNull(&state, "tag", lb, "tag");
+	DoPushOrNull(&state, "vpc_uuid", lb, "vpc_uuid");
+	out->attributes = DoEndAttributes(&state);
+	return true;
+}
+
+/* Kubernetes clusters (GET /v2/kubernetes/clusters) */
+static const char *const do_cluster_members[] = {
+	"id", "name", "region", "version", "endpoint", "ipv4", "status.state", "vpc_uuid", "tags",
+	"node_pools.name", "node_pools.size", "node_pools.count", "node_pools.auto_scale",
+	"node_pools.min_nodes", "node_pools.max_nodes", NULL
+};
+
+/*
+ * The host of a cluster's endpoint ("https://<host>[:port][/...]"), or
+ * NULL for none; *malformed for one that is not such a URL.
+ */
+static char *
+DoEndpointHost(const JsonbValue *cluster, bool *malformed)
+{
+	char	   *endpoint = JsonItemString(cluster, "endpoint");
+	const char *host;
+	size_t		len;
+
+	if (endpoint == NULL || endpoint[0] == '\0')
+		return NULL;
+	if (strncmp(endpoint, "https://", 8) != 0)
+	{
+		*malformed = true;
+		return NULL;
+	}
+	host = endpoint + 8;
+	len = strcspn(host, ":/?#");
+	if (len == 0 || len > 253 || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") < len)
+	{
+		*malformed = true;
+		return NULL;
+	}
+	return pnstrdup(host, len);
+}
+
+static bool
+DoMapCluster(const ProviderConnector *conn, const char *scope, const void *item,
+			 MappedResource *out, char **error)
+{
+	const JsonbValue *k = (const JsonbValue *) item;
+	char	   *region_slug = DoRegionSlug(k);
+	char	   *id;
+	char	   *version;
+	bool		malformed = false;
+	JsonbParseState *state = NULL;
+	JsonbValue *pools;
+
+	memset(out, 0, sizeof(*out));
+	if ((id = DoStringId(k, "id", "Kubernetes cluster", error)) == NULL)
+		return false;
+	if (DoOutsideRegion(conn, region_slug))
+		return true;
+	out->external_id = psprintf("do:kubernetes_cluster:%s", id);
+	if ((out->name = DoName(k, "Kubernetes cluster", id, error)) == NULL)
+		return false;
+	out->ip_address = DoIpv4Member(k, "ipv4", &malformed);
+	if (malformed)
+	{
+		*error = psprintf("Kubernetes cluster %s has a malformed IPv4 address", id);
+		return false;
+	}
+	out->hostname = DoEndpointHost(k, &malformed);
+	if (malformed)
+	{
+		*error = psprintf("Kubernetes cluster %s has a malformed endpoint", id);
+		return false;
+	}
+	version = JsonItemString(k, "version");
+	out->os_info = version ? psprintf("Kubernetes %s", version) : NULL;
+	out->create_if_new = true;
+
+	DoBeginAttributes(&state, region_slug);
+	JsonItemPushString(&state, "status", JsonItemString(JsonItemGet(k, "status"), "state"));
+	pools = JsonItemGet(k, "node_pools");
+	if (pools != NULL)
+		JsonItemPushMember(&state, "node_pools", pools);
+	DoPushOrNull(&state, "vpc_uuid", k, "vpc_uuid");
+	DoPushOrNull(&state, "tags", k, "tags");
+	out->attributes = DoEndAttributes(&state);
+	return true;
+}
+
+/*
+ * Managed databases (GET /v2/databases).  A cluster carries its
+ * credentials (connection.password and .uri, private_connection,
+ * standby_connection, users[].password): only connection.host is read of
+ * them, so no credential ever becomes part of an item.
+ */
+static const char *const do_database_members[] = {
+	"id", "name", "engine", "version", "connection.host", "region", "status", "size",
+	"num_nodes", "tags", NULL
+};
+
+static bool
+DoMapDatabase(const ProviderConnector *conn, const char *scope, const void *item,
+			  MappedResource *out, char **error)
+{
+	const JsonbValue *db = (const JsonbValue *) item;
+	char	   *region_slug = DoRegionSlug(db);
+	char	   *id;
+	char	   *engine;
+	char	   *version;
+	char	   *host;
+	JsonbParseState *state = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if ((id = DoStringId(db, "id", "database cluster", error)) == NULL)
+		return false;
+	if (DoOutsideRegion(conn, region_slug))
+		return true;
+	out->external_id = psprintf("do:database:%s", id);
+	if ((out->name = DoName(db, "database cluster", id, error)) == NULL)
+		return false;
+	host = JsonItemString(JsonItemGet(db, "connection"), "host");
+	if (host != NULL && (strlen(host) > 253 ||
+						 strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(host)))
+	{
+		*error = psprintf("database cluster %s has a malformed connection host", id);
+		return false;
+	}
+	out->hostname = (host != NULL && host[0] != '\0') ? host : NULL;
+	engine = JsonItemString(db, "engine");
+	version = JsonItemString(db, "version");
+	if (engine != NULL && version != NULL)
+		out->os_info = psprintf("%s %s", engine, version);
+	else
+		out->os_info = engine;
+	out->create_if_new = true;
+
+	DoBeginAttributes(&state, region_slug);
+	DoPushOrNull(&state, "status", db, "status");
+	DoPushOrNull(&state, "size", db, "size");
+	DoPushOrNull(&state, "num_nodes", db, "num_nodes");
+	DoPushOrNull(&state, "tags", db, "tags");
+	out->attributes = DoEndAttributes(&state);
+	return true;
+}
+
+/* Reserved IPs (GET /v2/reserved_ips): the address is the id */
+static const char *const do_reserved_ip_members[] = {
+	"ip", "region.slug", "droplet.id", "project_id", "locked", NULL
+};
+
+static bool
+DoMapReservedIp(const ProviderConnector *conn, const char *scope, const void *item,
+				MappedResource *out, char **error)
+{
+	const JsonbValue *r = (const JsonbValue *) item;
+	char	   *region_slug = DoRegionSlug(r);
+	char	   *ip;
+	JsonbValue *droplet;
+	JsonbValue *droplet_id = NULL;
+	JsonbValue	null;
+	JsonbParseState *state = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (r == NULL || r->type != jbvObject)
+	{
+		*error = pstrdup("a reserved IP in the listing is not a JSON object");
+		return false;
+	}
+	ip = JsonItemString(r, "ip");
+	if (!DoValidAddress("v4", ip))
+	{
+		*error = pstrdup("a reserved IP in the listing has no valid ip");
+		return false;
+	}
+	if (DoOutsideRegion(conn, region_slug))
+		return true;
+	out->external_id = psprintf("do:reserved_ip:%s", ip);
+	out->name = ip;
+	out->ip_address = ip;
+	out->create_if_new = true;
+
+	droplet = JsonItemGet(r, "droplet");
+	if (droplet != NULL && droplet->type == jbvObject)
+		droplet_id = JsonItemGet(droplet, "id");
+	null.type = jbvNull;
+	DoBeginAttributes(&state, region_slug);
+	JsonItemPushMember(&state, "droplet_id", droplet_id ? droplet_id : &null);
+	DoPushOrNull(&state, "project_id", r, "project_id");
+	DoPushOrNull(&state, "locked", r, "locked");
+	out->attributes = DoEndAttributes(&state);
+	return true;
+}
+
 static const char *const do_page_members[] = {"links", NULL};
 
 static const DoListing do_droplets = {
 	.path = "/v2/droplets",
 	.items = {"droplets", do_droplet_members, do_page_members, DO_MAX_PAGE_ITEMS},
 	.paginated = true,
+	.token_scope = "droplet:read",
+};
+
+static const DoListing do_volumes = {
+	.path = "/v2/volumes",
+	.items = {"volumes", do_volume_members, do_page_members, DO_MAX_PAGE_ITEMS},
+	.paginated = true,
+	.token_scope = "block_storage:read",
+};
+
+static const DoListing do_load_balancers = {
+	.path = "/v2/load_balancers",
+	.items = {"load_balancers", do_load_balancer_members, do_page_members, DO_MAX_PAGE_ITEMS},
+	.paginated = true,
+	.token_scope = "load_balancer:read",
+};
+
+static const DoListing do_clusters = {
+	.path = "/v2/kubernetes/clusters",
+	.items = {"kubernetes_clusters", do_cluster_members, do_page_members, DO_MAX_PAGE_ITEMS},
+	.paginated = true,
+	.token_scope = "kubernetes:read",
+};
+
+/*
+ * Not paginated: every cluster of the account in one answer.  An account
+ * without any is answered {"databases": null} (a Go nil slice), not the
+ * empty array the OpenAPI description promises.
+ */
+#define DO_MAX_DATABASES 10000
+
+static const DoListing do_databases = {
+	.path = "/v2/databases",
+	.items = {"databases", do_database_members, NULL, DO_MAX_DATABASES},
+	.paginated = false,
+	.token_scope = "database:read",
+	.holds_credentials = true,
+	.null_is_empty = true,
+};
+
+static const DoListing do_reserved_ips = {
+	.path = "/v2/reserved_ips",
+	.items = {"reserved_ips", do_reserved_ip_members, do_page_members, DO_MAX_PAGE_ITEMS},
+	.paginated = true,
+	.token_scope = "reserved_ip:read",
 };
 
 static const ResourceType do_droplet_type = {
@@ -441,6 +971,51 @@ static const ResourceType do_droplet_type = {
 	.scope_kind = SCOPE_ACCOUNT,
 	.listing = &do_droplets,
 	.map = DoMapDroplet,
+};
+
+static const ResourceType do_volume_type = {
+	.ci_type = "digitalocean_volume",
+	.display_name = "Volumes",
+	.default_enabled = true,
+	.scope_kind = SCOPE_ACCOUNT,
+	.listing = &do_volumes,
+	.map = DoMapVolume,
+};
+
+static const ResourceType do_load_balancer_type = {
+	.ci_type = "digitalocean_load_balancer",
+	.display_name = "Load balancers",
+	.default_enabled = true,
+	.scope_kind = SCOPE_ACCOUNT,
+	.listing = &do_load_balancers,
+	.map = DoMapLoadBalancer,
+};
+
+static const ResourceType do_cluster_type = {
+	.ci_type = "digitalocean_kubernetes_cluster",
+	.display_name = "Kubernetes clusters",
+	.default_enabled = true,
+	.scope_kind = SCOPE_ACCOUNT,
+	.listing = &do_clusters,
+	.map = DoMapCluster,
+};
+
+static const ResourceType do_database_type = {
+	.ci_type = "digitalocean_database",
+	.display_name = "Managed databases",
+	.default_enabled = true,
+	.scope_kind = SCOPE_ACCOUNT,
+	.listing = &do_databases,
+	.map = DoMapDatabase,
+};
+
+static const ResourceType do_reserved_ip_type = {
+	.ci_type = "digitalocean_reserved_ip",
+	.display_name = "Reserved IPs",
+	.default_enabled = true,
+	.scope_kind = SCOPE_ACCOUNT,
+	.listing = &do_reserved_ips,
+	.map = DoMapReservedIp,
 };
 
 /* ------------------------------------------------------------------------
@@ -480,6 +1055,11 @@ static const char *const do_settings_keys[] = {"region", NULL};
 
 static const ResourceType *const do_resource_types[] = {
 	&do_droplet_type,
+	&do_volume_type,
+	&do_load_balancer_type,
+	&do_cluster_type,
+	&do_database_type,
+	&do_reserved_ip_type,
 };
 
 const Provider digitalocean_provider = {

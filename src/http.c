@@ -64,8 +64,14 @@
 #define HTTP_MAX_HEADER_BYTES (256 * 1024)
 #define HTTP_MAX_HEADER_TEXT "256 kB"
 
-/* Backoff: 500 ms * 2^retry, at most 30 s, with full jitter. */
+/*
+ * Backoff: base * 2^retry, at most 30 s, with full jitter; the base is
+ * 500 ms after a transient failure and 1 s after throttling, which asks
+ * for a longer pause (as the AWS SDKs' standard retry mode scales
+ * throttling's backoff up: botocore/retries/standard.py, ExponentialBackoff).
+ */
 #define HTTP_BACKOFF_BASE_MS 500
+#define HTTP_BACKOFF_THROTTLED_BASE_MS 1000
 #define HTTP_BACKOFF_MAX_MS 30000
 
 /*
@@ -942,9 +948,12 @@ HttpLogFailure(HttpClient *client)
 			 client->errbuf[0] != '\0' ? errdetail_log("libcurl: %s", client->errbuf) : 0));
 }
 
+static void HttpBuildHeaders(HttpClient *client, const HttpRequest *req);
+
 /*
  * The first step of an attempt: reset the handle and set every option.  The
- * request is client->req, the answer goes to client->resp.
+ * request is client->req, the answer goes to client->resp.  A request
+ * signed with its time (refresh_headers) is signed again for a retry.
  */
 static void
 HttpAttemptBegin(HttpClient *client)
@@ -959,6 +968,12 @@ HttpAttemptBegin(HttpClient *client)
 	if (cloudconn_ca_file != NULL && cloudconn_ca_file[0] != '\0')
 		at->ca_file = cloudconn_ca_file;
 
+	/* a retry of a request signed with its time is signed again, now */
+	if (client->attempt > 0 && client->req->refresh_headers != NULL)
+	{
+		client->req->refresh_headers(client->req->refresh_arg);
+		HttpBuildHeaders(client, client->req);
+	}
 	curl_easy_reset(client->curl);
 	HttpSetOptions(client, client->req, client->is_post, client->headers, at);
 	client->errbuf[0] = '\0';
@@ -1033,16 +1048,22 @@ HttpWait(long ms)
 	}
 }
 
-/* Exponential backoff with full jitter: uniform in [0, 500 ms * 2^retry]. */
+/* The ceiling of the retry'th backoff of a kind: base * 2^retry, at most 30 s. */
 static long
-HttpBackoffMs(int retry)
+HttpBackoffCeilingMs(int retry, HttpRetryKind kind)
 {
-	long		ceiling = HTTP_BACKOFF_BASE_MS;
+	long		ceiling = kind == HTTP_RETRY_THROTTLED ? HTTP_BACKOFF_THROTTLED_BASE_MS : HTTP_BACKOFF_BASE_MS;
 
 	for (int i = 0; i < retry && ceiling < HTTP_BACKOFF_MAX_MS; i++)
 		ceiling *= 2;
-	ceiling = Min(ceiling, HTTP_BACKOFF_MAX_MS);
-	return (long) (pg_prng_double(&pg_global_prng_state) * ceiling);
+	return Min(ceiling, HTTP_BACKOFF_MAX_MS);
+}
+
+/* Exponential backoff with full jitter: uniform in [0, ceiling]. */
+static long
+HttpBackoffMs(int retry, HttpRetryKind kind)
+{
+	return (long) (pg_prng_double(&pg_global_prng_state) * HttpBackoffCeilingMs(retry, kind));
 }
 
 /*
@@ -1054,7 +1075,7 @@ HttpBackoffMs(int retry)
  * handed back as it is.
  */
 static long
-HttpRetryDelayMs(const HttpResponse *resp, int retry)
+HttpRetryDelayMs(const HttpResponse *resp, int retry, HttpRetryKind kind)
 {
 	const char *value;
 	int64		now_ms = HttpUnixTimeMs();
@@ -1070,7 +1091,7 @@ HttpRetryDelayMs(const HttpResponse *resp, int retry)
 		else if ((when = curl_getdate(value, NULL)) != -1)
 			wait_ms = Max((int64) when * 1000 - now_ms, 0);
 		else
-			return HttpBackoffMs(retry);	/* unreadable: as if absent */
+			return HttpBackoffMs(retry, kind);	/* unreadable: as if absent */
 	}
 	else if (resp->status == 429 &&
 			 (value = HttpResponseHeader(resp, "ratelimit-reset")) != NULL &&
@@ -1078,7 +1099,7 @@ HttpRetryDelayMs(const HttpResponse *resp, int retry)
 			 n * 1000 > now_ms)
 		wait_ms = n * 1000 - now_ms + HTTP_RESET_MARGIN_MS;
 	else
-		return HttpBackoffMs(retry);
+		return HttpBackoffMs(retry, kind);
 
 	return wait_ms > HTTP_MAX_WAIT_MS ? -1 : (long) wait_ms;
 }
@@ -1140,10 +1161,14 @@ HttpPaceDelayMs(HttpClient *client)
 	return (long) wait_ms;
 }
 
-bool
+HttpRetryKind
 HttpRetryableStatus(const HttpResponse *resp)
 {
-	return resp->status == 429 || (resp->status >= 500 && resp->status <= 599);
+	if (resp->status == 429)
+		return HTTP_RETRY_THROTTLED;
+	if (resp->status >= 500 && resp->status <= 599)
+		return HTTP_RETRY_TRANSIENT;
+	return HTTP_NO_RETRY;
 }
 
 /*
@@ -1159,18 +1184,20 @@ HttpAfterAttempt(HttpClient *client, CURLcode rc, bool retryable, long *delay_ms
 	HttpResponse *resp = client->resp;
 	const HttpTarget *target = &client->target;
 	int			retries_done = client->attempt - 1;
+	HttpRetryKind kind = HTTP_RETRY_TRANSIENT;
 
 	if (rc == CURLE_OK)
 	{
 		HttpNoteRateLimit(client, resp);
 		client->result = true;
-		if (!(client->req->retry_response
-			  ? client->req->retry_response(resp, client->req->retry_arg)
-			  : HttpRetryableStatus(resp)))
+		kind = client->req->retry_response
+			? client->req->retry_response(resp, client->req->retry_arg)
+			: HttpRetryableStatus(resp);
+		if (kind == HTTP_NO_RETRY)
 			return true;
 		if (retries_done >= HttpMaxRetries(client->req))
 			return true;
-		*delay_ms = HttpRetryDelayMs(resp, retries_done);
+		*delay_ms = HttpRetryDelayMs(resp, retries_done, kind);
 		if (*delay_ms < 0)
 		{
 			HTTP_DEBUG("cloudconn: not retrying %s %s %s %s: the server asks to wait more than %d s",
@@ -1187,10 +1214,12 @@ HttpAfterAttempt(HttpClient *client, CURLcode rc, bool retryable, long *delay_ms
 			HttpLogFailure(client);
 			return true;
 		}
-		*delay_ms = HttpBackoffMs(retries_done);
+		*delay_ms = HttpBackoffMs(retries_done, kind);
 	}
-	HTTP_DEBUG("cloudconn: retrying %s %s %s %s in %ld ms",
-			   target->method, target->scheme, target->host, target->path, *delay_ms);
+	HTTP_DEBUG("cloudconn: retrying %s %s %s %s in %ld ms (%s, backoff up to %ld ms)",
+			   target->method, target->scheme, target->host, target->path, *delay_ms,
+			   kind == HTTP_RETRY_THROTTLED ? "throttled" : "transient",
+			   HttpBackoffCeilingMs(retries_done, kind));
 	return false;
 }
 
@@ -1200,6 +1229,41 @@ HttpRequestDone(HttpClient *client)
 {
 	HttpFreeHeaders(client->headers);
 	client->headers = NULL;
+}
+
+/*
+ * The request's header lines into client->headers (where the reset
+ * callback frees them if an ERROR comes first), replacing any built before.
+ */
+static void
+HttpBuildHeaders(HttpClient *client, const HttpRequest *req)
+{
+	HttpFreeHeaders(client->headers);
+	client->headers = NULL;
+
+	/*
+	 * A line break in a header line would let its value add headers of its
+	 * own; the value is a secret, so the message does not quote it.
+	 */
+	for (int i = 0; i < req->nheaders; i++)
+	{
+		if (strpbrk(req->headers[i], "\r\n") != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("an HTTP request header for %s contains a line break",
+							client->target.description)));
+	}
+
+	for (int i = 0; i < req->nheaders; i++)
+	{
+		struct curl_slist *next = curl_slist_append(client->headers, req->headers[i]);
+
+		if (next == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+		client->headers = next;
+	}
 }
 
 /*
@@ -1247,29 +1311,7 @@ HttpPrepare(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
 	if (strcmp(port, strcmp(client->target.scheme, "http") == 0 ? "80" : "443") != 0)
 		client->target.host = psprintf("%s:%s", client->target.host, port);
 
-	/*
-	 * A line break in a header line would let its value add headers of its
-	 * own; the value is a secret, so the message does not quote it.
-	 */
-	for (int i = 0; i < req->nheaders; i++)
-	{
-		if (strpbrk(req->headers[i], "\r\n") != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("an HTTP request header for %s contains a line break",
-							client->target.description)));
-	}
-
-	for (int i = 0; i < req->nheaders; i++)
-	{
-		struct curl_slist *next = curl_slist_append(client->headers, req->headers[i]);
-
-		if (next == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory")));
-		client->headers = next;
-	}
+	HttpBuildHeaders(client, req);
 	return true;
 }
 

@@ -26,14 +26,31 @@ typedef struct HttpClient HttpClient;
 typedef struct HttpResponse HttpResponse;
 
 /*
- * Whether an HTTP response (a status was received) is retried: a provider's
- * rule, for APIs that throttle with another status than 429 (AWS's Query
- * APIs answer 400 Throttling).  It runs once curl has returned, outside
- * curl's callbacks, in the memory context of the response; it may
- * allocate but should not raise.  HttpRetryableStatus is the rule when a
- * request has none.
+ * Whether an HTTP response (a status was received) is retried, and how: a
+ * throttled request ("slow down") backs off longer than one that met a
+ * transient failure ("try again").  A provider's rule, for APIs that tell
+ * these apart by an error code whatever the status (AWS's Query APIs
+ * answer 400 Throttling).  It runs once curl has returned, outside curl's
+ * callbacks, in the memory context of the response; it may allocate but
+ * should not raise.  HttpRetryableStatus is the rule when a request has
+ * none.
  */
-typedef bool (*HttpRetryClassifier) (const HttpResponse *resp, void *arg);
+typedef enum HttpRetryKind
+{
+	HTTP_NO_RETRY = 0,			/* the answer is final */
+	HTTP_RETRY_TRANSIENT,		/* a transient failure: backoff from 500 ms */
+	HTTP_RETRY_THROTTLED		/* throttled: backoff from 1 s */
+} HttpRetryKind;
+
+typedef HttpRetryKind (*HttpRetryClassifier) (const HttpResponse *resp, void *arg);
+
+/*
+ * Called before every attempt but the first, for a request whose headers
+ * depend on when it is sent (AWS's X-Amz-Date and the signature over it):
+ * it rebuilds the lines req->headers points at, in place.  It runs outside
+ * curl's callbacks and may raise.
+ */
+typedef void (*HttpRequestRefresh) (void *arg);
 
 typedef struct HttpRequest
 {
@@ -54,6 +71,9 @@ typedef struct HttpRequest
 	/* which responses are retried (NULL: HttpRetryableStatus), and its argument */
 	HttpRetryClassifier retry_response;
 	void	   *retry_arg;
+	/* headers rebuilt before each retry (NULL: sent as they are), and its argument */
+	HttpRequestRefresh refresh_headers;
+	void	   *refresh_arg;
 	/*
 	 * A metadata endpoint of the machine (EC2 instance metadata, a
 	 * container's credentials endpoint).  Such a request may be plain
@@ -96,7 +116,7 @@ struct HttpResponse
 extern HttpClient *HttpClientCreate(void);
 
 /* The default retry rule: 429 (throttled) and 5xx (transient server errors). */
-extern bool HttpRetryableStatus(const HttpResponse *resp);
+extern HttpRetryKind HttpRetryableStatus(const HttpResponse *resp);
 
 /*
  * Perform a request, retrying 429, 5xx (or what req->retry_response says)

@@ -509,8 +509,12 @@ JsonScanObject(JsonScanner *s, JsonbValue *out, const JsonWanted *wanted)
 	return true;
 }
 
+/*
+ * An array.  wanted, if not NULL, applies to each element that is an
+ * object ("node_pools.name" keeps each node pool with its name alone).
+ */
 static bool
-JsonScanArray(JsonScanner *s, JsonbValue *out)
+JsonScanArray(JsonScanner *s, JsonbValue *out, const JsonWanted *wanted)
 {
 	JsonbValue *elems = NULL;
 	int			nelems = 0,
@@ -530,7 +534,7 @@ JsonScanArray(JsonScanner *s, JsonbValue *out)
 				size = Max(8, size * 2);
 				elems = elems ? repalloc(elems, sizeof(JsonbValue) * size) : palloc(sizeof(JsonbValue) * size);
 			}
-			if (!JsonScanValue(s, out ? &elems[nelems] : NULL, NULL))
+			if (!JsonScanValue(s, out ? &elems[nelems] : NULL, wanted))
 				return false;
 			nelems++;
 			JsonScanSpace(s);
@@ -571,7 +575,7 @@ JsonScanValue(JsonScanner *s, JsonbValue *out, const JsonWanted *wanted)
 		case '[':
 			if (++s->depth > JSON_ITEMS_MAX_DEPTH)
 				return JsonScanRefuse(s, "the body is nested too deeply");
-			ok = *s->p == '{' ? JsonScanObject(s, out, wanted) : JsonScanArray(s, out);
+			ok = *s->p == '{' ? JsonScanObject(s, out, wanted) : JsonScanArray(s, out, wanted);
 			s->depth--;
 			return ok;
 		case '"':
@@ -594,7 +598,11 @@ JsonScanItems(JsonScanner *s, const JsonItemsSpec *spec, JsonItemsPage *out)
 	int			size = 0;
 
 	if (*s->p != '[')
-		return JsonScanValue(s, NULL, NULL);	/* not an array: no items */
+	{
+		/* not an array: no items (null says so, for an API that does) */
+		out->items_null = *s->p == 'n';
+		return JsonScanValue(s, NULL, NULL);
+	}
 	out->has_items = true;
 	s->depth++;
 	s->p++;

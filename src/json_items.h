@@ -15,7 +15,8 @@ typedef struct JsonItemsSpec
 	/*
 	 * Members kept of each item (NULL-terminated; NULL: all): "image" keeps
 	 * the item's image with all it holds, "image.name" only the name of
-	 * the image object (any depth).
+	 * the image object (any depth); through an array, the name applies to
+	 * each of its objects ("node_pools.name": each node pool's name).
 	 */
 	const char *const *item_members;
 	const char *const *page_members;	/* other top-level members kept (NULL-terminated), or NULL */
@@ -27,6 +28,7 @@ typedef struct JsonItemsPage
 	List	   *items;			/* of JsonbValue *: each element of the items array */
 	bool	   *untranslatable; /* per item: it has text the database's encoding lacks */
 	bool		has_items;		/* the items member is there and is an array */
+	bool		items_null;		/* the items member is there and is null */
 	JsonbValue *page;			/* a jbvObject of the kept top-level members */
 } JsonItemsPage;
 

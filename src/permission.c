@@ -58,6 +58,7 @@
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "commands/extension.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -397,7 +398,57 @@ PermissionMarkChanged(void)
 	xact_changed_permissions = true;
 }
 
-/* Role DDL changes who inherits what: mark the transaction. */
+static Oid	PermissionTableOwner(void);
+
+/*
+ * Before DROP ROLE or DROP OWNED BY in a database with cloudconn: the
+ * roles' grants are deleted (as the owner of cloudconn's tables), which
+ * revokes their cloudconn.grantee_anchor, so that PostgreSQL's check of
+ * shared dependencies lets the roles go.  In the same transaction: if the
+ * drop fails, the grants stay.  Elsewhere the anchor makes PostgreSQL
+ * refuse to drop a role with grants (sql/cloudconn.sql).
+ */
+static void
+PermissionDropGrantsOf(List *roles)
+{
+	Datum	   *oids;
+	int			n = 0;
+	ListCell   *lc;
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			argtype = OIDARRAYOID;
+	Datum		arg;
+
+	if (!IsTransactionState() || !OidIsValid(get_extension_oid("cloudconn", true)))
+		return;
+	oids = palloc(sizeof(Datum) * Max(list_length(roles), 1));
+	foreach(lc, roles)
+	{
+		Oid			role = get_rolespec_oid(lfirst(lc), true);
+
+		if (OidIsValid(role))
+			oids[n++] = ObjectIdGetDatum(role);
+	}
+	if (n == 0)
+		return;
+	arg = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(PermissionTableOwner(),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_execute_with_args("DELETE FROM cloudconn.role_assignment ra"
+							  " WHERE ra.role::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1)",
+							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete the grants of the roles dropped");
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	SPI_finish();
+}
+
+/*
+ * Role DDL changes who inherits what: mark the transaction.  A role
+ * dropped (or its privileges, DROP OWNED) loses its grants first.
+ */
 static void
 PermissionProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 						 ProcessUtilityContext context, ParamListInfo params,
@@ -409,6 +460,10 @@ PermissionProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readO
 		IsA(stmt, GrantRoleStmt) ||
 		(IsA(stmt, AlterOwnerStmt) && ((AlterOwnerStmt *) stmt)->objectType == OBJECT_DATABASE))
 		PermissionMarkChanged();
+	if (IsA(stmt, DropRoleStmt))
+		PermissionDropGrantsOf(((DropRoleStmt *) stmt)->roles);
+	else if (IsA(stmt, DropOwnedStmt))
+		PermissionDropGrantsOf(((DropOwnedStmt *) stmt)->roles);
 	if (prev_process_utility_hook)
 		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else

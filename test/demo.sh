@@ -33,6 +33,12 @@ control() {	# method URL [curl args...]: a control request to a simulator
 start_sim digitalocean_sim.py
 do_url="https://127.0.0.1:$(cat "$work/digitalocean_sim.port")"
 control POST "$do_url/_sim/droplets/generate" -d '{"count": 450, "regions": ["ams3", "nyc1", "fra1"], "seed": 1}' >/dev/null
+# and the other types: volumes, load balancers, Kubernetes clusters, managed
+# databases, reserved IPs
+for t in volumes:60 load_balancers:8 kubernetes_clusters:3 databases:4 reserved_ips:12; do
+	IFS=: read -r kind count <<<"$t"
+	control POST "$do_url/_sim/$kind/generate" -d "{\"count\": $count, \"regions\": [\"ams3\", \"nyc1\", \"fra1\"], \"seed\": 1}" >/dev/null
+done
 start_sim aws_sim.py
 aws_url="https://127.0.0.1:$(cat "$work/aws_sim.port")"
 # per region: instances, VPCs, RDS DB instances, Lambda functions; and buckets
@@ -89,7 +95,8 @@ echo
 echo "=== cloudconn demo (throwaway cluster in $work)"
 echo "    AWS simulator (STS, EC2, RDS, S3, Lambda) at $aws_url: account 123456789012 with, in 2 regions,"
 echo "      180 instances, 8 VPCs, 7 DB instances, 23 Lambda functions; and 12 S3 buckets"
-echo "    DigitalOcean simulator at $do_url: 450 droplets in 3 regions"
+echo "    DigitalOcean simulator at $do_url: in 3 regions, 450 droplets, 60 volumes, 8 load balancers,"
+echo "      3 Kubernetes clusters, 4 managed databases and 12 reserved IPs"
 echo "    Azure simulator (login and Resource Manager) at $azure_url: 120 VMs in 2 subscriptions"
 # demo.sql applies the CloudFormation template to the simulator's account
 # with this command (the customer's step), the template read from a file

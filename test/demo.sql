@@ -37,7 +37,7 @@ BEGIN;
 SET LOCAL ROLE demo_eu_admin;
 SELECT cloudconn.connector_create(2, 'Production AWS', 'aws',
 	settings => '{"account_id": "123456789012", "regions": ["eu-west-1", "eu-central-1"]}') AS aws_connector \gset
-SELECT cloudconn.connector_create(2, 'Droplets', 'digitalocean', 'manual', '{}',
+SELECT cloudconn.connector_create(2, 'DigitalOcean', 'digitalocean', 'manual', '{}',
 	:'do_token') AS do_connector \gset
 -- a service principal made with az ad sp create-for-rbac --role Reader: its
 -- tenant and application ids, and its client secret as the stored secret
@@ -110,13 +110,15 @@ SELECT jsonb_pretty(cloudconn.connector_test(:aws_connector)) AS connector_test;
 SELECT cloudconn.connector_run(:aws_connector) AS run_id;
 COMMIT;
 
-\echo '--- the DigitalOcean connector, tested end to end against the simulator'
+\echo '--- the DigitalOcean connector, tested end to end against the simulator: the account,'
+\echo '    then whether the token may list each of the six resource types'
 BEGIN;
 SET LOCAL ROLE demo_eu_admin;
 SELECT jsonb_pretty(cloudconn.connector_test(:do_connector)) AS connector_test;
 COMMIT;
 
-\echo '--- a run: discovery in a background worker, merged into the CMDB'
+\echo '--- a run: droplets, volumes, load balancers, Kubernetes clusters, managed databases and'
+\echo '    reserved IPs discovered in a background worker, merged into the CMDB'
 BEGIN;
 SET LOCAL ROLE demo_eu_admin;
 SELECT cloudconn.connector_run(:do_connector) AS run_id;
@@ -164,7 +166,13 @@ SELECT ci_type, name, hostname, os_info, discovery_scope AS scope, external_id
  WHERE n <= 2 ORDER BY ci_type, id;
 SELECT name, ip_address, os_info, attributes->>'region' AS region, attributes->>'size' AS size,
 	   external_id, discovered_by_connector
-  FROM cloudconn.configuration_items WHERE discovered_by_provider = 'digitalocean' ORDER BY id LIMIT 6;
+  FROM cloudconn.configuration_items WHERE ci_type = 'digitalocean_droplet' ORDER BY id LIMIT 6;
+-- the other DigitalOcean types: a database's credentials are never kept
+SELECT ci_type, name, hostname, ip_address, os_info, attributes->>'region' AS region, external_id
+  FROM (SELECT *, row_number() OVER (PARTITION BY ci_type ORDER BY id) AS n
+		  FROM cloudconn.configuration_items
+		 WHERE discovered_by_provider = 'digitalocean' AND ci_type <> 'digitalocean_droplet') c
+ WHERE n <= 2 ORDER BY ci_type, id;
 SELECT name, ip_address, attributes->>'power_state' AS power_state, attributes->>'location' AS location,
 	   attributes->>'size' AS size, discovery_scope AS subscription, os_info
   FROM cloudconn.configuration_items WHERE discovered_by_provider = 'azure' ORDER BY id LIMIT 6;

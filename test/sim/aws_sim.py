@@ -109,6 +109,44 @@ SERVER_ERRORS = {
                503: ("ServiceException", "The service is unavailable. Try again later.")},
 }
 
+# The retryable error codes each simulated service sends, with the status it sends them with: what
+# an "error_code" fault answers ({"kind": "error_code", "service": S, "code": C}).  These are the
+# codes of the AWS SDKs' standard retry mode (botocore/retries/standard.py) that these services
+# use, and their server errors.  Sources: STS Throttling 400 (jlevers/selling-partner-api#278,
+# aws/aws-sdk-go-v2#2481) and IDPCommunicationError 400 (STS API reference,
+# AssumeRoleWithWebIdentity, Errors); EC2 RequestLimitExceeded 503 and Unavailable,
+# InternalError, ServiceUnavailable (EC2 API reference, "Error codes", server errors); RDS
+# Throttling 400 (the Query front end STS shares); S3 SlowDown 503, RequestTimeout 400,
+# InternalError 500, ServiceUnavailable 503 (S3 API reference, "Error responses"); Lambda
+# TooManyRequestsException 429, EC2ThrottledException 502, ServiceException 500 (Lambda API
+# reference, Invoke and ListFunctions, Errors).  Messages are those sources' descriptions, cut
+# short where they run to several sentences (IDPCommunicationError's is chosen).
+SERVICE_ERROR_CODES = {
+    "sts": {"Throttling": (400, MSG_STS_THROTTLE),
+            "IDPCommunicationError": (400, "The request could not be fulfilled because the identity provider "
+                                           "(IDP) that was asked to verify the incoming identity token could "
+                                           "not be reached."),
+            "InternalFailure": (500, SERVER_ERRORS["sts"][500][1]),
+            "ServiceUnavailable": (503, SERVER_ERRORS["sts"][503][1])},
+    "ec2": {"RequestLimitExceeded": (503, MSG_EC2_THROTTLE),
+            "Unavailable": (503, "The server is overloaded and can't handle the request."),
+            "InternalError": (500, SERVER_ERRORS["ec2"][500][1]),
+            "ServiceUnavailable": (503, SERVER_ERRORS["ec2"][503][1])},
+    "rds": {"Throttling": (400, MSG_STS_THROTTLE),
+            "InternalFailure": (500, SERVER_ERRORS["rds"][500][1]),
+            "ServiceUnavailable": (503, SERVER_ERRORS["rds"][503][1])},
+    "s3": {"SlowDown": (503, "Please reduce your request rate."),
+           "RequestTimeout": (400, "Your socket connection to the server was not read from or written to "
+                                   "within the timeout period."),
+           "InternalError": (500, SERVER_ERRORS["s3"][500][1]),
+           "ServiceUnavailable": (503, SERVER_ERRORS["s3"][503][1])},
+    "lambda": {"TooManyRequestsException": (429, "Rate exceeded"),
+               "EC2ThrottledException": (502, "Amazon EC2 throttled Lambda during Lambda function "
+                                              "initialization when using the execution role provided for the "
+                                              "function."),
+               "ServiceException": (500, SERVER_ERRORS["lambda"][500][1])},
+}
+
 # WIRE: SigV4 requests are accepted within 15 minutes of the server's clock.  STS says so in its
 # "Signature expired: ... (... - 15 min.)" message and EC2's RequestExpired is documented with
 # 15 minutes.  Tests that want another window set max_clock_skew_s.
@@ -777,6 +815,13 @@ def _check_fault(r):
                 raise ValueError(key + " must be a string")
         if "code" not in r and r["status"] not in (500, 503):
             raise ValueError("a status fault other than 500 or 503 needs a \"code\"")
+    elif kind == "error_code":
+        codes = SERVICE_ERROR_CODES.get(r.get("service"))
+        if codes is None:
+            raise ValueError("an error_code fault needs a \"service\" (one of %s)" % ", ".join(sorted(SERVICE_ERROR_CODES)))
+        if r.get("code") not in codes:
+            raise ValueError("%s sends none of the retryable code %r; it sends %s"
+                             % (r["service"], r.get("code"), ", ".join(sorted(codes))))
     elif kind == "expire_credentials":
         if r.setdefault("which", "all") not in ("all", "discovery", "customer"):
             raise ValueError("which must be \"all\", \"discovery\" or \"customer\"")
@@ -785,7 +830,8 @@ def _check_fault(r):
 # A rule matches on the service, the action, the signature's region, the account (the caller's,
 # or the one in AssumeRole's RoleArn), a listing's page, the principal's kind and the method.
 FAULT_RULES = simlib.FaultRules(
-    ("throttle", "status", "auth_failure", "reset", "slow", "truncate", "malformed", "expire_credentials"),
+    ("throttle", "status", "error_code", "auth_failure", "reset", "slow", "truncate", "malformed",
+     "expire_credentials"),
     match={"service": simlib.Text(choices=SERVICES), "action": simlib.Text(), "region": simlib.Text(),
            "account": simlib.Text(), "principal_kind": simlib.Text(),
            "page": simlib.Positive(hint="a listing's pages count from 1")},
@@ -1313,8 +1359,8 @@ class Handler(simlib.BaseHandler):
             "action": None, "region": None, "access_key_id": None, "principal": None,
             "principal_kind": None, "account": None, "authorization_present": False,
             "security_token_present": False, "signature_valid": None, "external_id_present": False,
-            "external_id_matches": None, "status": None, "error_code": None, "fault": None,
-            "request_id": call.request_id, "client_port": self.client_address[1], "bytes": 0,
+            "external_id_matches": None, "external_id_in": [], "amz_date": None,
+            "status": None, "error_code": None, "fault": None, "request_id": call.request_id, "client_port": self.client_address[1], "bytes": 0,
         }
 
     def body_refused(self, call):
@@ -1334,6 +1380,8 @@ class Handler(simlib.BaseHandler):
                     params[k] = bparams[k]
                     names.append(k)
         entry["param_names"] = names
+        entry["amz_date"] = aws_sigv4.header_value(headers, "x-amz-date")
+        entry["external_id_in"] = self._external_id_places(call)
         action = params.get("Action")
         auth, auth_err = None, None
         if aws_sigv4.header_value(headers, "authorization") is not None:
@@ -1388,6 +1436,22 @@ class Handler(simlib.BaseHandler):
         return {"service": service, "action": action, "region": region, "account": acct,
                 "page": entry["page"], "principal_kind": entry["principal_kind"], "method": self.command}
 
+    def _external_id_places(self, call):
+        """Where in the request ("url", "headers", "body") the value of any external id of an
+        applied template appears, raw or percent-encoded (either case of hex digits, '+' or %20
+        for a space): a value is only ever sent in AssumeRole's body at hop 2."""
+        forms = set()
+        for ext in self.server.sim.known_external_ids():
+            for enc in (ext, urllib.parse.quote(ext, safe=""), urllib.parse.quote_plus(ext, safe=""),
+                        urllib.parse.quote(ext, safe="-_.~")):
+                forms.add(enc)
+                forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), enc))
+        forms = [f.encode() for f in forms if f]
+        places = {"url": (call.path + "?" + (call.query or "")).encode("utf-8", "surrogateescape"),
+                  "headers": "\n".join("%s: %s" % (k, v) for k, v in call.headers).encode("utf-8", "surrogateescape"),
+                  "body": call.body or b""}
+        return sorted(place for place, data in places.items() if any(f in data for f in forms))
+
     def fault_taken(self, call):
         if call.fault["kind"] == "expire_credentials":
             self.server.sim.expire_sessions(call.fault["which"])
@@ -1397,7 +1461,7 @@ class Handler(simlib.BaseHandler):
         auth_args = (service, call.auth, call.auth_err, call.kind, call.record, call.headers, call.body,
                      call.path, call.query, entry)
         try:
-            if fault and fault["kind"] in ("throttle", "status", "auth_failure"):
+            if fault and fault["kind"] in ("throttle", "status", "error_code", "auth_failure"):
                 # Answered instead of the request; the signature is still checked for the log.
                 try:
                     self._authenticate(*auth_args)
@@ -1497,6 +1561,14 @@ class Handler(simlib.BaseHandler):
             return e
         if k == "auth_failure":
             return _err(service, "region_auth")
+        if k == "error_code":
+            st, msg = SERVICE_ERROR_CODES[service][fault["code"]]
+            extra = {}
+            if service == "lambda" and fault["code"] == "TooManyRequestsException":
+                extra = {"Reason": "CallerRateLimitExceeded", "Type": "User"}
+            elif service == "lambda":
+                extra = {"Type": "Service"}
+            return ApiError(st, fault["code"], msg, extra)
         st = fault["status"]
         code, msg = SERVER_ERRORS[service].get(st, (None, None))
         extra = {"Type": "Service"} if service == "lambda" and st >= 500 else None

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """HTTPS simulator of the DigitalOcean API v2, for cloudconn's automated tests.
 
-It serves the two read endpoints a discovery client uses, GET /v2/account and GET /v2/droplets,
-with DigitalOcean's wire format (bodies, status codes, error bodies, ratelimit headers,
+It serves the read endpoints a discovery client uses, GET /v2/account, GET /v2/droplets and the
+other resource types' lists (GET /v2/volumes, /v2/load_balancers, /v2/kubernetes/clusters,
+/v2/databases and /v2/reserved_ips: digitalocean_types.py), with DigitalOcean's wire format (bodies, status codes, error bodies, ratelimit headers,
 pagination links), plus a control API under /_sim/ through which a test sets the data,
 the tokens and injected faults, and reads the request log and counters.
 
@@ -30,6 +31,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simlib  # noqa: E402  (beside this file: the server, control API, log and faults all simulators share)
+import digitalocean_types as types  # noqa: E402  (volumes, load balancers, clusters, databases, reserved IPs)
 
 # --------------------------------------------------------------------------------------------
 # Wire constants
@@ -74,8 +76,10 @@ ERROR_BODIES = {
 CT_OK = "application/json; charset=utf-8"
 CT_ERROR = "application/json"
 
-# WIRE: the scopes each operation needs (security of account_get.yml / droplets_list.yml).
-ROUTE_SCOPES = {"/v2/account": "account:read", "/v2/droplets": "droplet:read"}
+# WIRE: the scopes each operation needs (security of account_get.yml / droplets_list.yml, and of
+# each other type's list operation: digitalocean_types.KINDS).
+ROUTE_SCOPES = {"/v2/account": "account:read", "/v2/droplets": "droplet:read",
+                **{k[0]: k[1] for k in types.KINDS.values()}}
 
 # Body of the "malformed" fault: starts like a droplets page, then is not JSON.
 MALFORMED_BODY = b'{"droplets":[{"id":1,"name":"web-1",<html><body>502 Bad Gateway</body></html>'
@@ -284,9 +288,9 @@ def _check_fault(r):
     elif kind == "foreign_next":
         if not isinstance(r.get("next_url"), str):
             raise ValueError("a foreign_next fault needs \"next_url\": the URL to put in links.pages.next")
-    elif kind == "bad_droplet":
+    elif kind in ("bad_droplet", "bad_item"):
         if not isinstance(r.get("field"), str):
-            raise ValueError("a bad_droplet fault needs \"field\" (\"id\", \"ip\" or another droplet key)")
+            raise ValueError("a %s fault needs \"field\" (\"id\", \"ip\" or another key of the item)" % kind)
         if not isinstance(r.setdefault("index", 0), int):
             raise ValueError("index must be an integer")
 
@@ -294,7 +298,7 @@ def _check_fault(r):
 # A rule matches on path_prefix (default /v2/), page (the request's page, 1 by default) and
 # method.
 FAULT_RULES = simlib.FaultRules(
-    ("status", "reset", "slow", "truncate", "malformed", "foreign_next", "bad_droplet"),
+    ("status", "reset", "slow", "truncate", "malformed", "foreign_next", "bad_droplet", "bad_item"),
     match={"path_prefix": simlib.Prefix(default="/v2/"), "page": simlib.Positive()},
     check_kind=_check_fault)
 
@@ -326,7 +330,7 @@ class Sim(simlib.SimState):
         "rate_limited": 0,
     }
     config_keys = frozenset({"latency_ms", "hourly_limit", "per_minute_limit", "burst_limit",
-                             "single_page_links", "error_bodies", "origin"})
+                             "single_page_links", "error_bodies", "origin", "empty_databases"})
     fault_rules = FAULT_RULES
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -342,7 +346,39 @@ class Sim(simlib.SimState):
             self.next_ip_index = len(self.droplets)
         else:
             self.droplets, self.next_ip_index = generate_droplets(init.get("generate") or DEFAULT_GENERATE)
+        # the other types: none unless the state file has them (a list, or {"generate": spec})
+        self.collections = {}
+        self.next_index = {}
+        for kind in types.KINDS:
+            given = init.get(kind)
+            self.collections[kind], self.next_index[kind] = [], 0
+            if isinstance(given, list):
+                self.collections[kind], self.next_index[kind] = list(given), len(given)
+            elif isinstance(given, dict):
+                self.collections[kind], self.next_index[kind] = types.generate(
+                    kind, given.get("generate", given), self.type_context())
         self.buckets = {}
+
+    def type_context(self):
+        """What the other types' builders need of the droplets (call with the lock held, or
+        before the server starts)."""
+        by_region = {}
+        for d in self.droplets:
+            slug = (d.get("region") or {}).get("slug") if isinstance(d.get("region"), dict) else None
+            if isinstance(d.get("id"), int):
+                by_region.setdefault(slug, []).append(d)
+        picks = {}
+
+        def droplet(region):
+            ds = by_region.get(region) or []
+            if not ds:
+                return None
+            i = picks.get(region, 0)
+            picks[region] = i + 1
+            return ds[i % len(ds)]
+
+        return {"regions": REGION_NAMES, "region_object": _region_object, "droplet": droplet,
+                "droplet_ids": lambda region: [d["id"] for d in (by_region.get(region) or [])[:50]]}
 
     def check_config(self, data):
         for k in ("latency_ms", "hourly_limit", "per_minute_limit"):
@@ -350,6 +386,8 @@ class Sim(simlib.SimState):
                 raise ValueError(k + " must be a non-negative number")
         if "single_page_links" in data and data["single_page_links"] not in ("empty", "pages"):
             raise ValueError("single_page_links is \"empty\" (links:{}) or \"pages\" (links:{pages:{}})")
+        if "empty_databases" in data and data["empty_databases"] not in ("array", "null"):
+            raise ValueError("empty_databases is \"array\" (databases:[]) or \"null\" (databases:null)")
 
     def count_request(self, entry):
         s = self.stats
@@ -499,8 +537,10 @@ _HOST_RE = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$"
 
 class Handler(simlib.BaseHandler):
     sim_name = "digitalocean_sim"
-    description = "HTTPS simulator of the DigitalOcean API v2 (account, droplets)."
-    state_help = "JSON: initial account, tokens, droplets or generate, config, faults"
+    description = ("HTTPS simulator of the DigitalOcean API v2 (account, droplets, volumes, load balancers, "
+                   "Kubernetes clusters, databases, reserved IPs).")
+    state_help = ("JSON: initial account, tokens, droplets or generate, volumes, load_balancers, "
+                  "kubernetes_clusters, databases, reserved_ips (lists or generate specs), config, faults")
     server_header = "digitalocean-sim/1.0"
     max_api_body = MAX_API_BODY
     control_content_type = CT_OK
@@ -615,19 +655,40 @@ class Handler(simlib.BaseHandler):
         with sim.lock:
             account = sim.account
             droplets = sim.droplets  # replaced, never mutated, by the control API
+            kind = types.ROUTE_KINDS.get(route)
+            collection = sim.collections[kind] if kind else None  # likewise
             single_page_links = sim.config.get("single_page_links", "empty")
         if route == "/v2/account":
             return 200, _json_bytes({"account": account}), [("Content-Type", CT_OK)] + rl
+        if kind is not None:
+            return 200, self._kind_page(kind, query, collection, single_page_links), [("Content-Type", CT_OK)] + rl
         return 200, self._droplets_page(query, droplets, single_page_links), [("Content-Type", CT_OK)] + rl
 
-    def _droplets_page(self, query, droplets, single_page_links):
-        per_page, per_page_given = _int_param(query, "per_page", PER_PAGE_DEFAULT)
-        if per_page < 1:
-            per_page = PER_PAGE_DEFAULT
-        per_page = min(per_page, PER_PAGE_MAX)
-        page, _ = _int_param(query, "page", 1)
-        page = max(page, 1)
+    def _kind_page(self, kind, query, items, single_page_links):
+        """A page of another type's list, with its own filters: volumes take name and region
+        (volumes_list.yml), databases tag_name and are not paginated (databases_list_clusters.yml:
+        the answer is {"databases": [...]} alone)."""
+        route = types.KINDS[kind][0]
+        if kind == "volumes":
+            name = query.get("name", [None])[0]
+            if name:
+                items = [v for v in items if v.get("name") == name]
+            region = query.get("region", [None])[0]
+            if region:
+                items = [v for v in items if (v.get("region") or {}).get("slug") == region]
+        if kind == "databases":
+            tag = query.get("tag_name", [None])[0]
+            if tag:
+                items = [d for d in items if tag in (d.get("tags") or [])]
+            # WIRE: the description has "databases" an array; an account without clusters has
+            # been seen answered {"databases": null} (a Go nil slice), which the setting
+            # empty_databases: "null" serves.
+            if not items and self.server.sim.config.get("empty_databases") == "null":
+                return {"databases": None}
+            return {"databases": list(items)}
+        return self._page(kind, route, query, items, single_page_links)
 
+    def _droplets_page(self, query, droplets, single_page_links):
         # Filters (droplets_list.yml): tag_name (exact tag), name (exact, case-insensitive),
         # type=gpus (only droplets with gpu_info; by default those are left out).
         items = droplets
@@ -640,6 +701,16 @@ class Handler(simlib.BaseHandler):
         want_gpus = query.get("type", [""])[0] == "gpus"
         items = [d for d in items if bool(d.get("gpu_info")) == want_gpus]
 
+        return self._page("droplets", "/v2/droplets", query, items, single_page_links)
+
+    def _page(self, key, route, query, items, single_page_links):
+        """One page of a paginated list: {key: [...], "links": ..., "meta": {"total": n}}."""
+        per_page, _ = _int_param(query, "per_page", PER_PAGE_DEFAULT)
+        if per_page < 1:
+            per_page = PER_PAGE_DEFAULT
+        per_page = min(per_page, PER_PAGE_MAX)
+        page, _ = _int_param(query, "page", 1)
+        page = max(page, 1)
         total = len(items)
         last = max(1, math.ceil(total / per_page))
         chunk = items[(page - 1) * per_page: page * per_page]
@@ -648,7 +719,7 @@ class Handler(simlib.BaseHandler):
         # served.  Keys are in the API's (alphabetical) order; on page 1 there is no first/prev,
         # on the last page no next/last (description "Links & Pagination").
         rest = [(k, str(per_page) if k == "per_page" else vs[0]) for k, vs in query.items() if k != "page"]
-        base = self._origin() + "/v2/droplets?"
+        base = self._origin() + route + "?"
 
         def link(n):
             return base + urllib.parse.urlencode([("page", n)] + rest)
@@ -667,28 +738,31 @@ class Handler(simlib.BaseHandler):
             # WIRE: a single page gets "links":{} (the API, and the spec's GPU example);
             # other spec examples show {"pages":{}}, selectable with single_page_links.
             links = {"pages": {}} if single_page_links == "pages" else {}
-        return {"droplets": chunk, "links": links, "meta": {"total": total}}
+        return {key: chunk, "links": links, "meta": {"total": total}}
 
     def _apply_body_fault(self, fault, status, body):
-        """body is a dict for a droplets page, else bytes.  Returns bytes."""
+        """body is a dict for a list page, else bytes.  Returns bytes."""
         if fault and status == 200:
             kind = fault["kind"]
-            if kind == "foreign_next" and isinstance(body, dict):
+            key = next((k for k in ("droplets",) + tuple(types.KINDS) if isinstance(body, dict) and k in body), None)
+            if kind == "foreign_next" and isinstance(body, dict) and "links" in body:
                 pages = body["links"].setdefault("pages", {})
                 pages["next"] = fault["next_url"]
-            if kind == "bad_droplet" and isinstance(body, dict) and body["droplets"]:
-                i = min(max(fault["index"], 0), len(body["droplets"]) - 1)
-                d = copy.deepcopy(body["droplets"][i])
+            if kind in ("bad_droplet", "bad_item") and key and body[key]:
+                i = min(max(fault["index"], 0), len(body[key]) - 1)
+                d = copy.deepcopy(body[key][i])
                 field = fault["field"]
-                if field == "ip":
+                if field == "ip" and "networks" in d:
                     for net in d.get("networks", {}).get("v4", []):
                         if net.get("type") == "public":
                             net["ip_address"] = fault.get("value", "999.1.2.3")
+                elif field == "ip":
+                    d["ip"] = fault.get("value", "999.1.2.3")
                 elif "value" in fault:
                     d[field] = fault["value"]
                 else:
                     d.pop(field, None)
-                body["droplets"] = body["droplets"][:i] + [d] + body["droplets"][i + 1:]
+                body[key] = body[key][:i] + [d] + body[key][i + 1:]
         return _json_bytes(body) if isinstance(body, dict) else body
 
     # -- the control API ---------------------------------------------------------------------
@@ -709,6 +783,8 @@ class Handler(simlib.BaseHandler):
                     return 200, {"account": sim.account}
         if seg and seg[0] == "droplets":
             return self._control_droplets(sim, m, seg[1:], data)
+        if seg and seg[0] in types.KINDS:
+            return self._control_kind(sim, seg[0], m, seg[1:], data)
         if seg and seg[0] == "tokens":
             if m == "GET" and len(seg) == 1:
                 with sim.lock:  # names and scopes only: token values never leave by this API
@@ -782,6 +858,65 @@ class Handler(simlib.BaseHandler):
                 return 200, {"ok": True, "droplet": new}
         return None
 
+    def _control_kind(self, sim, kind, m, rest, data):
+        """/_sim/<kind>: as /_sim/droplets (GET, POST a list, POST generate with "append", POST
+        add, GET/PATCH/DELETE one by its id: a reserved IP's is its address)."""
+        id_key = types.KINDS[kind][2]
+        if m == "GET" and not rest:
+            with sim.lock:
+                return 200, {kind: sim.collections[kind], "count": len(sim.collections[kind])}
+        if m == "POST" and not rest:
+            items = data.get(kind) if isinstance(data, dict) else data
+            if not isinstance(items, list) or not all(isinstance(d, dict) for d in items):
+                raise ValueError("send a JSON list of objects (or {\"%s\": [...]})" % kind)
+            with sim.lock:  # stored verbatim: tests may inject any shape
+                sim.collections[kind] = list(items)
+                sim.next_index[kind] = max(sim.next_index[kind], len(items))
+            return 200, {"ok": True, "count": len(items)}
+        if m == "POST" and rest in (["generate"], ["add"]):
+            if not isinstance(data, dict):
+                raise ValueError("send {\"count\": N, \"regions\": [...], \"seed\": S}")
+            with sim.lock:
+                if rest == ["add"]:
+                    fields = dict(data)
+                    region = fields.pop("region", "nyc3")
+                    if not isinstance(region, str):
+                        raise ValueError("region is a slug here")
+                    spec = {"count": 1, "regions": [region], "seed": "add",
+                            **{k: fields.pop(k) for k in ("password", "engine", "tags") if k in fields}}
+                    new, sim.next_index[kind] = types.generate(kind, spec, sim.type_context(), sim.next_index[kind])
+                    new = [{**new[0], **fields}]
+                    sim.collections[kind] = sim.collections[kind] + new
+                    return 200, {"ok": True, "item": new[0]}
+                if data.get("append"):
+                    new, sim.next_index[kind] = types.generate(kind, data, sim.type_context(), sim.next_index[kind])
+                    sim.collections[kind] = sim.collections[kind] + new
+                else:
+                    sim.collections[kind], sim.next_index[kind] = types.generate(kind, data, sim.type_context())
+                items = sim.collections[kind]
+                return 200, {"ok": True, "count": len(items),
+                             "ids": [d.get(id_key) for d in items] if len(items) <= 1000 else None}
+        if len(rest) == 1 and m in ("PATCH", "DELETE", "GET"):
+            with sim.lock:
+                items = sim.collections[kind]
+                idx = next((i for i, d in enumerate(items) if str(d.get(id_key)) == rest[0]), None)
+                if idx is None:
+                    return 404, {"error": "no item of %s with %s %s" % (kind, id_key, rest[0])}
+                if m == "GET":
+                    return 200, {"item": items[idx]}
+                if m == "DELETE":
+                    sim.collections[kind] = items[:idx] + items[idx + 1:]
+                    return 200, {"ok": True}
+                if not isinstance(data, dict):
+                    raise ValueError("send the fields to change as a JSON object")
+                fields = dict(data)
+                if isinstance(fields.get("region"), str) and kind not in ("kubernetes_clusters", "databases"):
+                    fields["region"] = _region_object(fields["region"])
+                new = {**items[idx], **fields}  # copy-on-write, as for droplets
+                sim.collections[kind] = items[:idx] + [new] + items[idx + 1:]
+                return 200, {"ok": True, "item": new}
+        return None
+
     @staticmethod
     def _expand_shorthands(data):
         """Lets a test write "region": "fra1" or "size": "s-2vcpu-4gb" and get the full objects
@@ -836,6 +971,7 @@ def _configure(args, state):
         "per_minute_limit": args.per_minute_limit,
         "burst_limit": not args.no_burst_limit,
         "single_page_links": "empty",
+        "empty_databases": "array",
         "error_bodies": {},
         "origin": args.origin,
     }

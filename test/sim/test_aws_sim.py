@@ -23,6 +23,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -1540,6 +1541,43 @@ class SimTest(unittest.TestCase):
         self.assertRdsError(self.rds({}, cust), 403, "ExpiredToken")
         self.assertS3Error(self.rest("s3", "/", {}, cust), 400, "ExpiredToken", "The provided token has expired.")
         self.assertLambdaError(self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {}, cust), 403, "ExpiredTokenException")
+
+    def test_fault_error_code_and_log_fields(self):
+        self.apply()
+        self.control("DELETE", "/_sim/log")
+        _, cust = self.chain()
+        self.faults({"kind": "error_code", "service": "sts", "code": "IDPCommunicationError"},
+                    {"kind": "error_code", "service": "ec2", "code": "Unavailable"},
+                    {"kind": "error_code", "service": "s3", "code": "RequestTimeout"},
+                    {"kind": "error_code", "service": "lambda", "code": "EC2ThrottledException"},
+                    {"kind": "error_code", "service": "lambda", "code": "TooManyRequestsException"})
+        self.assertStsError(self.assume(CALLER, DISCOVERY_ARN), 400, "IDPCommunicationError")
+        self.assertEc2Error(self.ec2("DescribeRegions", cust), 503, "Unavailable",
+                            "The server is overloaded and can't handle the request.")
+        self.assertS3Error(self.rest("s3", "/", {}, cust), 400, "RequestTimeout")
+        body = self.assertLambdaError(self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {}, cust), 502,
+                                      "EC2ThrottledException")
+        self.assertEqual(body["Type"], "Service")
+        body = self.assertLambdaError(self.rest("lambda", aws_services.LAMBDA_FUNCTIONS_PATH, {}, cust), 429,
+                                      "TooManyRequestsException")
+        self.assertEqual(body["Reason"], "CallerRateLimitExceeded")
+        self.assertEqual(self.ec2("DescribeRegions", cust).status, 200)  # all spent
+        # a code the service does not send, or no service: refused
+        for bad in ({"kind": "error_code", "service": "ec2", "code": "SlowDown"},
+                    {"kind": "error_code", "code": "Throttling"}):
+            r = self.raw("POST", "/_sim/faults", json.dumps([bad]).encode(), {"Content-Type": "application/json"})
+            self.assertEqual(r.status, 400, bad)
+        # the log: each request's X-Amz-Date, and where an external id appeared
+        log = self.log()
+        self.assertTrue(all(re.match(r"^\d{8}T\d{6}Z$", e["amz_date"]) for e in log), log)
+        places = [(e["action"], e["principal_kind"], e["external_id_in"]) for e in log]
+        self.assertIn(("AssumeRole", "discovery", ["body"]), places)
+        self.assertEqual([p for p in places if p[2] and p[1] != "discovery"], [])
+        self.call("ec2", {"Action": "DescribeRegions", "Version": "2016-11-15"}, cust,
+                  extra_headers=[("X-Probe", EXTERNAL_ID)])
+        self.ec2("DescribeRegions", cust, method="GET", Filter=urllib.parse.quote(EXTERNAL_ID))
+        self.assertEqual([e["external_id_in"] for e in self.log()[-2:]], [["headers"], ["url"]])
+        self.assertNotIn(EXTERNAL_ID, json.dumps(self.log()))
 
 
 if __name__ == "__main__":

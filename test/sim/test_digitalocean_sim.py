@@ -6,11 +6,12 @@ Run:  /usr/bin/python3 test/sim/test_digitalocean_sim.py
 Makes a throwaway CA with make_test_ca.sh in a temporary directory, starts the simulator on a
 free port, and talks to it with urllib/http.client, verifying TLS against that CA.
 
-Schema checks: the account and droplet objects, the list response and the error bodies are
-validated at test time against vendor/digitalocean-openapi/schemas.json, a JSON copy of the
+Schema checks: the account and droplet objects, the list responses of every resource type
+(droplets, volumes, load balancers, Kubernetes clusters, databases, reserved IPs), each item of
+them and the error bodies are validated at test time against vendor/digitalocean-openapi/schemas.json, a JSON copy of the
 relevant schema fragments of the official OpenAPI description (see SOURCE there), using the
 small validator below (type, nullable, enum, required, properties, items, allOf, anyOf,
-multipleOf, minimum/maximum, and the formats date-time, ipv4 and ipv6).
+multipleOf, minimum/maximum, and the formats date-time, ipv4, ipv6 and uuid).
 """
 
 import http.client
@@ -39,12 +40,15 @@ SCHEMAS = os.path.join(HERE, "vendor", "digitalocean-openapi", "schemas.json")
 READER = "dop_v1_" + "a1b2c3d4" * 8
 NOSCOPE = "dop_v1_" + "deadbeef" * 8
 CUSTOM = "dop_v1_" + "c0ffee00" * 8  # custom scopes: droplet:read only
+NODB = "dop_v1_" + "0dbf0dbf" * 8  # custom scopes: every list but database:read
 
 STATE = {
     "tokens": [
         {"name": "reader", "token": READER, "scope": "read"},
         {"name": "noscope", "token": NOSCOPE, "scope": "none"},
         {"name": "custom", "token": CUSTOM, "scope": ["droplet:read"]},
+        {"name": "nodb", "token": NODB, "scope": ["account:read", "droplet:read", "block_storage:read",
+                                                  "load_balancer:read", "kubernetes:read", "reserved_ip:read"]},
     ],
     "generate": {"count": 5, "regions": ["nyc3", "fra1"], "seed": 42},
 }
@@ -53,6 +57,7 @@ STATE = {
 # A small validator for the OpenAPI 3.0 schema subset the vendored fragments use
 # --------------------------------------------------------------------------------------------
 
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 DATE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
@@ -64,7 +69,11 @@ def schema_errors(schema, value, where="$"):
         errs += schema_errors(sub, value, where)
     if "anyOf" in schema and not any(not schema_errors(s, value, where) for s in schema["anyOf"]):
         errs.append("%s: matches none of anyOf" % where)
+    if "oneOf" in schema and sum(1 for s in schema["oneOf"] if not schema_errors(s, value, where)) != 1:
+        errs.append("%s: does not match exactly one of oneOf" % where)
     t = schema.get("type")
+    if t is None and isinstance(value, dict) and ("properties" in schema or "required" in schema):
+        t = "object"  # properties apply to an object whether or not the schema names its type
     if t is None:
         return errs
     if value is None:
@@ -97,6 +106,8 @@ def schema_errors(schema, value, where="$"):
                 ipaddress.IPv4Address(value)
             if fmt == "ipv6":
                 ipaddress.IPv6Address(value)
+            if fmt == "uuid" and not UUID.match(value):
+                raise ValueError
         except ValueError:
             errs.append("%s: %r is not a valid %s" % (where, value, fmt))
     if t == "object":
@@ -114,6 +125,26 @@ def schema_errors(schema, value, where="$"):
 
 with open(SCHEMAS, encoding="utf-8") as f:
     SPEC = json.load(f)["schemas"]
+
+
+def schema_properties(schema):
+    """Every property name a schema defines, through allOf/anyOf/oneOf."""
+    names = set(schema.get("properties", {}))
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(key, []):
+            names |= schema_properties(sub)
+    return names
+
+
+# kind: (list path, items key, list response schema, item schema, id member, paginated)
+KINDS = {
+    "volumes": ("/v2/volumes", "volumes", "volumes_list_response", "volume", "id", True),
+    "load_balancers": ("/v2/load_balancers", "load_balancers", "load_balancers_list_response", "load_balancer", "id", True),
+    "kubernetes_clusters": ("/v2/kubernetes/clusters", "kubernetes_clusters", "kubernetes_clusters_list_response",
+                            "kubernetes_cluster", "id", True),
+    "databases": ("/v2/databases", "databases", "databases_list_response", "database_cluster", "id", False),
+    "reserved_ips": ("/v2/reserved_ips", "reserved_ips", "reserved_ips_list_response", "reserved_ip", "ip", True),
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -543,6 +574,143 @@ class SimTest(unittest.TestCase):
         # the stored droplet is untouched
         d = self.call("/v2/droplets").json()["droplets"]
         self.assertEqual([schema_errors(SPEC["droplet"], x) for x in d], [[]] * len(d))
+
+
+    # -- the other resource types -------------------------------------------------------------
+
+    def test_resource_types_schema(self):
+        self.control("POST", "/_sim/droplets/generate", {"count": 12, "regions": ["nyc3", "ams3", "sgp1"], "seed": 3})
+        for kind, (path, key, list_schema, item_schema, id_key, paginated) in KINDS.items():
+            with self.subTest(kind=kind):
+                self.control("POST", "/_sim/%s/generate" % kind, {"count": 30, "regions": ["nyc3", "ams3", "sgp1"], "seed": 3})
+                r = self.call(path + ("?per_page=30" if paginated else ""))
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.h("Content-Type"), "application/json; charset=utf-8")
+                self.assertRateHeaders(r)
+                body = r.json()
+                self.assertEqual(list(body), [key, "links", "meta"] if paginated else [key])
+                self.assertEqual(schema_errors(SPEC[list_schema], body), [])
+                self.assertEqual(len(body[key]), 30)
+                allowed = schema_properties(SPEC[item_schema])
+                for item in body[key]:
+                    self.assertEqual(schema_errors(SPEC[item_schema], item), [], item.get(id_key))
+                    self.assertLessEqual(set(item), allowed, "every key served is one the spec defines")
+                self.assertEqual(len({i[id_key] for i in body[key]}), 30)
+                if paginated:
+                    self.assertEqual(body["meta"], {"total": 30})
+                broken = dict(body[key][0])
+                broken[id_key] = 42
+                self.assertTrue(schema_errors(SPEC[item_schema], broken), "the validator must see a wrong type")
+        # what the mappings read is there in each shape
+        v = self.call("/v2/volumes").json()["volumes"][0]
+        self.assertEqual(set(v["region"]), {"name", "slug", "features", "available", "sizes"})
+        lb = self.call("/v2/load_balancers").json()["load_balancers"][0]
+        self.assertTrue(lb["forwarding_rules"] and ipaddress.IPv4Address(lb["ip"]))
+        k = self.call("/v2/kubernetes/clusters").json()["kubernetes_clusters"][0]
+        self.assertIn(k["region"], ("nyc3", "ams3", "sgp1"))
+        self.assertTrue(k["endpoint"].startswith("https://") and k["node_pools"][0]["nodes"])
+        rips = self.call("/v2/reserved_ips?per_page=30").json()["reserved_ips"]
+        attached = [x for x in rips if x["droplet"] is not None]
+        self.assertTrue(attached and len(attached) < len(rips), "some reserved IPs are assigned, some not")
+        self.assertEqual(schema_errors(SPEC["droplet"], attached[0]["droplet"]), [])
+
+    def test_resource_types_pagination(self):
+        for kind, (path, key, list_schema, item_schema, id_key, paginated) in KINDS.items():
+            with self.subTest(kind=kind):
+                self.control("POST", "/_sim/%s/generate" % kind, {"count": 450, "regions": ["nyc3", "fra1"], "seed": 5})
+                expected = [i[id_key] for i in self.control("GET", "/_sim/" + kind)[kind]]
+                if not paginated:
+                    body = self.call(path + "?per_page=200").json()
+                    self.assertEqual([i[id_key] for i in body[key]], expected, "databases: every cluster in one answer")
+                    self.assertEqual(schema_errors(SPEC[list_schema], body), [])
+                    continue
+                got, url, pages = [], path + "?per_page=200", 0
+                while url:
+                    body = self.call(url).json()
+                    self.assertEqual(schema_errors(SPEC[list_schema], body), [])
+                    self.assertEqual(body["meta"], {"total": 450})
+                    got += [i[id_key] for i in body[key]]
+                    pages += 1
+                    nxt = body["links"].get("pages", {}).get("next")
+                    if nxt:
+                        self.assertTrue(nxt.startswith(self.origin + path + "?page=%d" % (pages + 1)), nxt)
+                    url = nxt[len(self.origin):] if nxt else None
+                self.assertEqual((pages, got), (3, expected))
+
+    def test_resource_types_scopes(self):
+        self.control("POST", "/_sim/databases/generate", {"count": 2, "seed": 1})
+        body = {"id": "forbidden", "message": "You do not have access for the attempted action."}
+        for kind, (path, key, *_rest) in KINDS.items():
+            with self.subTest(kind=kind):
+                self.assertErrorBody(self.call(path, token=CUSTOM), 403, body)
+                self.assertErrorBody(self.call(path, token=NOSCOPE), 403, body)
+                self.assertEqual(self.call(path).status, 200)
+                self.assertEqual(self.call(path, token=NODB).status, 403 if kind == "databases" else 200)
+        self.assertEqual(self.call("/v2/droplets", token=NODB).status, 200)
+
+    def test_database_credentials(self):
+        marker = "MARKERPW0123456789"
+        self.control("POST", "/_sim/databases/generate", {"count": 4, "seed": 2, "password": marker})
+        for db in self.call("/v2/databases").json()["databases"]:
+            self.assertEqual(db["connection"]["password"], marker)
+            self.assertIn(marker, db["connection"]["uri"])
+            self.assertIn(marker, db["private_connection"]["uri"])
+            self.assertEqual({u["password"] for u in db["users"]}, {marker})
+            if db["num_nodes"] > 1:
+                self.assertEqual(db["standby_connection"]["password"], marker)
+        added = self.control("POST", "/_sim/databases/add", {"region": "fra1", "password": marker, "name": "added-db"})["item"]
+        self.assertEqual((added["name"], added["region"], added["users"][0]["password"]), ("added-db", "fra1", marker))
+
+    def test_empty_databases(self):
+        self.assertEqual(self.call("/v2/databases").json(), {"databases": []})
+        self.assertEqual(schema_errors(SPEC["databases_list_response"], self.call("/v2/databases").json()), [])
+        self.control("POST", "/_sim/config", {"empty_databases": "null"})
+        self.assertEqual(self.call("/v2/databases").json(), {"databases": None})
+        self.control("POST", "/_sim/databases/generate", {"count": 1, "seed": 1})
+        self.assertEqual(len(self.call("/v2/databases").json()["databases"]), 1)
+        r = self.call("/_sim/config", token=None, method="POST", body={"empty_databases": "nil"})
+        self.assertEqual(r.status, 400)
+
+    def test_control_resource_types(self):
+        for kind, (path, key, list_schema, item_schema, id_key, paginated) in KINDS.items():
+            with self.subTest(kind=kind):
+                spec = {"count": 5, "regions": ["nyc3"], "seed": 9}
+                self.control("POST", "/_sim/%s/generate" % kind, spec)
+                a = self.control("GET", "/_sim/" + kind)[kind]
+                self.control("POST", "/_sim/%s/generate" % kind, spec)
+                self.assertEqual(self.control("GET", "/_sim/" + kind)[kind], a, "deterministic")
+                first = str(a[0][id_key])
+                self.control("PATCH", "/_sim/%s/%s" % (kind, first), {"name": "renamed", "tags": ["x"]})
+                self.assertEqual(self.control("GET", "/_sim/%s/%s" % (kind, first))["item"]["name"], "renamed")
+                self.control("DELETE", "/_sim/%s/%s" % (kind, a[1][id_key]))
+                new = self.control("POST", "/_sim/%s/add" % kind, {"region": "ams3"})["item"]
+                self.assertNotIn(new[id_key], [x[id_key] for x in a])
+                self.control("POST", "/_sim/%s/generate" % kind, dict(spec, count=2, append=True))
+                now = self.control("GET", "/_sim/" + kind)[kind]
+                self.assertEqual(len(now), 7)
+                self.assertEqual(len({x[id_key] for x in now}), 7, "appended items get new ids")
+                for item in now:
+                    self.assertEqual(schema_errors(SPEC[item_schema], item), [])
+                r = self.call(path)
+                self.assertEqual(len(r.json()[key]), 7)
+                self.assertEqual(self.call("/_sim/%s/nope" % kind, token=None).status, 404)
+                bad = self.call("/_sim/%s/generate" % kind, token=None, method="POST", body={"count": 2, "regions": ["mars1"]})
+                self.assertEqual(bad.status, 400)
+
+    def test_resource_types_faults(self):
+        self.control("POST", "/_sim/volumes/generate", {"count": 250, "seed": 1})
+        self.control("POST", "/_sim/reserved_ips/generate", {"count": 3, "seed": 1})
+        self.faults({"path_prefix": "/v2/volumes", "kind": "bad_item", "field": "id"},
+                    {"path_prefix": "/v2/reserved_ips", "kind": "bad_item", "field": "ip", "index": 1},
+                    {"path_prefix": "/v2/volumes", "page": 2, "kind": "foreign_next", "next_url": "https://127.0.0.2/v2/volumes"},
+                    {"path_prefix": "/v2/load_balancers", "kind": "status", "status": 500})
+        v = self.call("/v2/volumes?per_page=200").json()["volumes"]
+        self.assertNotIn("id", v[0])
+        self.assertIn("id", v[1])
+        self.assertEqual(self.call("/v2/reserved_ips").json()["reserved_ips"][1]["ip"], "999.1.2.3")
+        self.assertEqual(self.call("/v2/volumes?per_page=200&page=2").json()["links"]["pages"]["next"], "https://127.0.0.2/v2/volumes")
+        self.assertEqual(self.call("/v2/load_balancers").status, 500)
+        self.assertEqual(self.call("/v2/load_balancers").status, 200)
 
     # -- log, stats, keep-alive, concurrency ----------------------------------------------------
 

@@ -3,6 +3,9 @@
 # the region filter, retries, failures that change nothing, per-resource
 # errors, the same-origin rule for pagination, timeouts, cancellation,
 # concurrency, live progress, interrupted runs, and no token in the log.
+# Its connectors discover droplets only (settings.resource_types), so that
+# its pages and counts keep their meaning; 014_digitalocean_types tests the
+# other types.
 use strict;
 use warnings;
 use FindBin;
@@ -44,7 +47,7 @@ sub sql { $node->safe_psql('postgres', $_[0]) }
 sub create_connector
 {
 	my ($name, $tok, $settings) = @_;
-	$settings //= '{}';
+	$settings //= '{"resource_types": ["digitalocean_droplet"]}';
 	return sql(qq{SET ROLE app_admin; SELECT cloudconn.connector_create(1, '$name', 'digitalocean', 'manual', '$settings', '$tok')});
 }
 
@@ -126,7 +129,7 @@ is(sql(qq{SELECT missing_since IS NULL FROM cloudconn.configuration_item WHERE e
 	't', 'missing_since is cleared when it comes back');
 
 # ---- region filter
-my $ams = create_connector('amsterdam', $token, '{"region": "ams3"}');
+my $ams = create_connector('amsterdam', $token, '{"region": "ams3", "resource_types": ["digitalocean_droplet"]}');
 my $ams_count = grep { $_->{region}{slug} eq 'ams3' } @{ $sim->droplets };
 like(run($ams), qr/^succeeded\|$ams_count\|$ams_count\|0\|0\|0\|/, 'region filter: only ams3 droplets');
 is(sql(qq{SELECT count(*) FROM cloudconn.configuration_item WHERE source_connector_id = $ams AND attributes->>'region' <> 'ams3'}),
@@ -263,7 +266,7 @@ sql(q{ALTER DATABASE postgres RESET search_path; DROP SCHEMA evil CASCADE;});
 $node->safe_psql('postgres', "CREATE DATABASE latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
 sub latin1 { $node->safe_psql('latin1', $_[0]) }
 latin1(q{CREATE EXTENSION cloudconn CASCADE; INSERT INTO cloudconn.entity (id, name) VALUES (1, 'root')});
-my $lc = latin1("SELECT cloudconn.connector_create(1, 'latin', 'digitalocean', 'manual', '{}', '$token')");
+my $lc = latin1(qq{SELECT cloudconn.connector_create(1, 'latin', 'digitalocean', 'manual', '{"resource_types": ["digitalocean_droplet"]}', '$token')});
 my $first_id = $sim->droplets->[0]{id};
 $sim->faults({ kind => 'bad_droplet', field => 'name', value => "caf\x{e9}-\x{fc}", page => 1, index => 0, times => 1 });
 sub latin1_run { my $id = latin1("SELECT cloudconn.connector_run($lc)"); latin1("SELECT status || ': ' || coalesce(error, '') FROM cloudconn.runs WHERE id = $id") }

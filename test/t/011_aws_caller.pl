@@ -144,6 +144,22 @@ like(sql("SELECT cloudconn.connector_test($c)"), qr/cloudconn\.aws_caller_source
 	'a missing setting is named');
 set_conf('cloudconn.aws_roles_anywhere_profile_arn', $profile);
 
+# a retried CreateSession is signed again at its own time (issue 12): the
+# simulator answers 1.2 s after each request, so the retry's X-Amz-Date
+# is at least a second later
+$caller->config(latency_ms => 1200);
+$caller->clear_log;
+$caller->faults({ kind => 'status', status => 500, service => 'rolesanywhere', times => 1 });
+like(sql("SELECT cloudconn.connector_test($c)"), qr/^\{"ok": true/, 'connector_test with CreateSession failing once on a slow simulator');
+{
+	my @attempts = sessions();
+	is(join(' ', map { $_->{status} } @attempts), '500 201', 'CreateSession: a 500, then created');
+	cmp_ok($attempts[1]{amz_date} // '', 'gt', $attempts[0]{amz_date} // '~',
+		"the retry carries its own, later X-Amz-Date (@{[ map { $_->{amz_date} // 'none' } @attempts ]})");
+}
+$caller->config(latency_ms => 0);
+$caller->faults();
+
 # ---- a run; then credentials that expire during a long run are renewed
 $sts->control('POST', "/_sim/accounts/$account/regions/eu-west-1/instances/generate", { count => 2100, seed => 1 });
 $sts->control('POST', "/_sim/accounts/$account/regions/us-east-1/instances/generate", { count => 2100, seed => 2 });

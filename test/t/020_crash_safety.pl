@@ -28,6 +28,8 @@ restart_after_crash = on
 log_min_messages = warning
 });
 sub sql { $node->safe_psql('postgres', $_[0]) }
+# (droplets only: the run's listing and timing are the droplets')
+my $droplets = '{"resource_types": ["digitalocean_droplet"]}';
 
 # poll_query_until, across the crash restart a kill causes (a psql that
 # cannot connect yet may exit before reading its query: a broken pipe)
@@ -44,7 +46,7 @@ sub poll_across_restart
 }
 
 sql(q{CREATE EXTENSION cloudconn CASCADE; INSERT INTO cloudconn.entity (id, name) VALUES (1, 'root');});
-my $c = sql("SELECT cloudconn.connector_create(1, 'big', 'digitalocean', 'manual', '{}', '$CloudconnSim::TOKEN')");
+my $c = sql("SELECT cloudconn.connector_create(1, 'big', 'digitalocean', 'manual', '$droplets', '$CloudconnSim::TOKEN')");
 my $first = sql("SELECT cloudconn.connector_run($c)");
 is(sql("SELECT status || ' ' || created FROM cloudconn.runs WHERE id = $first"), "succeeded $count", "a first run of $count droplets");
 sql(q{INSERT INTO cloudconn.application (name, entity_id) VALUES ('app', 1);

@@ -33,9 +33,11 @@ cloudconn.daily_run_at = '00:00'
 cloudconn.timezone = 'UTC'
 });
 sub sql { $node->safe_psql('postgres', $_[0]) }
+# (droplets only: the run's listing and timing are the droplets')
+my $droplets = '{"resource_types": ["digitalocean_droplet"]}';
 sql(q{CREATE EXTENSION cloudconn CASCADE; INSERT INTO cloudconn.entity (id, name) VALUES (1, 'root');});
-my @daily = map { sql("SELECT cloudconn.connector_create(1, 'daily $_', 'digitalocean', 'daily', '{}', '$token')") } 1 .. 6;
-my @manual = map { sql("SELECT cloudconn.connector_create(1, 'manual $_', 'digitalocean', 'manual', '{}', '$token')") } 1 .. 3;
+my @daily = map { sql("SELECT cloudconn.connector_create(1, 'daily $_', 'digitalocean', 'daily', '$droplets', '$token')") } 1 .. 6;
+my @manual = map { sql("SELECT cloudconn.connector_create(1, 'manual $_', 'digitalocean', 'manual', '$droplets', '$token')") } 1 .. 3;
 $node->poll_query_until('postgres', 'SELECT launcher_pid IS NOT NULL FROM cloudconn.scheduler') or die;
 
 # ---- two sessions call connector_run() at the same moment: one run
