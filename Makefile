@@ -35,6 +35,7 @@ OBJS = \
 	src/scheduler.o \
 	src/secrets.o \
 	src/sigv4.o \
+	src/standby.o \
 	src/token_key.o \
 	src/wipe.o \
 	src/xml_guard.o \

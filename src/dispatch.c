@@ -26,6 +26,7 @@
 #include "utils/syscache.h"
 
 #include "dispatch.h"
+#include "standby.h"
 
 PG_FUNCTION_INFO_V1(cloudconn_dispatch);
 
@@ -34,7 +35,15 @@ typedef struct DispatchTarget
 {
 	FmgrInfo	impl;
 	int			nargs;			/* of the public function */
+	bool		writes;			/* refused on a standby (standby.c) */
+	char		name[NAMEDATALEN];	/* of the public function */
 } DispatchTarget;
+
+/*
+ * The one volatile public function that writes nothing: connector_test()
+ * is volatile because it talks to the provider, and works on a standby.
+ */
+#define DISPATCH_READ_ONLY_VOLATILE "connector_test"
 
 /*
  * Resolve cloudconn._<proname>(oid, <argtypes of the public function>).
@@ -69,6 +78,9 @@ CallerResolveTarget(FunctionCallInfo fcinfo)
 
 	target = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(DispatchTarget));
 	target->nargs = procform->pronargs;
+	target->writes = procform->provolatile == PROVOLATILE_VOLATILE &&
+		strcmp(NameStr(procform->proname), DISPATCH_READ_ONLY_VOLATILE) != 0;
+	strlcpy(target->name, NameStr(procform->proname), sizeof(target->name));
 	fmgr_info_cxt(impl_oid, &target->impl, fcinfo->flinfo->fn_mcxt);
 	ReleaseSysCache(proctup);
 
@@ -90,6 +102,8 @@ cloudconn_dispatch(PG_FUNCTION_ARGS)
 		target = CallerResolveTarget(fcinfo);
 		fcinfo->flinfo->fn_extra = target;
 	}
+	if (target->writes)
+		StandbyRefuseWrite(target->name);
 
 	InitFunctionCallInfoData(*implcall, &target->impl, target->nargs + 1,
 							 PG_GET_COLLATION(), NULL, NULL);

@@ -178,6 +178,26 @@ RunRecord(const RunWorkerArgs *args, bool *existing)
 }
 
 /*
+ * A run starts when it gets its permit: its started_at moves from when it
+ * was queued to now, so that the runs' [started_at, finished_at] show the
+ * cloudconn.max_parallel_runs bound (its finished_at is written before the
+ * worker gives its permit back).
+ */
+static void
+RunMarkExecuting(int64 run_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		a[1] = {Int64GetDatum(run_id)};
+
+	RunBeginTransaction();
+	if (SPI_execute_with_args("UPDATE cloudconn.run SET started_at = clock_timestamp()"
+							  " WHERE id = $1 AND status = 'running'",
+							  1, types, a, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the start of the run");
+	RunCommitTransaction();
+}
+
+/*
  * Steps 2 and 3 of a run: discover and merge in one transaction; if that
  * fails, record why in another.  Then the run's LOG line.
  */
@@ -286,6 +306,7 @@ cloudconn_run_worker_main(Datum main_arg)
 
 	/* 2: discover and merge, all in one transaction, once a permit is free */
 	RunSlotsWaitForPermit();
+	RunMarkExecuting(run_id);
 	RunDiscoverAndRecord(run_id, &args, started, &usage_start);
 	proc_exit(0);
 }

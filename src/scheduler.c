@@ -21,12 +21,26 @@
  *
  * The launcher holds no transaction, snapshot or lock while it sleeps.  On
  * start it marks failed the runs that a crash, shutdown or dead worker left
- * 'running'.  It never exits with code 0, so PostgreSQL restarts it after a
- * crash or a pg_terminate_backend().
+ * 'running'.
+ *
+ * The launcher is started by a supervisor, the background worker registered
+ * at preload ("cloudconn scheduler supervisor"), which connects to no
+ * database (the shared catalogs only): it waits quietly until
+ * cloudconn.database exists (saying so once in the log), then starts the
+ * launcher as a dynamic background worker and waits for it to exit, and
+ * starts it again SCHEDULER_RESTART_MS later (after a
+ * pg_terminate_backend(), or the database dropped).  Connecting the launcher
+ * to a missing database would be a FATAL error every restart.  Both start
+ * once recovery has finished: on a hot standby neither runs, and after a
+ * promotion they start at once.
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -79,6 +93,9 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 #define SCHEDULER_QUEUE_POLL_MS 1000
 #define SCHEDULER_IDLE_POLL_MS 60000
 #define SCHEDULER_NO_EXTENSION_POLL_MS 10000
+#define SCHEDULER_NO_DATABASE_POLL_MS 10000
+/* How long the supervisor waits before starting an exited launcher again. */
+#define SCHEDULER_RESTART_MS 5000
 
 static void
 SchedulerShmemRequest(void)
@@ -105,7 +122,7 @@ SchedulerShmemStartup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* From _PG_init while preloading: the shared state and the launcher. */
+/* From _PG_init while preloading: the shared state and the supervisor. */
 void
 SchedulerInit(void)
 {
@@ -120,12 +137,134 @@ SchedulerInit(void)
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;	/* seconds, after a crash or termination */
+	worker.bgw_restart_time = SCHEDULER_RESTART_MS / 1000;	/* after a crash or termination */
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "cloudconn");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "cloudconn_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "cloudconn scheduler");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "cloudconn scheduler");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "cloudconn_scheduler_supervisor_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "cloudconn scheduler supervisor");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "cloudconn scheduler supervisor");
 	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * Does cloudconn.database exist?  A scan of pg_database, as the autovacuum
+ * launcher makes: connected to no database, only the shared catalogs'
+ * nailed relations can be opened, not their indexes.
+ */
+static bool
+SchedulerDatabaseExists(void)
+{
+	bool		exists = false;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+
+	if (cloudconn_database == NULL)
+		return false;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (!exists && HeapTupleIsValid(tuple = heap_getnext(scan, ForwardScanDirection)))
+		exists = strcmp(NameStr(((Form_pg_database) GETSTRUCT(tuple))->datname), cloudconn_database) == 0;
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return exists;
+}
+
+/* The supervisor's wait: interruptible, ends on postmaster death. */
+static void
+SchedulerSupervisorSleep(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+/*
+ * The supervisor: waits for cloudconn.database to exist, then runs the
+ * launcher and waits for it to exit, for the life of the server.
+ */
+void
+cloudconn_scheduler_supervisor_main(Datum main_arg)
+{
+	bool		logged_missing = false;
+	bool		logged_no_slot = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	if (scheduler_shared == NULL)
+		elog(FATAL, "cloudconn scheduler supervisor started without shared memory");
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("cloudconn scheduler supervisor");
+
+	for (;;)
+	{
+		BackgroundWorker worker;
+		BackgroundWorkerHandle *handle;
+		pid_t		pid;
+
+		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * A supervisor restarted after a pg_terminate_backend() may find
+		 * the launcher of its predecessor still running: never a second.
+		 */
+		SpinLockAcquire(&scheduler_shared->mutex);
+		pid = scheduler_shared->launcher_pid;
+		SpinLockRelease(&scheduler_shared->mutex);
+		if (pid != 0 && BackendPidGetProc(pid) != NULL)
+		{
+			SchedulerSupervisorSleep(1000);
+			continue;
+		}
+
+		if (!SchedulerDatabaseExists())
+		{
+			if (!logged_missing)
+				ereport(LOG,
+						(errmsg("cloudconn scheduler: database \"%s\" does not exist; the scheduler starts once it is created",
+								cloudconn_database ? cloudconn_database : ""),
+						 errhint("Create the database, or set cloudconn.database to an existing one and restart the server.")));
+			logged_missing = true;
+			SchedulerSupervisorSleep(SCHEDULER_NO_DATABASE_POLL_MS);
+			continue;
+		}
+		logged_missing = false;
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = BGW_NEVER_RESTART;	/* the supervisor restarts it */
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "cloudconn");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "cloudconn_launcher_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "cloudconn scheduler");
+		snprintf(worker.bgw_type, BGW_MAXLEN, "cloudconn scheduler");
+		worker.bgw_notify_pid = MyProcPid;
+		if (RegisterDynamicBackgroundWorker(&worker, &handle))
+		{
+			if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED)
+				(void) WaitForBackgroundWorkerShutdown(handle);
+			pfree(handle);
+			logged_no_slot = false;
+		}
+		else if (!logged_no_slot)
+		{
+			logged_no_slot = true;
+			ereport(LOG,
+					(errmsg("cloudconn scheduler: could not start the launcher: no background worker slot free"),
+					 errhint("Raise max_worker_processes.")));
+		}
+		SchedulerSupervisorSleep(SCHEDULER_RESTART_MS);
+	}
 }
 
 static void

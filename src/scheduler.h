@@ -11,6 +11,7 @@
 /* From _PG_init while preloading: shared state, and the launcher registered. */
 extern void SchedulerInit(void);
 
+extern PGDLLEXPORT void cloudconn_scheduler_supervisor_main(Datum main_arg);
 extern PGDLLEXPORT void cloudconn_launcher_main(Datum main_arg);
 extern Datum cloudconn_scheduler_status(PG_FUNCTION_ARGS);
 extern Datum cloudconn_scheduler_fire_now(PG_FUNCTION_ARGS);

@@ -31,6 +31,7 @@
 #include "utils/memutils.h"
 
 #include "secrets.h"
+#include "standby.h"
 #include "token_key.h"
 #include "wipe.h"
 
@@ -174,7 +175,8 @@ SecretsReportWrongKey(int64 connector_id)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("could not decrypt the stored token of connector " INT64_FORMAT, connector_id),
+			 errmsg("could not decrypt the stored token of connector " INT64_FORMAT " with the key from %s",
+					connector_id, TokenKeySourceName()),
 			 errdetail("The token was encrypted under a different key than the one from %s.", TokenKeySourceName()),
 			 errhint("Restore the key the token was encrypted with; after a change of key, re-encrypt the stored tokens with cloudconn.rotate_token_key(); or set the token again with connector_set_token().")));
 }
@@ -399,6 +401,7 @@ cloudconn_rotate_token_key(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only superusers may rotate the token encryption key")));
+	StandbyRefuseWrite("rotate_token_key");
 	if (PG_ARGISNULL(0) == PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

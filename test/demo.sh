@@ -3,11 +3,14 @@
 # a throwaway cluster that preloads cloudconn and the bundled AWS,
 # DigitalOcean and Azure simulators (with a throwaway test CA), walks through
 # test/demo.sql, and removes everything again.
+#   sudo bash test/demo.sh               the README's first command
+#   bash test/demo.sh --installed        what CI runs (test/run_all.sh): the
+#                                        same tour, as the postgres OS user,
+#                                        against the cloudconn already built
+#                                        and installed; installs nothing
 set -euo pipefail
 
-. "$(dirname "${BASH_SOURCE[0]}")/../.ci/setup"
-
-runuser -u postgres -- bash -s "$work" <<'SCRIPT'
+demo_script=$(cat <<'SCRIPT'
 set -euo pipefail
 work=$1
 export PATH="$(pg_config --bindir):$PATH"
@@ -105,3 +108,14 @@ psql -X -h "$work/sock" -p 55433 -d postgres -v do_token="dop_v1_$(printf '5317%
 	-v azure_secret='SimQ8~cloudconn.ClientSecret-0123456789_abcdefgh' \
 	-v template_file="$work/template.json" -f "$work/src/test/demo.sql"
 SCRIPT
+)
+
+if [ "${1:-}" = "--installed" ]; then
+	work=$(mktemp -d /tmp/cloudconn-demo.XXXXXX)
+	trap 'rm -rf "$work"' EXIT
+	ln -s "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" "$work/src"
+	bash -c "$demo_script" demo "$work"
+else
+	. "$(dirname "${BASH_SOURCE[0]}")/../.ci/setup"
+	runuser -u postgres -- bash -c "$demo_script" demo "$work"
+fi

@@ -3,9 +3,9 @@
 # user: a throwaway cluster (preloading cloudconn) for pg_regress, the TAP
 # tests (which make clusters of their own), the simulators' self-tests, the
 # fuzzing smoke (test/fuzz/run.sh, FUZZ_INPUTS per reader, 3000 by
-# default), and the benchmarks at BENCH_SCALE (smoke in CI).  Prints each
-# runner's summary and a closing "N passed, N failed" line over the suites;
-# exits non-zero if any failed.
+# default), test/demo.sh (--installed), and the benchmarks at BENCH_SCALE
+# (smoke in CI).  Prints each runner's summary and a closing "N passed, N
+# failed" line over the suites; exits non-zero if any failed.
 #   usage: test/run_all.sh WORKDIR   (WORKDIR/src is the source tree)
 set -uo pipefail
 
@@ -82,6 +82,14 @@ fuzz() {
 	bash "$src/test/fuzz/run.sh" -n "${FUZZ_INPUTS:-3000}" -w "$work/fuzz"
 }
 suite fuzz fuzz
+
+# the README's first command, test/demo.sh, on the extension installed here
+demo() {
+	bash "$src/test/demo.sh" --installed >"$work/demo.out" 2>&1 && return 0
+	tail -60 "$work/demo.out"
+	return 1
+}
+suite demo demo
 
 bench() {
 	bash "$src/test/bench/run.sh" "${BENCH_SCALE:-smoke}"

@@ -29,6 +29,20 @@ restart_after_crash = on
 my $token = $CloudconnSim::TOKEN;
 sub sql { $node->safe_psql('postgres', $_[0]) }
 
+# poll_query_until across the crash restart a kill -9 causes (a psql that
+# cannot connect yet may exit before reading its query: a broken pipe)
+sub poll_across_restart
+{
+	my ($query) = @_;
+	for (1 .. 600)
+	{
+		my $ok = eval { $node->poll_query_until('postgres', $query) };
+		return 1 if $ok;
+		usleep(100_000);
+	}
+	return 0;
+}
+
 sub launcher_pid
 {
 	return sql("SELECT launcher_pid FROM cloudconn.scheduler");
@@ -115,7 +129,7 @@ my $run = sql("SELECT cloudconn.connector_run($manual, wait => false)");
 $node->poll_query_until('postgres', "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'cloudconn run'") or die;
 my $wpid = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'cloudconn run'");
 kill 'KILL', $wpid;
-$node->poll_query_until('postgres', "SELECT status = 'failed' FROM cloudconn.run WHERE id = $run")
+poll_across_restart("SELECT status = 'failed' FROM cloudconn.run WHERE id = $run")
   or die 'the killed run was not marked failed';
 like(sql("SELECT error FROM cloudconn.run WHERE id = $run"), qr/interrupted/, 'kill -9 of a worker: failed as interrupted');
 $sim->config(latency_ms => 0);
@@ -125,7 +139,7 @@ is(sql("SELECT status FROM cloudconn.runs WHERE id = $next"), 'succeeded', 'the 
 # ---- the launcher comes back after kill -9 and after pg_terminate_backend
 my $pid1 = launcher_pid();
 kill 'KILL', $pid1;
-$node->poll_query_until('postgres', "SELECT launcher_pid IS NOT NULL AND launcher_pid <> $pid1 FROM cloudconn.scheduler")
+poll_across_restart("SELECT launcher_pid IS NOT NULL AND launcher_pid <> $pid1 FROM cloudconn.scheduler")
   or die 'launcher not back after kill -9';
 pass('the launcher restarts after kill -9');
 my $pid2 = launcher_pid();

@@ -180,12 +180,13 @@ sub aws_credentials
 	return $creds;
 }
 
-# A started cluster that preloads cloudconn and trusts the test CA.
+# A started cluster that preloads cloudconn and trusts the test CA; $init
+# (optional) holds PostgreSQL::Test::Cluster::init's options.
 sub cluster
 {
-	my ($name, $ca_file, $extra) = @_;
+	my ($name, $ca_file, $extra, $init) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%{ $init // {} });
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'cloudconn'
 cloudconn.ca_file = '$ca_file'
