@@ -1053,17 +1053,7 @@ AwsTest(ProviderConnector *conn, HttpClient *http)
 		const ResourceType *type = lfirst(lc);
 		char	   *why = AwsTestType(http, type, region, &customer);
 
-		if (lc != list_head(conn->resource_types))
-			appendStringInfoString(&buf, ", ");
-		escape_json(&buf, type->ci_type);
-		if (why == NULL)
-			appendStringInfoString(&buf, ": {\"ok\": true}");
-		else
-		{
-			appendStringInfoString(&buf, ": {\"ok\": false, \"error\": ");
-			escape_json(&buf, why);
-			appendStringInfoChar(&buf, '}');
-		}
+		ProviderAppendTypeTest(&buf, lc == list_head(conn->resource_types), type->ci_type, why);
 	}
 	appendStringInfoString(&buf, "}, \"caller_source\": ");
 	escape_json(&buf, AwsCallerSourceName());

@@ -235,17 +235,7 @@ DoTestTypes(ProviderConnector *conn, HttpClient *http, Jsonb *result)
 		const ResourceType *type = lfirst(lc);
 		char	   *why = DoTestType(conn, http, type, base);
 
-		if (lc != list_head(conn->resource_types))
-			appendStringInfoString(&buf, ", ");
-		escape_json(&buf, type->ci_type);
-		if (why == NULL)
-			appendStringInfoString(&buf, ": {\"ok\": true}");
-		else
-		{
-			appendStringInfoString(&buf, ": {\"ok\": false, \"error\": ");
-			escape_json(&buf, why);
-			appendStringInfoChar(&buf, '}');
-		}
+		ProviderAppendTypeTest(&buf, lc == list_head(conn->resource_types), type->ci_type, why);
 	}
 	appendStringInfoString(&buf, "}}");
 	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(result),
@@ -563,18 +553,22 @@ DoMapDroplet(const ProviderConnector *conn, const char *scope, const void *item,
 			out->os_info = distribution ? distribution : image_name;
 	}
 
-	/* attributes: the provider detail of README's mapping, nothing secret */
+	/*
+	 * attributes: the provider detail of README's mapping, nothing secret;
+	 * pushed in jsonb's own key order (shorter keys first, then bytewise),
+	 * so that sorting the object's keys finds them sorted at once
+	 */
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	JsonItemPushString(&state, "region", region_slug);
-	DoPushOrNull(&state, "status", d, "status");
+	DoPushOrNull(&state, "disk", d, "disk");
+	JsonItemPushString(&state, "ipv6", public_v6);
 	DoPushOrNull(&state, "size", d, "size_slug");
+	DoPushOrNull(&state, "tags", d, "tags");
 	DoPushOrNull(&state, "vcpus", d, "vcpus");
 	DoPushOrNull(&state, "memory", d, "memory");
-	DoPushOrNull(&state, "disk", d, "disk");
-	DoPushOrNull(&state, "tags", d, "tags");
+	JsonItemPushString(&state, "region", region_slug);
+	DoPushOrNull(&state, "status", d, "status");
 	DoPushOrNull(&state, "vpc_uuid", d, "vpc_uuid");
 	JsonItemPushString(&state, "private_ipv4", private_v4);
-	JsonItemPushString(&state, "ipv6", public_v6);
 	out->attributes = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 	return true;
 }

@@ -411,8 +411,12 @@ JsonScanWanted(const JsonWanted *wanted, const char *name, int len, JsonWanted *
 	{
 		const char *rest;
 
-		/* a name not under the prefix may be shorter than it: nothing past it is read */
-		if (strncmp(*n, wanted->prefix, wanted->prefix_len) != 0)
+		/*
+		 * a name not under the prefix may be shorter than it: nothing past
+		 * it is read (at the top, the prefix is empty: every name is under it)
+		 */
+		if (wanted->prefix_len > 0 &&
+			((*n)[0] != wanted->prefix[0] || strncmp(*n, wanted->prefix, wanted->prefix_len) != 0))
 			continue;
 		rest = *n + wanted->prefix_len;
 		if (rest[0] != name[0] || strncmp(rest, name, len) != 0)

@@ -251,9 +251,9 @@ static const char *const merge_create_with_history_sql =
  * (pages shifting under us) was kept once (known_cis.c).
  */
 static void
-MergeCreatePage(MergeState *state, TupleTableSlot *slot, int64 connector_id, int64 entity_id)
+MergeCreatePage(MergeState *state, SPIPlanPtr plan, TupleTableSlot *slot, int64 connector_id,
+				int64 entity_id)
 {
-	Oid			types[PAGE_KNOWN + 4];
 	Datum		args[PAGE_KNOWN + 4];
 	int			t = MergeTypeIndex(state, TextDatumGetCString(slot->tts_values[PAGE_CI_TYPE]));
 	Datum	   *flags;
@@ -266,17 +266,11 @@ MergeCreatePage(MergeState *state, TupleTableSlot *slot, int64 connector_id, int
 		nnew += DatumGetBool(flags[i]) ? 0 : 1;
 	if (nnew == 0)
 		return;
-	memcpy(types, merge_page_types, sizeof(Oid) * (PAGE_KNOWN + 1));
 	memcpy(args, slot->tts_values, sizeof(Datum) * (PAGE_KNOWN + 1));
-	types[PAGE_KNOWN + 1] = INT8OID;
 	args[PAGE_KNOWN + 1] = Int64GetDatum(connector_id);
-	types[PAGE_KNOWN + 2] = INT8OID;
 	args[PAGE_KNOWN + 2] = Int64GetDatum(entity_id);
-	types[PAGE_KNOWN + 3] = INT8OID;
 	args[PAGE_KNOWN + 3] = Int64GetDatum(state->run_id);
-	if (SPI_execute_with_args(state->history ? merge_create_with_history_sql : merge_create_sql,
-							  PAGE_KNOWN + (state->history ? 4 : 3), types, args, NULL, false, 0)
-		!= SPI_OK_INSERT)
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not create CIs");
 	state->created[t] += SPI_processed;
 	state->not_created[t] += nnew - SPI_processed;
@@ -291,6 +285,9 @@ MergeLoadStage(MergeState *state, int64 connector_id, int64 entity_id)
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(state->page_desc, &TTSOpsMinimalTuple);
 	int			nestlevel = -1;
+	Oid			create_types[PAGE_KNOWN + 4];
+	SPIPlanPtr	create_plan;
+	SPIPlanPtr	stage_plan;
 
 	if (SPI_execute("CREATE TEMPORARY TABLE cloudconn_stage ("
 					"  external_id text PRIMARY KEY, ci_type text NOT NULL, scope text NOT NULL,"
@@ -305,21 +302,36 @@ MergeLoadStage(MergeState *state, int64 connector_id, int64 entity_id)
 	/* the new CIs' foreign keys checked once for the whole run, when that is sound */
 	if (CiForeignKeysLockOnce(entity_id, connector_id))
 		nestlevel = CiForeignKeysSkipRowChecks();
+
+	/*
+	 * The two statements of every page are parsed once for the run (a run
+	 * of 100,000 resources has 500 pages or more), after the row checks'
+	 * setting, under which they are planned and run.
+	 */
+	memcpy(create_types, merge_page_types, sizeof(Oid) * (PAGE_KNOWN + 1));
+	create_types[PAGE_KNOWN + 1] = INT8OID;
+	create_types[PAGE_KNOWN + 2] = INT8OID;
+	create_types[PAGE_KNOWN + 3] = INT8OID;
+	create_plan = SPI_prepare(state->history ? merge_create_with_history_sql : merge_create_sql,
+							  PAGE_KNOWN + (state->history ? 4 : 3), create_types);
+	stage_plan = SPI_prepare("INSERT INTO pg_temp.cloudconn_stage "
+							 "SELECT u.e, $1, $2, u.n, u.h, u.ip::inet, u.os, u.a, u.c"
+							 "  FROM unnest($3, $4, $5, $6, $7, $8, $9, $10) AS u(e, n, h, ip, os, a, c, k)"
+							 " WHERE u.k"
+							 " ON CONFLICT (external_id) DO NOTHING",
+							 PAGE_KNOWN + 1, (Oid *) merge_page_types);
+	if (create_plan == NULL || stage_plan == NULL)
+		elog(ERROR, "could not prepare the merge's statements: %s", SPI_result_code_string(SPI_result));
+
 	while (tuplestore_gettupleslot(state->pages, true, false, slot))
 	{
 		CHECK_FOR_INTERRUPTS();
 		slot_getallattrs(slot);
 		if (!slot->tts_isnull[PAGE_EXTERNAL_ID])
 		{
-			MergeCreatePage(state, slot, connector_id, entity_id);
+			MergeCreatePage(state, create_plan, slot, connector_id, entity_id);
 			/* a resource listed twice (pages shifting under us) is kept once */
-			if (SPI_execute_with_args("INSERT INTO pg_temp.cloudconn_stage "
-									  "SELECT u.e, $1, $2, u.n, u.h, u.ip::inet, u.os, u.a, u.c"
-									  "  FROM unnest($3, $4, $5, $6, $7, $8, $9, $10) AS u(e, n, h, ip, os, a, c, k)"
-									  " WHERE u.k"
-									  " ON CONFLICT (external_id) DO NOTHING",
-									  PAGE_KNOWN + 1, (Oid *) merge_page_types, slot->tts_values, NULL,
-									  false, 0) != SPI_OK_INSERT)
+			if (SPI_execute_plan(stage_plan, slot->tts_values, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "could not stage discovered resources");
 		}
 		if (!slot->tts_isnull[PAGE_ERROR_ID])
@@ -336,6 +348,8 @@ MergeLoadStage(MergeState *state, int64 connector_id, int64 entity_id)
 	}
 	if (nestlevel >= 0)
 		CiForeignKeysRestoreRowChecks(nestlevel);
+	SPI_freeplan(create_plan);
+	SPI_freeplan(stage_plan);
 	ExecDropSingleTupleTableSlot(slot);
 	tuplestore_end(state->pages);
 	state->pages = NULL;

@@ -811,6 +811,27 @@ ProviderJsonbTryParse(const char *text, size_t len)
 }
 
 /* {"ok": ok, key: value} with value a JSON string (or detail as an object). */
+/*
+ * connector_test's verdict on one resource type, appended to the members of
+ * a "resource_types" object: "<ci_type>": {"ok": true}, or {"ok": false,
+ * "error": why}.  first: no comma before it.
+ */
+void
+ProviderAppendTypeTest(StringInfo buf, bool first, const char *ci_type, const char *why)
+{
+	if (!first)
+		appendStringInfoString(buf, ", ");
+	escape_json(buf, ci_type);
+	if (why == NULL)
+		appendStringInfoString(buf, ": {\"ok\": true}");
+	else
+	{
+		appendStringInfoString(buf, ": {\"ok\": false, \"error\": ");
+		escape_json(buf, why);
+		appendStringInfoChar(buf, '}');
+	}
+}
+
 Jsonb *
 ProviderJsonbOk(bool ok, const char *key, const char *value, Jsonb *detail)
 {

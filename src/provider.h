@@ -19,6 +19,7 @@
 #ifndef CLOUDCONN_PROVIDER_H
 #define CLOUDCONN_PROVIDER_H
 
+#include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
@@ -191,6 +192,7 @@ extern bool ProviderConnectorLoad(int64 connector_id, Oid caller, ProviderConnec
 
 /* Shared by providers: jsonb results, text from providers */
 extern Jsonb *ProviderJsonbOk(bool ok, const char *key, const char *value, Jsonb *detail);
+extern void ProviderAppendTypeTest(StringInfo buf, bool first, const char *ci_type, const char *why);
 extern char *ProviderMessageText(char *text);
 extern char *ProviderUtf8ToServer(const char *text, size_t len, bool replace_untranslatable);
 extern bool ProviderUtf8Valid(const char *text, size_t len);

@@ -585,6 +585,34 @@ cloudconn_scheduler_status(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Ask the launcher for a fire now or for the history retention now: the
+ * request is left in shared memory and the launcher's latch set.  False if
+ * no launcher is running.
+ */
+static bool
+SchedulerRequest(bool fire, bool retention)
+{
+	SchedulerShared *shared = scheduler_shared;
+	PGPROC	   *proc;
+	pid_t		pid;
+
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	if (fire)
+		shared->fire_requested_at = GetCurrentTimestamp();
+	if (retention)
+		shared->retention_requested = true;
+	pid = shared->launcher_pid;
+	SpinLockRelease(&shared->mutex);
+	proc = pid ? BackendPidGetProc(pid) : NULL;
+	if (proc == NULL)
+		return false;
+	SetLatch(&proc->procLatch);
+	return true;
+}
+
+/*
  * cloudconn.scheduler_fire_now(): superuser only.  Makes now the latest
  * fire time; the launcher then starts the due connectors exactly as at a
  * fire time.  Returns false if no launcher is running.
@@ -592,25 +620,11 @@ cloudconn_scheduler_status(PG_FUNCTION_ARGS)
 Datum
 cloudconn_scheduler_fire_now(PG_FUNCTION_ARGS)
 {
-	SchedulerShared *shared = scheduler_shared;
-	PGPROC	   *proc;
-	pid_t		pid;
-
 	if (!superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only superusers may fire the scheduler")));
-	if (shared == NULL)
-		PG_RETURN_BOOL(false);
-	SpinLockAcquire(&shared->mutex);
-	shared->fire_requested_at = GetCurrentTimestamp();
-	pid = shared->launcher_pid;
-	SpinLockRelease(&shared->mutex);
-	proc = pid ? BackendPidGetProc(pid) : NULL;
-	if (proc == NULL)
-		PG_RETURN_BOOL(false);
-	SetLatch(&proc->procLatch);
-	PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(SchedulerRequest(true, false));
 }
 
 /*
@@ -621,23 +635,9 @@ cloudconn_scheduler_fire_now(PG_FUNCTION_ARGS)
 Datum
 cloudconn_history_retention_now(PG_FUNCTION_ARGS)
 {
-	SchedulerShared *shared = scheduler_shared;
-	PGPROC	   *proc;
-	pid_t		pid;
-
 	if (!superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only superusers may apply the history retention")));
-	if (shared == NULL)
-		PG_RETURN_BOOL(false);
-	SpinLockAcquire(&shared->mutex);
-	shared->retention_requested = true;
-	pid = shared->launcher_pid;
-	SpinLockRelease(&shared->mutex);
-	proc = pid ? BackendPidGetProc(pid) : NULL;
-	if (proc == NULL)
-		PG_RETURN_BOOL(false);
-	SetLatch(&proc->procLatch);
-	PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(SchedulerRequest(false, true));
 }
