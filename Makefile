@@ -29,6 +29,7 @@ OBJS = \
 	src/known_cis.o \
 	src/merge.o \
 	src/permission.o \
+	src/policy_gate.o \
 	src/provider.o \
 	src/run_slots.o \
 	src/run_worker.o \

@@ -157,6 +157,7 @@ CREATE TABLE cloudconn.configuration_item (
 	discovery_scope text,
 	provider_digest bytea GENERATED ALWAYS AS
 		(cloudconn._ci_digest(ci_type, name, hostname, ip_address, os_info, attributes, discovery_scope)) STORED,
+	discovered_by_run_id bigint,
 	CHECK ((source_connector_id IS NULL) = (external_id IS NULL)),
 	CONSTRAINT configuration_item_discovery_scope_check
 		CHECK (discovery_scope IS NULL OR source_connector_id IS NOT NULL)
@@ -754,9 +755,13 @@ CREATE TRIGGER entity_reject_cycle
 CREATE FUNCTION cloudconn._permission_data_changed() RETURNS trigger
 	LANGUAGE C AS 'MODULE_PATHNAME', 'cloudconn_permission_data_changed';
 
-/* Private: this backend's permitted sets computed and lookups the cache answered (tests, benchmarks). */
-CREATE FUNCTION cloudconn._permission_cache_stats(OUT computed bigint, OUT reused bigint) RETURNS record
+/* Private: this backend's permitted sets computed, lookups the cache answered, per-row checks made (tests, benchmarks). */
+CREATE FUNCTION cloudconn._permission_cache_stats(OUT computed bigint, OUT reused bigint,
+												   OUT row_checks bigint) RETURNS record
 	LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_permission_cache_stats';
+/* Private: this backend's policy filter clauses settled true, and gates settled false (policy_gate.c; tests, benchmarks). */
+CREATE FUNCTION cloudconn._policy_gate_stats(OUT clauses_dropped bigint, OUT arms_dropped bigint) RETURNS record
+	LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cloudconn_policy_gate_stats';
 
 CREATE TRIGGER role_assignment_permission_changed
 	BEFORE INSERT OR UPDATE OR DELETE ON cloudconn.role_assignment
@@ -1112,7 +1117,10 @@ GRANT USAGE ON SEQUENCE cloudconn.configuration_item_id_seq, cloudconn.applicati
 
 /* ------------------------------------------------------------------------
  * Change history of CIs (README: Change history; issue 16).  Runs write it
- * in the merge's own statements (merge.c); user edits of user-owned fields
+ * in the merge's own statements (merge.c), but for a CI's discovery: that
+ * is the CI's own first_discovered_at and discovered_by_run_id, and
+ * ci_changes derives its 'discovered' entry from them, so that an initial
+ * inventory writes no row of history at all.  User edits of user-owned fields
  * are recorded by the triggers below (history.c), as the role that made
  * them.  Append-only: nobody is granted UPDATE, DELETE or TRUNCATE, and the
  * statement trigger refuses them to anyone but a superuser; the launcher
@@ -1144,10 +1152,22 @@ CREATE INDEX ci_change_ci_id_idx ON cloudconn.ci_change (ci_id, id);
 CREATE INDEX ci_change_run_id_idx ON cloudconn.ci_change USING brin (run_id);
 /* BRIN: cheap to keep up as runs append, and enough for the retention's range */
 CREATE INDEX ci_change_changed_at_idx ON cloudconn.ci_change USING brin (changed_at);
+COMMENT ON COLUMN cloudconn.configuration_item.discovered_by_run_id IS
+	'The run that created the CI: its ''discovered'' entry in ci_changes (with first_discovered_at)';
+/* run_changes() finds a run's discovered CIs by it; BRIN, for CIs are created in run order */
+CREATE INDEX configuration_item_discovered_by_run_id_idx
+	ON cloudconn.configuration_item USING brin (discovered_by_run_id);
 COMMENT ON TABLE cloudconn.ci_change IS
 	'Change history of CIs: what each run changed, field by field (attributes per top-level key), and which role edited a user-owned field; read it through ci_changes, ci_history() and run_changes()';
 SELECT pg_catalog.pg_extension_config_dump('cloudconn.ci_change', '');
 SELECT pg_catalog.pg_extension_config_dump('cloudconn.ci_change_id_seq', '');
+
+/*
+ * Private: now() less cloudconn.history_retention, or -infinity when it is 0
+ * (history.c).  Executable by everyone: ci_changes calls it as its reader.
+ */
+CREATE FUNCTION cloudconn._history_horizon() RETURNS timestamptz
+	LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cloudconn_history_horizon';
 
 /* Private: records an edit of a user-owned field as the role that made it (history.c). */
 CREATE FUNCTION cloudconn._ci_edit_recorded() RETURNS trigger
@@ -1200,9 +1220,12 @@ GRANT SELECT ON cloudconn.ci_change TO PUBLIC;
 
 /*
  * The history with its actor: the run's connector (by name, visible with the
- * CI as in configuration_items), or the role that edited.  Not
- * security_invoker, for the connector's name; the filter is explicit, as
- * the table's policy.
+ * CI as in configuration_items), or the role that edited.  The stored
+ * changes, and each CI's 'discovered' entry derived from the CI (no
+ * change_id: it is no row of ci_change), both within
+ * cloudconn.history_retention (the launcher deletes the stored ones older
+ * than that once a day).  Not security_invoker, for the connector's name;
+ * the filter is explicit, as the table's policy.
  */
 CREATE VIEW cloudconn.ci_changes WITH (security_barrier = true) AS
 SELECT c.id AS change_id, c.ci_id, c.run_id, c.changed_at,
@@ -1211,14 +1234,24 @@ SELECT c.id AS change_id, c.ci_id, c.run_id, c.changed_at,
   FROM cloudconn.ci_change c
   LEFT JOIN cloudconn.configuration_item ci ON ci.id = c.ci_id
   LEFT JOIN cloudconn.connector k ON k.id = c.connector_id
- WHERE (SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
-	OR (ci.id IS NOT NULL AND cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:read'));
+ WHERE c.changed_at >= (SELECT cloudconn._history_horizon())
+   AND ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		OR (ci.id IS NOT NULL AND cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:read')))
+UNION ALL
+SELECT NULL::bigint, ci.id, ci.discovered_by_run_id, ci.first_discovered_at, k.name,
+	   ci.source_connector_id, 'discovered'::text, NULL::text, NULL::jsonb, NULL::jsonb
+  FROM cloudconn.configuration_item ci
+  LEFT JOIN cloudconn.connector k ON k.id = ci.source_connector_id
+ WHERE ci.discovered_by_run_id IS NOT NULL
+   AND ci.first_discovered_at >= (SELECT cloudconn._history_horizon())
+   AND ((SELECT cloudconn.entity_restriction('ConfigurationItem:read')) IS NULL
+		OR cloudconn.entity_permitted(ci.entity_id, 'ConfigurationItem:read'));
 GRANT SELECT ON cloudconn.ci_changes TO PUBLIC;
 
 CREATE FUNCTION cloudconn.ci_history(ci_id bigint) RETURNS SETOF cloudconn.ci_changes
 	LANGUAGE sql STABLE
 	AS $$
-SELECT c.* FROM cloudconn.ci_changes c WHERE c.ci_id = $1 ORDER BY c.changed_at, c.change_id
+SELECT c.* FROM cloudconn.ci_changes c WHERE c.ci_id = $1 ORDER BY c.changed_at, c.change_id NULLS FIRST
 $$;
 COMMENT ON FUNCTION cloudconn.ci_history(bigint) IS
 	'A CI''s timeline, oldest first: discovered, each field a run changed (attributes per top-level key), missing, returned, and each edit of a user-owned field with the role that made it';
@@ -1226,7 +1259,7 @@ COMMENT ON FUNCTION cloudconn.ci_history(bigint) IS
 CREATE FUNCTION cloudconn.run_changes(run_id bigint) RETURNS SETOF cloudconn.ci_changes
 	LANGUAGE sql STABLE
 	AS $$
-SELECT c.* FROM cloudconn.ci_changes c WHERE c.run_id = $1 ORDER BY c.ci_id, c.change_id
+SELECT c.* FROM cloudconn.ci_changes c WHERE c.run_id = $1 ORDER BY c.ci_id, c.change_id NULLS FIRST
 $$;
 COMMENT ON FUNCTION cloudconn.run_changes(bigint) IS
 	'What a run changed, CI by CI: the CIs it discovered, each field it changed, the CIs it marked missing and those that returned';

@@ -17,6 +17,7 @@
 
 #include "guc.h"
 #include "permission.h"
+#include "policy_gate.h"
 #include "run_slots.h"
 #include "scheduler.h"
 #include "token_key.h"
@@ -39,6 +40,7 @@ _PG_init(void)
 				 errmsg("could not initialize libcurl")));
 
 	GucDefineAll();
+	PolicyGateInstall();
 
 	if (process_shared_preload_libraries_in_progress)
 	{

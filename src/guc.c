@@ -288,7 +288,7 @@ GucDefineAll(void)
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("cloudconn.history_retention",
-							"How long the change history of CIs is kept (0: forever); the scheduler deletes older changes once a day.",
+							"How long the change history of CIs is kept (0: forever); older changes are not shown, and the scheduler deletes them once a day.",
 							NULL, &cloudconn_history_retention_minutes, 400 * 24 * 60, 0, PG_INT32_MAX,
 							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
 

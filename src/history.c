@@ -2,7 +2,8 @@
  * history.c
  *		The change history of CIs (cloudconn.ci_change; README: Change
  *		history) outside the merge: edits of user-owned fields, recorded by
- *		triggers as the role that made them, and the retention job.
+ *		triggers as the role that made them, the retention job, and the
+ *		horizon of what ci_changes shows.
  *
  * A run's changes are written by the merge's own statements (merge.c), never
  * here.  The triggers fire only for what the merge never writes (entity_id,
@@ -23,11 +24,13 @@
 #include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "guc.h"
 #include "history.h"
 
 PG_FUNCTION_INFO_V1(cloudconn_ci_edit_recorded);
+PG_FUNCTION_INFO_V1(cloudconn_history_horizon);
 
 /* changes deleted per transaction by the retention job */
 #define HISTORY_RETENTION_BATCH 1000
@@ -138,6 +141,22 @@ cloudconn_ci_edit_recorded(PG_FUNCTION_ARGS)
 		elog(ERROR, "cloudconn._ci_edit_recorded() fired on an unexpected event (%s)", what);
 	SPI_finish();
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * cloudconn._history_horizon(): the oldest change ci_changes shows, now()
+ * less cloudconn.history_retention, or -infinity when the retention is 0
+ * (keep everything).  The stored changes older than this are deleted by the
+ * retention job below; a CI's 'discovered' entry, derived from the CI, has
+ * only this.
+ */
+Datum
+cloudconn_history_horizon(PG_FUNCTION_ARGS)
+{
+	if (cloudconn_history_retention_minutes <= 0)
+		PG_RETURN_TIMESTAMPTZ(DT_NOBEGIN);
+	PG_RETURN_TIMESTAMPTZ(GetCurrentTransactionStartTimestamp()
+						  - (TimestampTz) cloudconn_history_retention_minutes * USECS_PER_MINUTE);
 }
 
 /*

@@ -29,11 +29,14 @@
  *
  * History (cloudconn.ci_change; README: Change history): each statement
  * that writes CIs writes their changes too, in the same statement (a
- * data-modifying CTE): a 'discovered' change per CI created, per CI
+ * data-modifying CTE): per CI
  * refreshed an 'updated' change per provider field that differs (attributes
  * per top-level key) and a 'returned' one if it was missing, a 'missing'
- * change per CI marked missing.  A CI not written has no change, so an
- * unchanged run writes none.  cloudconn.history_writes off (superuser, for
+ * change per CI marked missing.  A CI created has no change written: it
+ * holds the run that created it (discovered_by_run_id), from which
+ * ci_changes derives its 'discovered' entry, so an initial inventory writes
+ * no history.  A CI not written has no change, so an unchanged run writes
+ * none.  cloudconn.history_writes off (superuser, for
  * measurement only) runs the same statements without their history.
  */
 #include "postgres.h"
@@ -228,22 +231,17 @@ MergeTypeIndex(MergeState *state, const char *ci_type)
 	return -1;					/* keep compiler quiet */
 }
 
-/* A page's new CIs ($1 type, $2 scope, $3.. the page's arrays, $11 connector, $12 entity) */
-#define MERGE_CREATE_SQL \
-	"INSERT INTO cloudconn.configuration_item" \
-	"  (entity_id, ci_type, name, hostname, ip_address, os_info, attributes," \
-	"   external_id, source_connector_id, first_discovered_at, discovery_scope)" \
-	" SELECT $12, $1, u.n, u.h, u.ip::inet, u.os, u.a, u.e, $11, now(), $2" \
-	"   FROM unnest($3, $4, $5, $6, $7, $8, $9, $10) AS u(e, n, h, ip, os, a, c, k)" \
-	"  WHERE u.c AND NOT u.k"
-
-static const char *const merge_create_sql = MERGE_CREATE_SQL;
-
-/* the same, and a 'discovered' change of each ($13 the run) */
-static const char *const merge_create_with_history_sql =
-"WITH created AS (" MERGE_CREATE_SQL " RETURNING id)"
-" INSERT INTO cloudconn.ci_change (ci_id, run_id, connector_id, kind)"
-" SELECT id, $13, $11, 'discovered' FROM created";
+/*
+ * A page's new CIs ($1 type, $2 scope, $3.. the page's arrays, $11
+ * connector, $12 entity, $13 the run, their 'discovered' entry)
+ */
+static const char *const merge_create_sql =
+"INSERT INTO cloudconn.configuration_item"
+"  (entity_id, ci_type, name, hostname, ip_address, os_info, attributes,"
+"   external_id, source_connector_id, first_discovered_at, discovery_scope, discovered_by_run_id)"
+" SELECT $12, $1, u.n, u.h, u.ip::inet, u.os, u.a, u.e, $11, now(), $2, $13"
+"   FROM unnest($3, $4, $5, $6, $7, $8, $9, $10) AS u(e, n, h, ip, os, a, c, k)"
+"  WHERE u.c AND NOT u.k";
 
 /*
  * A page's new resources (no CI when the run began) become CIs at once,
@@ -312,8 +310,7 @@ MergeLoadStage(MergeState *state, int64 connector_id, int64 entity_id)
 	create_types[PAGE_KNOWN + 1] = INT8OID;
 	create_types[PAGE_KNOWN + 2] = INT8OID;
 	create_types[PAGE_KNOWN + 3] = INT8OID;
-	create_plan = SPI_prepare(state->history ? merge_create_with_history_sql : merge_create_sql,
-							  PAGE_KNOWN + (state->history ? 4 : 3), create_types);
+	create_plan = SPI_prepare(merge_create_sql, PAGE_KNOWN + 4, create_types);
 	stage_plan = SPI_prepare("INSERT INTO pg_temp.cloudconn_stage "
 							 "SELECT u.e, $1, $2, u.n, u.h, u.ip::inet, u.os, u.a, u.c"
 							 "  FROM unnest($3, $4, $5, $6, $7, $8, $9, $10) AS u(e, n, h, ip, os, a, c, k)"
@@ -455,28 +452,19 @@ MERGE_FIELD_CHANGE("discovery_scope", "old_scope", "scope")
 "   ORDER BY c.id, c.field)"
 " SELECT ci_type, count(*) FROM refreshed GROUP BY 1";
 
-/* Create a CI the run thought it knew, gone meanwhile ($1 connector, $2 entity). */
-#define MERGE_RECREATE_SQL \
-	"  INSERT INTO cloudconn.configuration_item" \
-	"    (entity_id, ci_type, name, hostname, ip_address, os_info, attributes," \
-	"     external_id, source_connector_id, first_discovered_at, discovery_scope)" \
-	"  SELECT $2, s.ci_type, s.name, s.hostname, s.ip_address, s.os_info, s.attributes," \
-	"         s.external_id, $1, now(), s.scope" \
-	"    FROM pg_temp.cloudconn_stage s" \
-	"   WHERE s.create_if_new" \
-	"     AND NOT EXISTS (SELECT 1 FROM cloudconn.configuration_item ci" \
-	"                      WHERE ci.source_connector_id = $1 AND ci.external_id = s.external_id)"
-
+/* Create a CI the run thought it knew, gone meanwhile ($1 connector, $2 entity, $3 the run). */
 static const char *const merge_recreate_sql =
-"WITH created AS (" MERGE_RECREATE_SQL "  RETURNING ci_type)"
-" SELECT ci_type, count(*) FROM created GROUP BY 1";
-
-/* the same, and a 'discovered' change of each ($3 the run) */
-static const char *const merge_recreate_with_history_sql =
-"WITH created AS (" MERGE_RECREATE_SQL "  RETURNING id, ci_type),"
-" changes AS ("
-"  INSERT INTO cloudconn.ci_change (ci_id, run_id, connector_id, kind)"
-"  SELECT id, $3, $1, 'discovered' FROM created)"
+"WITH created AS ("
+"  INSERT INTO cloudconn.configuration_item"
+"    (entity_id, ci_type, name, hostname, ip_address, os_info, attributes,"
+"     external_id, source_connector_id, first_discovered_at, discovery_scope, discovered_by_run_id)"
+"  SELECT $2, s.ci_type, s.name, s.hostname, s.ip_address, s.os_info, s.attributes,"
+"         s.external_id, $1, now(), s.scope, $3"
+"    FROM pg_temp.cloudconn_stage s"
+"   WHERE s.create_if_new"
+"     AND NOT EXISTS (SELECT 1 FROM cloudconn.configuration_item ci"
+"                      WHERE ci.source_connector_id = $1 AND ci.external_id = s.external_id)"
+"  RETURNING ci_type)"
 " SELECT ci_type, count(*) FROM created GROUP BY 1";
 
 /* Mark missing the CIs no complete listing found ($1 their ids). */
@@ -538,8 +526,7 @@ MergeFinish(MergeState *state, int64 connector_id, int64 entity_id, int64 run_id
 							offsetof(MergeCounts, updated));
 
 	/* a CI the run thought it knew, gone meanwhile */
-	(void) MergeCountByType(state->history ? merge_recreate_with_history_sql : merge_recreate_sql,
-							state->history ? 3 : 2, argtypes, args, types, type_counts,
+	(void) MergeCountByType(merge_recreate_sql, 3, argtypes, args, types, type_counts,
 							offsetof(MergeCounts, created));
 
 	if (nmissing > 0)

@@ -189,6 +189,7 @@ static bool xact_changed_permissions = false;
 /* this backend's sets computed, and lookups answered from the cache */
 static int64 stat_computed = 0;
 static int64 stat_reused = 0;
+static int64 stat_row_checks = 0;
 
 static SPIPlanPtr granted_entities_plan = NULL;
 static SPIPlanPtr connectors_of_entities_plan = NULL;
@@ -912,6 +913,7 @@ PermissionRowCheck(FunctionCallInfo fcinfo, PermittedKind kind)
 	Oid			role = GetUserId();
 	text	   *perm;
 
+	stat_row_checks++;
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		return false;
 	if (unlikely(site == NULL))
@@ -1125,17 +1127,19 @@ PermissionCoversTree(Oid role)
 }
 
 /*
- * cloudconn._permission_cache_stats(OUT computed bigint, OUT reused bigint):
- * this backend's permitted sets computed so far, and lookups the cache
- * answered; for tests and benchmarks (superuser only, like every private
- * function).
+ * cloudconn._permission_cache_stats(OUT computed bigint, OUT reused bigint,
+ * OUT row_checks bigint): this backend's permitted sets computed so far,
+ * lookups the cache answered, and per-row checks made (entity_permitted(),
+ * connector_permitted()); for tests and benchmarks (superuser only, like
+ * every private function).
  */
 Datum
 cloudconn_permission_cache_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[2] = {Int64GetDatum(stat_computed), Int64GetDatum(stat_reused)};
-	bool		nulls[2] = {false, false};
+	Datum		values[3] = {Int64GetDatum(stat_computed), Int64GetDatum(stat_reused),
+							 Int64GetDatum(stat_row_checks)};
+	bool		nulls[3] = {false, false, false};
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");

@@ -74,6 +74,10 @@ is(sql("SELECT count(*) FROM cloudconn.run_changes($runs[0]) WHERE kind = 'disco
 	'3', 'run 1: one discovered change per CI');
 is(sql("SELECT old_value IS NULL AND new_value IS NULL, run_id = $runs[0], actor, connector_id = $c FROM cloudconn.ci_history($ci)"),
 	"t|t|droplets|t", 'the discovered change names its run and connector, and carries no value (the CI holds what it is)');
+is(sql("SELECT changed_at = first_discovered_at FROM cloudconn.ci_history($ci), cloudconn.configuration_item ci WHERE ci.id = $ci"),
+	't', 'it is dated when the CI was first discovered');
+is(sql('SELECT count(*) FROM cloudconn.ci_change'), '0',
+	'and it is derived from the CI: the initial inventory wrote no row of history');
 
 $do->control('PATCH', "/_sim/droplets/$did", { name => 'renamed-droplet' });
 is(run(), 'succeeded|0|1|2|', 'run 2: renamed');
@@ -117,8 +121,10 @@ is(sql('SELECT count(*) || ' . "'/'" . ' || max(id) FROM cloudconn.ci_change'), 
 is(changes_of_run($runs[6]), '', 'and run_changes of it is empty');
 
 # ---- what only the readers of A see (before the move)
+is(sql("SET ROLE history_reader_a; SELECT count(DISTINCT ci_id), count(*) FROM cloudconn.ci_changes"),
+	'3|9', 'a reader of A sees the history of A\'s CIs');
 is(sql("SET ROLE history_reader_a; SELECT count(DISTINCT ci_id), count(*) FROM cloudconn.ci_change"),
-	sql("SELECT count(DISTINCT ci_id), count(*) FROM cloudconn.ci_change"), 'a reader of A sees the history of A\'s CIs');
+	sql("SELECT count(DISTINCT ci_id), count(*) FROM cloudconn.ci_change"), '(table)');
 is(sql("SET ROLE history_reader_b; SELECT count(*) FROM cloudconn.ci_change"), '0', 'a reader of B sees none of it (table)');
 is(sql("SET ROLE history_reader_b; SELECT count(*) FROM cloudconn.ci_changes"), '0', '(view)');
 is(sql("SET ROLE history_reader_b; SELECT count(*) FROM cloudconn.ci_history($ci)"), '0', '(ci_history)');
@@ -149,9 +155,10 @@ is(sql(qq{SELECT string_agg(DISTINCT run_id::text, ',') FROM cloudconn.ci_histor
 # ---- after the move: the CI's history follows what may be read now
 is(sql("SET ROLE history_reader_b; SELECT count(*) FROM cloudconn.ci_history($ci)"), '10',
 	'a reader of B sees the whole history of the CI moved to B');
-is(sql("SET ROLE history_reader_b; SELECT count(DISTINCT ci_id) FROM cloudconn.ci_change"), '1', 'and of no other CI');
+is(sql("SET ROLE history_reader_b; SELECT count(DISTINCT ci_id) FROM cloudconn.ci_changes"), '1', 'and of no other CI');
+is(sql("SET ROLE history_reader_b; SELECT count(DISTINCT ci_id) FROM cloudconn.ci_change"), '1', '(table)');
 is(sql("SET ROLE history_reader_a; SELECT count(*) FROM cloudconn.ci_history($ci)"), '0', 'a reader of A no longer sees it');
-is(sql("SET ROLE history_reader_a; SELECT count(DISTINCT ci_id) FROM cloudconn.ci_change"), '2', 'but sees the two CIs still in A');
+is(sql("SET ROLE history_reader_a; SELECT count(DISTINCT ci_id) FROM cloudconn.ci_changes"), '2', 'but sees the two CIs still in A');
 
 # ---- nobody changes or deletes history but a superuser
 is(fails(qq{SET ROLE history_manager; UPDATE cloudconn.ci_change SET new_value = '"x"' WHERE ci_id = $ci}), '42501',
@@ -169,7 +176,8 @@ is(sql("SELECT count(*) FROM cloudconn.ci_history($ci)"), '10', 'the history is 
 
 # ---- retention: only what is older goes
 my $total = sql('SELECT count(*) FROM cloudconn.ci_change');
-sql(qq{UPDATE cloudconn.ci_change SET changed_at = now() - interval '3 days' WHERE ci_id = $ci AND kind <> 'edited'});
+sql(qq{UPDATE cloudconn.ci_change SET changed_at = now() - interval '3 days' WHERE ci_id = $ci AND kind <> 'edited';
+	UPDATE cloudconn.configuration_item SET first_discovered_at = now() - interval '3 days' WHERE id = $ci});
 $node->append_conf('postgresql.conf', "cloudconn.history_retention = '2d'\n");
 $node->reload;
 $node->poll_query_until('postgres', q{SELECT setting = '2880' FROM pg_settings WHERE name = 'cloudconn.history_retention'})
@@ -178,8 +186,10 @@ is(sql('SELECT cloudconn.history_retention_now()'), 't', 'the launcher is asked 
 $node->poll_query_until('postgres', "SELECT count(*) = 3 FROM cloudconn.ci_change WHERE ci_id = $ci")
 	or diag('the old changes were not deleted');
 is(sql("SELECT string_agg(kind || ' ' || field, ', ' ORDER BY change_id) FROM cloudconn.ci_history($ci)"),
-	'edited description, edited application, edited entity_id', 'the changes older than two days are deleted');
-is(sql('SELECT count(*) FROM cloudconn.ci_change'), $total - 7, 'and nothing else');
+	'edited description, edited application, edited entity_id',
+	'the changes older than two days are deleted, and its discovery is no longer shown');
+is(sql('SELECT count(*) FROM cloudconn.ci_change'), $total - 6, 'and nothing else');
+is(sql("SELECT count(*) FROM cloudconn.ci_changes WHERE kind = 'discovered'"), '2', '(the others\' discoveries are shown)');
 is(fails('SET ROLE history_manager; SELECT cloudconn.history_retention_now()'), '42501',
 	'only a superuser asks for the retention');
 
