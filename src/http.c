@@ -132,10 +132,27 @@ typedef struct HttpTarget
  * What the callbacks of one attempt share.  They append to the buffers and
  * set the flags, and never ERROR: HttpAttemptEnd reports afterwards.
  */
+/*
+ * A response body while its request is in flight: the buffer the transfer
+ * writes to, wiped when its memory context goes, for an ERROR (a cancel, a
+ * timeout) may come mid-transfer, before the caller has the body to wipe
+ * it.  Lives in the body's own memory context, so that it runs before that
+ * memory is freed; it never looks at the response (which may be on a stack
+ * frame an ERROR has left).  Disarmed when the response is handed back:
+ * the body is then the caller's.
+ */
+typedef struct HttpBodyGuard
+{
+	MemoryContextCallback callback;
+	char	   *data;			/* NULL once handed back */
+	size_t		size;
+} HttpBodyGuard;
+
 typedef struct HttpAttempt
 {
 	CURL	   *curl;
 	StringInfo	body;
+	HttpBodyGuard *body_guard;	/* follows body's buffer as it grows */
 	StringInfoData raw_headers; /* header lines of the last response */
 	const char *ca_file;
 	bool		body_too_large;
@@ -166,6 +183,7 @@ struct HttpClient
 	const HttpRequest *req;
 	HttpResponse *resp;
 	MemoryContext resp_cxt;		/* where resp's contents are allocated */
+	HttpBodyGuard *body_guard;	/* resp's body while the request is in flight */
 	HttpTarget	target;
 	bool		is_post;		/* POST, or PUT (a body, maybe empty) */
 	bool		is_put;
@@ -452,14 +470,21 @@ HttpWriteCallback(char *data, size_t size, size_t nmemb, void *arg)
 	size_t		len = size * nmemb;
 	curl_off_t	announced;
 
+	bool		appended;
+
 	/* the whole body at once when its size is announced: no regrowing */
 	if (at->body->len == 0 &&
 		curl_easy_getinfo(at->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced) == CURLE_OK &&
 		announced > 0 && announced <= HTTP_MAX_BODY_BYTES &&
 		!CallbackBufferReserve(at->body, (size_t) announced, HTTP_MAX_BODY_BYTES, &at->out_of_memory))
-		return 0;
-	if (!CallbackBufferAppend(at->body, data, len, HTTP_MAX_BODY_BYTES,
-						  &at->out_of_memory))
+		appended = false;
+	else
+		appended = CallbackBufferAppend(at->body, data, len, HTTP_MAX_BODY_BYTES,
+										&at->out_of_memory);
+	/* the buffer may have moved (the old one wiped) */
+	at->body_guard->data = at->body->data;
+	at->body_guard->size = (size_t) at->body->maxlen;
+	if (!appended)
 	{
 		if (!at->out_of_memory)
 			at->body_too_large = true;
@@ -964,6 +989,7 @@ HttpAttemptBegin(HttpClient *client)
 	memset(at, 0, sizeof(HttpAttempt));
 	at->curl = client->curl;
 	at->body = &client->resp->body;
+	at->body_guard = client->body_guard;
 	initStringInfo(&at->raw_headers);
 	if (cloudconn_ca_file != NULL && cloudconn_ca_file[0] != '\0')
 		at->ca_file = cloudconn_ca_file;
@@ -1231,6 +1257,38 @@ HttpRequestDone(HttpClient *client)
 	client->headers = NULL;
 }
 
+/* HttpBodyGuard's callback: the memory context of a body in flight goes. */
+static void
+HttpBodyGuardWipe(void *arg)
+{
+	HttpBodyGuard *guard = (HttpBodyGuard *) arg;
+
+	if (guard->data != NULL)
+		explicit_bzero(guard->data, guard->size);
+}
+
+/* Guard resp's body, just made, in its memory context (the current one). */
+static void
+HttpBodyGuardArm(HttpClient *client, HttpResponse *resp)
+{
+	HttpBodyGuard *guard = palloc(sizeof(HttpBodyGuard));
+
+	guard->data = resp->body.data;
+	guard->size = (size_t) resp->body.maxlen;
+	guard->callback.func = HttpBodyGuardWipe;
+	guard->callback.arg = guard;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &guard->callback);
+	client->body_guard = guard;
+}
+
+/* The response is handed back: its body is the caller's to wipe now. */
+static void
+HttpBodyGuardDisarm(HttpClient *client)
+{
+	client->body_guard->data = NULL;
+	client->body_guard = NULL;
+}
+
 /*
  * The request's header lines into client->headers (where the reset
  * callback frees them if an ERROR comes first), replacing any built before.
@@ -1280,6 +1338,7 @@ HttpPrepare(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
 	HttpRequestDone(client);	/* what an ERROR may have left */
 	memset(resp, 0, sizeof(HttpResponse));
 	initStringInfo(&resp->body);
+	HttpBodyGuardArm(client, resp);
 	client->req = req;
 	client->resp = resp;
 	client->attempt = 0;
@@ -1352,6 +1411,7 @@ HttpPerform(HttpClient *client, const HttpRequest *req, HttpResponse *resp)
 	}
 	PG_END_TRY();
 
+	HttpBodyGuardDisarm(client);
 	return client->result;
 }
 
@@ -1565,6 +1625,7 @@ HttpBatchWait(HttpBatch *batch, bool *ok)
 				*ok = client->result;
 				HttpRequestDone(client);
 				HttpBatchDetach(client);
+				HttpBodyGuardDisarm(client);
 				return client;
 			}
 		}
