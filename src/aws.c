@@ -28,6 +28,7 @@
 
 #include "executor/spi.h"
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
@@ -564,12 +565,14 @@ AwsCallPrepareRest(AwsCallState *call, AwsProtocol protocol, const char *endpoin
 
 /*
  * Text AWS sent (an error's code or message) made fit for a message of
- * ours: at most max bytes, cut on a character boundary (libxml2 hands out
- * UTF-8), control characters made spaces, in the database's encoding.  NULL
- * stays NULL.
+ * ours: at most max bytes, cut on a character boundary, control characters
+ * made spaces, in the database's encoding.  The text is UTF-8 (libxml2's,
+ * a header's), or already in the database's encoding (a string of a jsonb,
+ * see ProviderJsonbTryParse): server_encoded says which, so that it is
+ * converted once.  NULL stays NULL.
  */
 static char *
-AwsQuoted(char *text, size_t max)
+AwsQuotedText(char *text, size_t max, bool server_encoded)
 {
 	size_t		len;
 	bool		cut;
@@ -578,18 +581,30 @@ AwsQuoted(char *text, size_t max)
 		return NULL;
 	len = strlen(text);
 	cut = len > max;
-	if (cut)
+	if (cut && server_encoded)
+		len = (size_t) pg_mbcliplen(text, (int) len, (int) max);
+	else if (cut)
 	{
 		len = max;
 		while (len > 0 && ((unsigned char) text[len] & 0xC0) == 0x80)
 			len--;
 	}
+	/* no server encoding has a byte below 0x20 inside a character */
 	for (size_t i = 0; i < len; i++)
 	{
 		if ((unsigned char) text[i] < 0x20 || text[i] == 0x7f)
 			text[i] = ' ';
 	}
-	return ProviderMessageText(cut ? psprintf("%.*s...", (int) len, text) : text);
+	if (cut)
+		text = psprintf("%.*s...", (int) len, text);
+	return server_encoded ? text : ProviderMessageText(text);
+}
+
+/* UTF-8 text AWS sent, for a message (see AwsQuotedText). */
+static char *
+AwsQuoted(char *text, size_t max)
+{
+	return AwsQuotedText(text, max, false);
 }
 
 /*
@@ -629,7 +644,8 @@ AwsCallSucceeded(AwsCallState *call, bool ok, AwsError *err)
 				message = ProviderJsonbString(&j->root, "Message");
 		}
 		err->code = code[0] ? AwsQuoted(pstrdup(code), 64) : NULL;
-		err->message = AwsQuoted(message, 512);
+		/* a jsonb's string: in the database's encoding already */
+		err->message = AwsQuotedText(message, 512, true);
 		WipeBuffer(resp->body.data, resp->body.len);
 	}
 	else if ((doc = AwsParseXml(resp->body.data, resp->body.len)) != NULL)

@@ -572,4 +572,5 @@ def lambda_error_json(code, message, extra=None):
     else:
         body = dict(extra or {})
         body["message"] = message
-    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+    # WIRE: the message's characters as they are, in UTF-8 (not \u escapes)
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -149,6 +149,18 @@ is(latin1("SELECT encode(convert_to(name, 'UTF8'), 'hex') || ' ' || (missing_sin
 	'636166c3a92dc3bc true', 'that instance\'s CI is left as it was, not marked missing');
 is(latin1("SELECT name FROM cloudconn.configuration_item WHERE external_id LIKE '%/$ids[1]'"), 'renamed', 'the other instance was renamed');
 
+# AWS: a REST-JSON error's message with accents (Lambda's, read as jsonb,
+# so already in the database's encoding) is converted once, not twice
+latin1(qq{SELECT cloudconn.connector_update($ac, settings => '{"account_id": "$account", "regions": ["eu-west-1"], "resource_types": ["aws_lambda_function"]}')});
+$aws->faults({ kind => 'status', status => 403, code => 'AccessDeniedException', service => 'lambda',
+	message => "acc\x{e8}s refus\x{e9} \x{e0} la fonction", times => -1 });
+is(latin1_run($ac), 'failed 0 0 0: ', 'Lambda denied in a LATIN1 database, its only listing: the run failed');
+is(latin1(q{SELECT encode(convert_to(substring(error from 'AccessDeniedException: [^(]*'), 'UTF8'), 'hex')
+	FROM cloudconn.runs WHERE id = (SELECT max(id) FROM cloudconn.run)}),
+	unpack('H*', "AccessDeniedException: acc\xc3\xa8s refus\xc3\xa9 \xc3\xa0 la fonction "),
+	'its message keeps its accents (as the same characters)');
+$aws->faults();
+
 # Azure: a VM tagged in Japanese among the subscription's
 my $sub = '0a1b2c3d-1111-4aaa-8bbb-000000000001';
 $azure->control('POST', '/_sim/subscriptions', [ { subscription_id => $sub, display_name => 'Production',
