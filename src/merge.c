@@ -29,15 +29,15 @@
  *
  * History (cloudconn.ci_change; README: Change history): each statement
  * that writes CIs writes their changes too, in the same statement (a
- * data-modifying CTE): per CI
- * refreshed an 'updated' change per provider field that differs (attributes
- * per top-level key) and a 'returned' one if it was missing, a 'missing'
- * change per CI marked missing.  A CI created has no change written: it
- * holds the run that created it (discovered_by_run_id), from which
- * ci_changes derives its 'discovered' entry, so an initial inventory writes
- * no history.  A CI not written has no change, so an unchanged run writes
- * none.  cloudconn.history_writes off (superuser, for
- * measurement only) runs the same statements without their history.
+ * data-modifying CTE): per CI refreshed an 'updated' change per provider
+ * field that differs (attributes per top-level key) and a 'returned' one if
+ * it was missing, a 'missing' change per CI marked missing.  A CI created
+ * has no change written: it holds the run that created it
+ * (discovered_by_run_id), from which ci_changes derives its 'discovered'
+ * entry, so an initial inventory writes no history.  A CI not written has
+ * no change, so an unchanged run writes none.  cloudconn.history_writes off
+ * (superuser, for measurement only) runs the same statements without their
+ * history.
  */
 #include "postgres.h"
 
